@@ -1,0 +1,147 @@
+package config
+
+import (
+	"time"
+)
+
+// Config is callctl's whole configuration. The zero value is not useful: start
+// from Default() and overlay a file, the environment and flags (see Load).
+type Config struct {
+	SIP      SIP      `yaml:"sip"`
+	Trunk    Trunk    `yaml:"trunk"`
+	Routes   []Route  `yaml:"routes"`
+	Calls    Calls    `yaml:"calls"`
+	Media    Media    `yaml:"media"`
+	API      API      `yaml:"api"`
+	Log      Log      `yaml:"log"`
+	Shutdown Shutdown `yaml:"shutdown"`
+}
+
+// SIP is the signalling side: where callctl listens and whom it accepts.
+type SIP struct {
+	// Listen is the host:port callctl binds for SIP on every transport.
+	Listen string `yaml:"listen"`
+	// Transports lists the transports to listen on: "udp", "tcp".
+	Transports []string `yaml:"transports"`
+	// Advertise is the host written into Via and Contact; empty means the
+	// Listen host.
+	Advertise string `yaml:"advertise"`
+	// Allow is the inbound allow-list: CIDR prefixes (or bare addresses) whose
+	// requests are served. Others get 403 and a security log line.
+	Allow []string `yaml:"allow"`
+	// UserAgent is the User-Agent / Server header value.
+	UserAgent string `yaml:"user_agent"`
+}
+
+// Trunk is the PBX callctl sends B legs to by default.
+type Trunk struct {
+	// Address is the PBX host:port.
+	Address string `yaml:"address"`
+	// Transport toward the PBX: "udp" or "tcp".
+	Transport string `yaml:"transport"`
+	// Username and Password answer a 401/407 digest challenge from the PBX.
+	// Empty Username means no credentials. Password is a secret: it is never
+	// logged, and Redacted hides it.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// Route maps dialled numbers to a target URI instead of the trunk.
+type Route struct {
+	// Match is a regular expression matched against the whole dialled number.
+	Match string `yaml:"match"`
+	// Target is a SIP URI; "{number}" in it is replaced by the dialled number.
+	Target string `yaml:"target"`
+	// Transport to reach Target: "udp" or "tcp" (default: the trunk's).
+	Transport string `yaml:"transport"`
+}
+
+// Calls holds call-handling limits and timers.
+type Calls struct {
+	// MaxSessions is the number of live sessions above which a new INVITE
+	// gets 503 with Retry-After.
+	MaxSessions int `yaml:"max_sessions"`
+	// RetryAfter is the Retry-After value sent with that 503 (whole seconds).
+	RetryAfter time.Duration `yaml:"retry_after"`
+	// RingTimeout is how long the B leg may ring before the call is ended as
+	// not answered (480 to the caller).
+	RingTimeout time.Duration `yaml:"ring_timeout"`
+	// EndedRetention is how long an ended session stays readable.
+	EndedRetention time.Duration `yaml:"ended_retention"`
+}
+
+// Media is the RTP relay.
+type Media struct {
+	// IP is the local address RTP sockets bind to.
+	IP string `yaml:"ip"`
+	// Advertise is the address written into SDP; empty means IP.
+	Advertise string `yaml:"advertise"`
+	// RTPPorts is the inclusive port range "LO-HI" for RTP (even) and RTCP (odd).
+	RTPPorts string `yaml:"rtp_ports"`
+	// PortRest is how long a released port pair rests before reuse.
+	PortRest time.Duration `yaml:"port_rest"`
+	// Timeout ends a call when no RTP arrives from either party for this long;
+	// 0 disables it.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// API is the HTTP API and console (served from issue 4 on).
+type API struct {
+	// Listen is the host:port the HTTP API and console bind.
+	Listen string `yaml:"listen"`
+}
+
+// Log configures zap.
+type Log struct {
+	// Level: debug, info, warn, error.
+	Level string `yaml:"level"`
+	// Format: "console" or "json".
+	Format string `yaml:"format"`
+}
+
+// Shutdown configures the SIGTERM drain.
+type Shutdown struct {
+	// DrainTimeout is how long live calls may go on after SIGTERM before they
+	// are ended (ABORTED).
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// Default returns the configuration callctl runs with when no file is given.
+func Default() Config {
+	return Config{
+		SIP: SIP{
+			Listen:     "127.0.0.1:5070",
+			Transports: []string{"udp", "tcp"},
+			Allow:      []string{"127.0.0.0/8", "::1/128"},
+			UserAgent:  "callctl",
+		},
+		Trunk: Trunk{
+			Address:   "127.0.0.1:5060",
+			Transport: "udp",
+		},
+		Calls: Calls{
+			MaxSessions:    1000,
+			RetryAfter:     30 * time.Second,
+			RingTimeout:    60 * time.Second,
+			EndedRetention: 5 * time.Minute,
+		},
+		Media: Media{
+			IP:       "127.0.0.1",
+			RTPPorts: "20000-29999",
+			PortRest: 5 * time.Second,
+			Timeout:  60 * time.Second,
+		},
+		API:      API{Listen: "127.0.0.1:8080"},
+		Log:      Log{Level: "info", Format: "console"},
+		Shutdown: Shutdown{DrainTimeout: 30 * time.Second},
+	}
+}
+
+// Redacted returns a copy of c with its secrets (trunk.password) replaced
+// by "REDACTED", for printing or logging the effective configuration.
+func (c Config) Redacted() Config {
+	if c.Trunk.Password != "" {
+		c.Trunk.Password = "REDACTED"
+	}
+	return c
+}

@@ -1,0 +1,481 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	gosip "github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+)
+
+// Credentials answer a digest challenge (401/407) from the peer callctl sends
+// INVITEs to.
+type Credentials struct {
+	Username string
+	Password string
+}
+
+// Config is what the Agent needs to know; internal/app fills it from the
+// user's configuration.
+type Config struct {
+	// Listen is the host:port bound on every transport.
+	Listen string
+	// Transports to listen on: "udp", "tcp".
+	Transports []string
+	// Advertise is the host put in Via and Contact; empty means Listen's host.
+	Advertise string
+	// Allow lists the source networks whose requests are served.
+	Allow []netip.Prefix
+	// UserAgent is sent in User-Agent and Server headers.
+	UserAgent string
+	// Credentials, when Username is set, answer 401/407 challenges.
+	Credentials Credentials
+}
+
+// InviteHandler receives each new dialog-creating INVITE from an allowed,
+// non-looping source as an Inbound leg. It runs on the SIP layer's goroutine
+// and must return quickly: it should set the leg's sink and hand the leg to
+// its owner. The agent keeps the INVITE transaction open until the owner sends
+// a final response or the caller cancels.
+type InviteHandler func(in *Leg)
+
+// Agent is callctl's SIP user agent: one listener per transport, one client,
+// and the table of live dialogs.
+type Agent struct {
+	cfg       Config
+	log       *zap.Logger
+	ua        *sipgo.UserAgent
+	srv       *sipgo.Server
+	client    *sipgo.Client
+	host      string
+	port      int
+	udpLocal  gosip.Addr
+	onInvite  InviteHandler
+	listeners []func() error
+	closeFns  []func()
+
+	mu       sync.Mutex
+	dialogs  map[string]*Leg // Call-ID + local tag → leg
+	outCalls map[string]*Leg // Call-IDs callctl created, for loop detection
+	closed   bool
+
+	// wg tracks every goroutine the agent or its legs start.
+	wg sync.WaitGroup
+}
+
+// ErrClosed is returned by Dial after Close.
+var ErrClosed = errors.New("sip: agent closed")
+
+// NewAgent binds the listeners (so a bad address fails here, not later) and
+// installs the request handlers. Call Serve to start reading.
+func NewAgent(cfg Config, log *zap.Logger, onInvite InviteHandler) (*Agent, error) {
+	host, portStr, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("sip.listen %q: %w", cfg.Listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("sip.listen %q: bad port", cfg.Listen)
+	}
+	if len(cfg.Transports) == 0 {
+		cfg.Transports = []string{"udp"}
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "callctl"
+	}
+	gosip.SetDefaultLogger(slog.New(zapSlogHandler{log.Named("sipgo")}))
+
+	a := &Agent{
+		cfg:      cfg,
+		log:      log,
+		onInvite: onInvite,
+		dialogs:  make(map[string]*Leg),
+		outCalls: make(map[string]*Leg),
+	}
+
+	// Bind every transport on the same port; with port 0 the first bind
+	// picks it and the others follow.
+	var udpConn net.PacketConn
+	var tcpLn net.Listener
+	for _, tp := range cfg.Transports {
+		addr := net.JoinHostPort(host, strconv.Itoa(port))
+		switch strings.ToLower(tp) {
+		case "udp":
+			c, err := net.ListenPacket("udp", addr)
+			if err != nil {
+				a.closeListeners(udpConn, tcpLn)
+				return nil, fmt.Errorf("sip.listen udp %s: %w", addr, err)
+			}
+			udpConn = c
+			port = c.LocalAddr().(*net.UDPAddr).Port
+		case "tcp":
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				a.closeListeners(udpConn, tcpLn)
+				return nil, fmt.Errorf("sip.listen tcp %s: %w", addr, err)
+			}
+			tcpLn = l
+			port = l.Addr().(*net.TCPAddr).Port
+		default:
+			a.closeListeners(udpConn, tcpLn)
+			return nil, fmt.Errorf("sip.transports: %q is not one of udp, tcp", tp)
+		}
+	}
+	a.host = cfg.Advertise
+	if a.host == "" {
+		a.host = host
+	}
+	a.port = port
+
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(a.host))
+	if err != nil {
+		a.closeListeners(udpConn, tcpLn)
+		return nil, err
+	}
+	a.ua = ua
+	if a.srv, err = sipgo.NewServer(ua); err != nil {
+		a.closeListeners(udpConn, tcpLn)
+		return nil, err
+	}
+	if a.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(a.host), sipgo.WithClientPort(port)); err != nil {
+		a.closeListeners(udpConn, tcpLn)
+		return nil, err
+	}
+	if udpConn != nil {
+		ua := udpConn.LocalAddr().(*net.UDPAddr)
+		a.udpLocal = gosip.Addr{IP: ua.IP, Port: ua.Port}
+		a.listeners = append(a.listeners, func() error { return a.srv.ServeUDP(udpConn) })
+	}
+	if tcpLn != nil {
+		a.listeners = append(a.listeners, func() error { return a.srv.ServeTCP(tcpLn) })
+	}
+	a.closeFns = append(a.closeFns, func() {
+		if udpConn != nil {
+			udpConn.Close()
+		}
+		if tcpLn != nil {
+			tcpLn.Close()
+		}
+	})
+
+	a.srv.OnInvite(a.handleInvite)
+	a.srv.OnAck(a.handleAck)
+	a.srv.OnBye(a.handleInDialog)
+	a.srv.OnCancel(a.handleStrayCancel)
+	a.srv.OnOptions(a.handleOptions)
+	for _, m := range []gosip.RequestMethod{gosip.INFO, gosip.UPDATE, gosip.REFER, gosip.NOTIFY, gosip.MESSAGE, gosip.PRACK, gosip.SUBSCRIBE} {
+		a.srv.OnRequest(m, a.handleInDialog)
+	}
+	a.srv.OnNoRoute(a.handleUnsupported)
+	return a, nil
+}
+
+func (a *Agent) closeListeners(c net.PacketConn, l net.Listener) {
+	if c != nil {
+		c.Close()
+	}
+	if l != nil {
+		l.Close()
+	}
+}
+
+// Addr returns the host:port callctl listens on.
+func (a *Agent) Addr() string { return net.JoinHostPort(a.host, strconv.Itoa(a.port)) }
+
+// Serve reads from every listener until ctx is done or Close is called.
+func (a *Agent) Serve(ctx context.Context) {
+	for _, serve := range a.listeners {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if err := serve(); err != nil && !errors.Is(err, net.ErrClosed) {
+				a.log.Debug("sip listener stopped", zap.Error(err))
+			}
+		}()
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		<-ctx.Done()
+		a.Close()
+	}()
+}
+
+// Close stops the listeners and the transaction layer. Live legs get no more
+// events. It waits for every goroutine the agent started.
+func (a *Agent) Close() {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return
+	}
+	a.closed = true
+	a.mu.Unlock()
+	for _, f := range a.closeFns {
+		f()
+	}
+	a.ua.Close()
+}
+
+// Wait blocks until every goroutine started by the agent has returned. Call
+// it after Close.
+func (a *Agent) Wait() { a.wg.Wait() }
+
+// go runs f on a goroutine the agent owns (Wait waits for it).
+func (a *Agent) goOwned(f func()) bool {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return false
+	}
+	a.wg.Add(1)
+	a.mu.Unlock()
+	go func() {
+		defer a.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// allowed reports whether a request's source is on the allow-list; others
+// get 403 and a security log line.
+func (a *Agent) allowed(req *gosip.Request, tx gosip.ServerTransaction) bool {
+	src := req.Source()
+	ap, err := netip.ParseAddrPort(src)
+	if err == nil {
+		ip := ap.Addr().Unmap()
+		for _, p := range a.cfg.Allow {
+			if p.Contains(ip) {
+				return true
+			}
+		}
+	}
+	a.log.Warn("security: request from a source not on sip.allow refused",
+		zap.String("method", string(req.Method)), zap.String("source", src), callIDField(req))
+	if !req.IsAck() && tx != nil {
+		a.respond(tx, req, 403, "Forbidden", nil)
+	}
+	return false
+}
+
+func callIDField(req *gosip.Request) zap.Field {
+	if h := req.CallID(); h != nil {
+		return zap.String("call_id", h.Value())
+	}
+	return zap.Skip()
+}
+
+func (a *Agent) respond(tx gosip.ServerTransaction, req *gosip.Request, status int, reason string, body []byte, hdrs ...gosip.Header) {
+	res := gosip.NewResponseFromRequest(req, status, reason, body)
+	res.AppendHeader(gosip.NewHeader("Server", a.cfg.UserAgent))
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		a.log.Debug("sip respond failed", zap.Int("status", status), callIDField(req), zap.Error(err))
+	}
+}
+
+const allowHeader = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY"
+
+func (a *Agent) handleOptions(req *gosip.Request, tx gosip.ServerTransaction) {
+	if !a.allowed(req, tx) {
+		return
+	}
+	if tag, _ := req.To().Params.Get("tag"); tag != "" {
+		if a.lookup(req) == nil {
+			a.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+			return
+		}
+	}
+	// RFC 3261 11.2: say what we support.
+	a.respond(tx, req, 200, "OK", nil,
+		gosip.NewHeader("Allow", allowHeader),
+		gosip.NewHeader("Accept", "application/sdp"),
+		gosip.NewHeader("Supported", ""))
+}
+
+func (a *Agent) handleUnsupported(req *gosip.Request, tx gosip.ServerTransaction) {
+	if !a.allowed(req, tx) {
+		return
+	}
+	a.respond(tx, req, 405, "Method Not Allowed", nil, gosip.NewHeader("Allow", allowHeader))
+}
+
+// handleStrayCancel sees only CANCELs that matched no INVITE transaction
+// (matched ones are answered by the transaction layer): RFC 3261 9.2 says 481.
+func (a *Agent) handleStrayCancel(req *gosip.Request, tx gosip.ServerTransaction) {
+	if !a.allowed(req, tx) {
+		return
+	}
+	a.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+}
+
+func dialogKey(callID, localTag string) string { return callID + "\x00" + localTag }
+
+// lookup finds the leg an in-dialog request belongs to: the request's To tag
+// is our local tag.
+func (a *Agent) lookup(req *gosip.Request) *Leg {
+	cid := req.CallID()
+	to := req.To()
+	if cid == nil || to == nil {
+		return nil
+	}
+	tag, _ := to.Params.Get("tag")
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.dialogs[dialogKey(cid.Value(), tag)]
+}
+
+func (a *Agent) register(l *Leg) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.dialogs[dialogKey(l.callID, l.localTag)] = l
+	if l.outbound {
+		a.outCalls[l.callID] = l
+	}
+}
+
+func (a *Agent) unregister(l *Leg) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.dialogs[dialogKey(l.callID, l.localTag)] == l {
+		delete(a.dialogs, dialogKey(l.callID, l.localTag))
+	}
+	if a.outCalls[l.callID] == l {
+		delete(a.outCalls, l.callID)
+	}
+}
+
+// Dialogs returns the number of registered dialogs (for leak checks).
+func (a *Agent) Dialogs() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.dialogs)
+}
+
+func (a *Agent) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
+	if !a.allowed(req, tx) {
+		return
+	}
+	if tag, _ := req.To().Params.Get("tag"); tag != "" {
+		a.handleInDialog(req, tx)
+		return
+	}
+	// RFC 3261 16.3 / 8.2.2.2: a request that callctl itself sent, arriving
+	// back, is a loop.
+	a.mu.Lock()
+	_, looped := a.outCalls[req.CallID().Value()]
+	a.mu.Unlock()
+	if looped {
+		a.log.Warn("loop detected: INVITE sent by callctl came back", callIDField(req))
+		a.respond(tx, req, 482, "Loop Detected", nil)
+		return
+	}
+	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
+		a.respond(tx, req, 483, "Too Many Hops", nil)
+		return
+	}
+	in := newInbound(a, req, tx)
+	if a.onInvite == nil {
+		in.Respond(503, "Service Unavailable", nil)
+		return
+	}
+	a.register(in)
+	a.onInvite(in)
+	// The caller's CANCEL is answered by the transaction layer (200, then 487
+	// to the INVITE); tell the owner.
+	cancelled := func(*gosip.Request) { in.cancelled() }
+	if !tx.OnCancel(cancelled) {
+		in.cancelled()
+	}
+	select {
+	case <-in.final:
+	case <-tx.Done():
+		in.cancelled()
+	}
+}
+
+func (a *Agent) handleAck(req *gosip.Request, tx gosip.ServerTransaction) {
+	if !a.allowed(req, nil) {
+		return
+	}
+	if l := a.lookup(req); l != nil {
+		l.onAck(req)
+	}
+}
+
+func (a *Agent) handleInDialog(req *gosip.Request, tx gosip.ServerTransaction) {
+	if !a.allowed(req, tx) {
+		return
+	}
+	l := a.lookup(req)
+	if l == nil {
+		// RFC 3261 12.2.2: a request for a dialog we don't have.
+		a.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	if req.Method == gosip.BYE {
+		l.onBye(req, tx)
+		return
+	}
+	l.onRequest(req, tx)
+}
+
+// noBuild is a ClientRequestOption that leaves a request exactly as built:
+// legs build their own headers (RFC 3261 12.2.1.1).
+func noBuild(*sipgo.Client, *gosip.Request) error { return nil }
+
+// via returns a fresh top Via for a request callctl sends.
+func (a *Agent) via(transport string) *gosip.ViaHeader {
+	return &gosip.ViaHeader{
+		ProtocolName:    "SIP",
+		ProtocolVersion: "2.0",
+		Transport:       strings.ToUpper(transport),
+		Host:            a.host,
+		Port:            a.port,
+		Params:          gosip.HeaderParams{{K: "branch", V: gosip.GenerateBranch()}, {K: "rport", V: ""}},
+	}
+}
+
+// prepare sets the local address so UDP requests leave from the listening
+// socket (peers see one address for callctl).
+func (a *Agent) prepare(req *gosip.Request) {
+	if strings.EqualFold(req.Transport(), "udp") && a.udpLocal.IP != nil {
+		a.udpLocal.Copy(&req.Laddr)
+	}
+}
+
+func (a *Agent) transact(ctx context.Context, req *gosip.Request) (gosip.ClientTransaction, error) {
+	a.prepare(req)
+	return a.client.TransactionRequest(ctx, req, noBuild)
+}
+
+func (a *Agent) write(req *gosip.Request) error {
+	a.prepare(req)
+	return a.client.WriteRequest(req, noBuild)
+}
+
+// contact is callctl's Contact for dialogs on the given transport.
+func (a *Agent) contact(transport string) *gosip.ContactHeader {
+	u := gosip.Uri{Scheme: "sip", User: "callctl", Host: a.host, Port: a.port}
+	if strings.EqualFold(transport, "tcp") {
+		u.UriParams = gosip.HeaderParams{{K: "transport", V: "tcp"}}
+	}
+	return &gosip.ContactHeader{Address: u}
+}
+
+// T1 and friends, re-exported for the timers legs run (RFC 3261 17.1.1.1).
+var (
+	t1 = func() time.Duration { return gosip.T1 }
+	t2 = func() time.Duration { return gosip.T2 }
+)

@@ -1,0 +1,16 @@
+// Package sip speaks SIP for callctl: it listens on UDP and TCP (via
+// github.com/emiago/sipgo), refuses requests from sources outside the
+// allow-list, detects loops, and turns each call's two halves into Legs: an
+// Inbound leg for the INVITE the PBX sent us (callctl is the UAS) and an
+// Outbound leg for the INVITE callctl sends onward (callctl is the UAC).
+//
+// Each Leg is one RFC 3261 dialog with its own Call-ID, tags, CSeq spaces,
+// route set and remote target. In-dialog requests are routed to their Leg by
+// Call-ID and local tag; everything that happens on a Leg (responses, ACKs,
+// re-INVITEs, BYEs, CANCELs, timeouts) is handed to the Leg's owner as an
+// Event through one sink function, so the owner (a session) can process them
+// one at a time. The package decides nothing about calls: it never answers a
+// re-INVITE or relays anything on its own, except what RFC 3261 makes the
+// dialog layer's job (200 to BYE, 2xx retransmission until ACK, ACK to 2xx,
+// 481 for unknown dialogs).
+package sip
