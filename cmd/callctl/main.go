@@ -1,0 +1,190 @@
+// Command callctl is the call-control daemon: a SIP B2BUA with media
+// anchoring that runs beside a PBX. See README.md and configs/callctl.yaml.
+//
+//	callctl [serve] [flags]        run the daemon (the default)
+//	callctl config check [flags]   validate the effective configuration
+//	callctl config print [flags]   print it as YAML, secrets redacted
+//	callctl version
+//
+// Exit codes: 0 clean stop, 1 runtime error, 2 bad usage or configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"go.uber.org/zap"
+	"gopkg.in/yaml.v3"
+
+	"github.com/callctl/callctl/internal/app"
+	"github.com/callctl/callctl/internal/config"
+	"github.com/callctl/callctl/internal/logging"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+const (
+	exitOK      = 0
+	exitRuntime = 1
+	exitUsage   = 2 // bad command line or configuration
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+// run dispatches a command line and returns the exit code.
+func run(args, environ []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(args, environ, stdout, stderr)
+	case "config":
+		return configCmd(args, environ, stdout, stderr)
+	case "version":
+		fmt.Fprintf(stdout, "callctl %s (%s)\n", version, runtime.Version())
+		return exitOK
+	case "help":
+		usage(stdout)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "callctl: unknown command %q\n\n", cmd)
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage:
+  callctl [serve] [flags]        run the call-control daemon (the default)
+  callctl config check [flags]   validate the effective configuration; prints "ok" or the errors
+  callctl config print [flags]   print the effective configuration as YAML (secrets redacted)
+  callctl version                print the version
+
+Flags (serve, config check, config print):
+`)
+	fs := newFlagSet("callctl")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprint(w, `
+Precedence: built-in defaults < config file < CALLCTL_<SECTION>_<KEY> environment variables < flags.
+Every key is documented in configs/callctl.yaml.
+`)
+}
+
+// load runs loadConfig and reports its errors; ok is false when the caller
+// should exit with code.
+func load(args, environ []string, stdout, stderr io.Writer) (cfg config.Config, code int, ok bool) {
+	cfg, err := loadConfig(args, environ)
+	var uerr *usageError
+	switch {
+	case err == nil:
+		return cfg, exitOK, true
+	case errors.Is(err, flag.ErrHelp):
+		usage(stdout)
+		return cfg, exitOK, false
+	case errors.As(err, &uerr):
+		fmt.Fprintf(stderr, "callctl: %v (see callctl -h)\n", err)
+	default:
+		fmt.Fprintf(stderr, "callctl: %v\n", err)
+	}
+	return cfg, exitUsage, false
+}
+
+// validate reports cfg's problems, one per line, and says whether it is valid.
+func validate(cfg config.Config, stderr io.Writer) bool {
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "callctl: invalid configuration:\n%s\n", err)
+		return false
+	}
+	return true
+}
+
+func configCmd(args, environ []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "check" && args[0] != "print") {
+		fmt.Fprint(stderr, "callctl: config needs a subcommand: check or print\n\n")
+		usage(stderr)
+		return exitUsage
+	}
+	sub := args[0]
+	cfg, code, ok := load(args[1:], environ, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if sub == "print" {
+		enc := yaml.NewEncoder(stdout)
+		enc.SetIndent(2) // as in configs/callctl.yaml
+		if err := errors.Join(enc.Encode(cfg.Redacted()), enc.Close()); err != nil {
+			fmt.Fprintf(stderr, "callctl: %v\n", err)
+			return exitRuntime
+		}
+	}
+	if !validate(cfg, stderr) {
+		return exitUsage
+	}
+	if sub == "check" {
+		fmt.Fprintln(stdout, "ok")
+	}
+	return exitOK
+}
+
+// serve runs the daemon until SIGTERM or SIGINT, then drains and returns.
+func serve(args, environ []string, stdout, stderr io.Writer) int {
+	cfg, code, ok := load(args, environ, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if !validate(cfg, stderr) {
+		return exitUsage
+	}
+	logger, err := logging.New(cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		fmt.Fprintf(stderr, "callctl: %v\n", err)
+		return exitUsage
+	}
+	defer logger.Sync() //nolint:errcheck // syncing a terminal fails harmlessly
+
+	for _, name := range unknownEnv(environ) {
+		logger.Warn("unknown environment variable ignored", zap.String("name", name))
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() {
+		<-ctx.Done() // ends at the signal or when serve returns (deferred stop)
+		// Restore default handling: a second signal during the drain kills
+		// the process at once.
+		stop()
+	}()
+
+	logger.Info("callctl starting",
+		zap.String("version", version),
+		zap.String("sip", cfg.SIP.Listen),
+		zap.Strings("transports", cfg.SIP.Transports),
+		zap.String("trunk", cfg.Trunk.Address),
+		zap.String("rtp_ports", cfg.Media.RTPPorts),
+		zap.String("api", cfg.API.Listen))
+
+	a, err := app.New(cfg, logger)
+	if err != nil {
+		logger.Error("cannot start", zap.Error(err))
+		return exitRuntime
+	}
+	if err := a.Run(ctx); err != nil {
+		logger.Error("stopped with an error", zap.Error(err))
+		return exitRuntime
+	}
+	logger.Info("callctl stopped")
+	return exitOK
+}

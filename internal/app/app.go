@@ -1,0 +1,154 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/callctl/callctl/internal/config"
+	"github.com/callctl/callctl/internal/media"
+	"github.com/callctl/callctl/internal/session"
+	"github.com/callctl/callctl/internal/sip"
+	"go.uber.org/zap"
+)
+
+// App is one running callctl.
+type App struct {
+	cfg    config.Config
+	log    *zap.Logger
+	agent  *sip.Agent
+	engine *session.Engine
+	reg    *session.Registry
+	ports  *media.PortPool
+}
+
+// New checks cfg and binds callctl's SIP sockets; nothing is served until Run.
+func New(cfg config.Config, log *zap.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	allow, err := prefixes(cfg.SIP.Allow)
+	if err != nil {
+		return nil, err
+	}
+	lo, hi, err := media.ParsePortRange(cfg.Media.RTPPorts)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := media.NewPortPool(lo, hi, cfg.Media.PortRest)
+	if err != nil {
+		return nil, fmt.Errorf("media.rtp_ports: %w", err)
+	}
+	mediaIP, err := netip.ParseAddr(cfg.Media.IP)
+	if err != nil {
+		return nil, fmt.Errorf("media.ip %q: %w", cfg.Media.IP, err)
+	}
+	var advertise netip.Addr
+	if cfg.Media.Advertise != "" {
+		if advertise, err = netip.ParseAddr(cfg.Media.Advertise); err != nil {
+			return nil, fmt.Errorf("media.advertise %q: %w", cfg.Media.Advertise, err)
+		}
+	}
+	var routes []session.Route
+	for i, r := range cfg.Routes {
+		re, err := regexp.Compile("^(?:" + r.Match + ")$")
+		if err != nil {
+			return nil, fmt.Errorf("routes[%d].match %q: %w", i, r.Match, err)
+		}
+		routes = append(routes, session.Route{Match: re, Target: r.Target, Transport: r.Transport})
+	}
+	reg := session.NewRegistry(cfg.Calls.EndedRetention)
+	engine := session.NewEngine(session.Config{
+		TrunkAddress:   cfg.Trunk.Address,
+		TrunkTransport: cfg.Trunk.Transport,
+		Routes:         routes,
+		MaxSessions:    cfg.Calls.MaxSessions,
+		RetryAfter:     cfg.Calls.RetryAfter,
+		RingTimeout:    cfg.Calls.RingTimeout,
+		MediaTimeout:   cfg.Media.Timeout,
+		MediaIP:        mediaIP,
+		MediaAdvertise: advertise,
+	}, log, ports, reg)
+	agent, err := sip.NewAgent(sip.Config{
+		Listen:      cfg.SIP.Listen,
+		Transports:  cfg.SIP.Transports,
+		Advertise:   cfg.SIP.Advertise,
+		Allow:       allow,
+		UserAgent:   cfg.SIP.UserAgent,
+		Credentials: sip.Credentials{Username: cfg.Trunk.Username, Password: cfg.Trunk.Password},
+	}, log, engine.HandleInvite)
+	if err != nil {
+		return nil, err
+	}
+	engine.SetAgent(agent)
+	return &App{cfg: cfg, log: log, agent: agent, engine: engine, reg: reg, ports: ports}, nil
+}
+
+func prefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if strings.Contains(s, "/") {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("sip.allow %q: %w", s, err)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("sip.allow %q: not an address or CIDR prefix", s)
+		}
+		out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+	}
+	return out, nil
+}
+
+// Sessions is the session registry (for the API and tests).
+func (a *App) Sessions() *session.Registry { return a.reg }
+
+// PortsInUse is the number of RTP port pairs allocated now.
+func (a *App) PortsInUse() int { return a.ports.InUse() }
+
+// SIPAddr is the host:port callctl's SIP listens on.
+func (a *App) SIPAddr() string { return a.agent.Addr() }
+
+// Dialogs is the number of SIP dialogs callctl tracks (for leak checks).
+func (a *App) Dialogs() int { return a.agent.Dialogs() }
+
+// Run serves until ctx is done, then drains: new calls get 503, live calls
+// may go on for shutdown.drain_timeout, then the rest are ended (ABORTED).
+// It returns once every goroutine it started has stopped.
+func (a *App) Run(ctx context.Context) error {
+	a.agent.Serve(context.Background())
+	a.log.Info("callctl serving",
+		zap.String("sip", a.agent.Addr()),
+		zap.Strings("transports", a.cfg.SIP.Transports),
+		zap.String("trunk", a.cfg.Trunk.Address),
+		zap.String("rtp_ports", a.cfg.Media.RTPPorts))
+	<-ctx.Done()
+
+	a.engine.Drain()
+	if n := a.reg.LiveCount(); n > 0 {
+		a.log.Info("draining live calls", zap.Int("sessions", n), zap.Duration("drain_timeout", a.cfg.Shutdown.DrainTimeout))
+	}
+	waitFor(a.cfg.Shutdown.DrainTimeout, func() bool { return a.reg.LiveCount() == 0 })
+	a.engine.AbortAll("callctl shutting down")
+	a.engine.Wait()
+	// Give the BYEs and CANCELs just sent a moment to be answered.
+	waitFor(2*time.Second, func() bool { return a.agent.Dialogs() == 0 })
+	a.agent.Close()
+	a.agent.Wait()
+	a.log.Info("callctl stopped")
+	return nil
+}
+
+func waitFor(d time.Duration, done func() bool) {
+	deadline := time.Now().Add(d)
+	for !done() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,5 @@
+// Package app wires callctl together: it turns a config.Config into a SIP
+// agent, a media port pool and a session engine, runs them, and on shutdown
+// drains live calls before it stops. cmd/callctl and the end-to-end tests
+// both start callctl through it.
+package app

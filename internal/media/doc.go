@@ -1,0 +1,24 @@
+// Package media moves packets and knows nothing of SIP.
+//
+// It anchors a call's audio in callctl: a [PortPool] hands out even/odd UDP
+// port pairs (RTP on the even port, RTCP on the odd one, RFC 3550 §11), an
+// [Endpoint] owns one pair and faces one party, and [Connect] joins two
+// endpoints into a relay so that what one party sends is written out of the
+// other endpoint toward the other party. Each endpoint sends one continuous
+// RTP stream of its own (own SSRC, sequence numbers and timestamps, RFC 3550
+// §5.1 and §8), whatever feeds it: the relayed party, a different party after
+// a transfer, or packets callctl injects with [Endpoint.WriteRTP]. Remote
+// addresses are learned from the first packet received (symmetric RTP,
+// RFC 4961), so phones behind NAT are reached where they really are.
+//
+// The relay path allocates nothing, takes no lock shared between calls and
+// logs nothing; its counters are atomics ([Endpoint.Stats]).
+//
+// The package also reads and rewrites the SDP bodies that describe the media
+// (RFC 4566, RFC 3264): [ParseSDP] extracts the one audio stream callctl
+// relays, and [SDPWriter] rewrites a body so that it points at callctl's own
+// endpoint while keeping each leg's o= line consistent.
+//
+// Errors wrap the sentinels [ErrInvalidArgument], [ErrNoPorts], [ErrClosed],
+// [ErrNoRemote] and [ErrBadSDP]; test with errors.Is.
+package media

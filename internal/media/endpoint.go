@@ -1,0 +1,323 @@
+package media
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// maxPacket is the read buffer size: one Ethernet MTU. RTP over UDP is sized
+// to avoid IP fragmentation, so audio packets are far smaller.
+const maxPacket = 1500
+
+// defaultClockRate is the RTP clock of the narrowband audio codecs (PCMU,
+// PCMA, G.729, telephone-event; RFC 3551 §4.5) and of G.722 by convention.
+const defaultClockRate = 8000
+
+// EndpointConfig says where an endpoint binds and what it advertises.
+type EndpointConfig struct {
+	// IP is the local address the RTP and RTCP sockets bind to.
+	IP netip.Addr
+	// Advertise is the address written into SDP for this endpoint; the zero
+	// value means IP. It must be set when IP is unspecified (0.0.0.0, ::).
+	Advertise netip.Addr
+	// Log receives the endpoint's rare events (latching, close); nil means
+	// no logging. Nothing is logged per packet.
+	Log *zap.Logger
+}
+
+// Endpoint is callctl's media end facing one party: an RTP socket on an even
+// port and an RTCP socket on the port above it, both read by goroutines the
+// endpoint owns until Close. What arrives is counted and, when the endpoint
+// is connected (see Connect), relayed out of the peer endpoint. What the
+// endpoint sends forms one RTP stream with callctl's own SSRC, sequence
+// numbers and timestamps.
+//
+// All methods are safe for concurrent use.
+type Endpoint struct {
+	pool      *PortPool
+	port      int
+	advertise netip.Addr
+	log       *zap.Logger
+
+	rtp, rtcp path
+	// peer is the endpoint that sends out what this one receives.
+	peer atomic.Pointer[Endpoint]
+	out  outStream
+
+	in      inCounters
+	outStat outCounters
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+	readers   sync.WaitGroup
+}
+
+// path is one of the endpoint's sockets and the address it sends to.
+type path struct {
+	conn   *net.UDPConn
+	remote atomic.Pointer[remote] // never nil after newEndpoint
+}
+
+// remote is the send address of a path. Until latched it is the address
+// from SDP (possibly unknown); the first accepted packet replaces it with
+// the packet's source (symmetric RTP, RFC 4961 §3).
+type remote struct {
+	addr    netip.AddrPort
+	latched bool
+}
+
+// inCounters are written by the endpoint's own readers.
+type inCounters struct {
+	packets, bytes atomic.Uint64
+	rtcp           atomic.Uint64
+	dropped        atomic.Uint64
+	lost           atomic.Int64
+	lastRTP        atomic.Int64 // unix ns
+	lastAny        atomic.Int64 // unix ns, RTP or RTCP
+	_              [64]byte     // keep the peer's writes to outCounters off this cache line
+}
+
+// outCounters are written by whoever sends through the endpoint: the peer's
+// readers and WriteRTP.
+type outCounters struct {
+	packets, bytes atomic.Uint64
+	rtcp           atomic.Uint64
+}
+
+// Stats is a snapshot of an endpoint's counters.
+type Stats struct {
+	// PacketsIn and BytesIn count RTP received from the party (UDP payload
+	// bytes), whether relayed or not; Dropped ones are not included.
+	PacketsIn, BytesIn uint64
+	// PacketsOut and BytesOut count RTP sent to the party, relayed or
+	// injected with WriteRTP.
+	PacketsOut, BytesOut uint64
+	// RTCPIn and RTCPOut count RTCP packets (compound packets count once),
+	// on the RTCP socket or multiplexed on the RTP one.
+	RTCPIn, RTCPOut uint64
+	// Lost counts RTP packets missing from the received sequence numbers
+	// (expected minus received, RFC 3550 §6.4.1), per SSRC, summed.
+	Lost uint64
+	// Dropped counts packets received but not relayed: malformed (shorter
+	// than an RTP header, not version 2), from a source other than the
+	// latched one, received while not connected, or with nowhere to send.
+	Dropped uint64
+	// LastIn is when the last RTP packet was received; zero if none yet.
+	LastIn time.Time
+}
+
+func newEndpoint(pool *PortPool, port int, adv netip.Addr, rtpConn, rtcpConn *net.UDPConn, log *zap.Logger) *Endpoint {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	e := &Endpoint{
+		pool:      pool,
+		port:      port,
+		advertise: adv,
+		log:       log.With(zap.Int("rtp_port", port)),
+	}
+	e.rtp.conn, e.rtcp.conn = rtpConn, rtcpConn
+	e.rtp.remote.Store(&remote{})
+	e.rtcp.remote.Store(&remote{})
+	e.out.init(time.Now())
+
+	e.readers.Add(2)
+	go e.readRTP()
+	go e.readRTCP()
+	e.log.Debug("media endpoint open", zap.Stringer("advertise", adv), zap.Uint32("ssrc", e.out.ssrc))
+	return e
+}
+
+// Port returns the RTP port; RTCP is on Port()+1.
+func (e *Endpoint) Port() int { return e.port }
+
+// Advertise returns the address to write into SDP for this endpoint.
+func (e *Endpoint) Advertise() netip.Addr { return e.advertise }
+
+// SSRC returns the synchronization source of the stream this endpoint sends.
+func (e *Endpoint) SSRC() uint32 { return e.out.ssrc }
+
+// SetRemote sets where to send RTP and RTCP, as the party's SDP says (an
+// invalid address means unknown), and forgets any latched address: the
+// next packet received from the party latches again. Call it for every
+// offer or answer from the party, since a new SDP may move its media.
+func (e *Endpoint) SetRemote(rtp, rtcp netip.AddrPort) {
+	e.rtp.remote.Store(&remote{addr: unmapAddrPort(rtp)})
+	e.rtcp.remote.Store(&remote{addr: unmapAddrPort(rtcp)})
+}
+
+// Remote returns where RTP and RTCP are sent now: the latched source
+// addresses, or the SDP ones until the party's first packets arrive.
+func (e *Endpoint) Remote() (rtp, rtcp netip.AddrPort) {
+	return e.rtp.remote.Load().addr, e.rtcp.remote.Load().addr
+}
+
+// Stats returns a snapshot of the endpoint's counters.
+func (e *Endpoint) Stats() Stats {
+	s := Stats{
+		PacketsIn:  e.in.packets.Load(),
+		BytesIn:    e.in.bytes.Load(),
+		PacketsOut: e.outStat.packets.Load(),
+		BytesOut:   e.outStat.bytes.Load(),
+		RTCPIn:     e.in.rtcp.Load(),
+		RTCPOut:    e.outStat.rtcp.Load(),
+		Dropped:    e.in.dropped.Load(),
+		LastIn:     unixNano(e.in.lastRTP.Load()),
+	}
+	if lost := e.in.lost.Load(); lost > 0 {
+		s.Lost = uint64(lost)
+	}
+	return s
+}
+
+// LastActivity returns when the last RTP or RTCP packet was accepted from
+// the party (zero if none yet), for the media timeout.
+func (e *Endpoint) LastActivity() time.Time { return unixNano(e.in.lastAny.Load()) }
+
+// Close stops the readers and waits for them, closes both sockets and hands
+// the port pair back to the pool, where it rests before reuse. Packets a
+// connected peer still relays toward a closed endpoint are dropped. Close
+// is idempotent; later calls return the first call's result.
+func (e *Endpoint) Close() error {
+	e.closeOnce.Do(func() {
+		e.closed.Store(true)
+		e.peer.Store(nil)
+		err := errors.Join(e.rtp.conn.Close(), e.rtcp.conn.Close())
+		e.readers.Wait()
+		e.pool.release(e.port)
+		e.closeErr = err
+		e.log.Debug("media endpoint closed", zap.Object("stats", e.Stats()))
+	})
+	return e.closeErr
+}
+
+// readRTP is the RTP socket's reader goroutine.
+func (e *Endpoint) readRTP() {
+	defer e.readers.Done()
+	buf := make([]byte, maxPacket)
+	var rx rxSequence
+	for {
+		n, src, err := e.rtp.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if e.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // transient (e.g. ICMP-induced); UDP reads do not otherwise fail
+		}
+		e.receiveRTP(buf[:n], src, &rx, time.Now())
+	}
+}
+
+// readRTCP is the RTCP socket's reader goroutine.
+func (e *Endpoint) readRTCP() {
+	defer e.readers.Done()
+	buf := make([]byte, maxPacket)
+	for {
+		n, src, err := e.rtcp.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if e.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		e.receiveRTCP(buf[:n], src, time.Now())
+	}
+}
+
+// accept reports whether a packet from src may be relayed, latching the
+// path onto src if it is not latched yet. Once latched, packets from other
+// sources are refused, as Asterisk's strictrtp does: a stray or spoofed
+// stream must not hijack the call. SetRemote starts learning anew.
+func (p *path) accept(src netip.AddrPort, log *zap.Logger, what string) bool {
+	r := p.remote.Load()
+	if r.latched {
+		return r.addr == src
+	}
+	// Losing this race to SetRemote is harmless: the next packet latches.
+	if p.remote.CompareAndSwap(r, &remote{addr: src, latched: true}) && r.addr != src {
+		log.Debug("media latched", zap.String("socket", what),
+			zap.Stringer("sdp", r.addr), zap.Stringer("source", src))
+	}
+	return true
+}
+
+// rxSequence follows the sequence numbers received on one RTP socket to
+// count losses (RFC 3550 Appendix A.1, simplified: no probation).
+type rxSequence struct {
+	started bool
+	ssrc    uint32
+	maxSeq  uint16
+}
+
+// RFC 3550 Appendix A.1 limits: a larger jump is a restart, not a loss.
+const (
+	maxDropout  = 3000
+	maxMisorder = 100
+)
+
+// lost returns the change in the lost-packet count that a packet with this
+// SSRC and sequence number makes: the gap before it, or -1 for a late one
+// (it was counted lost when the gap opened).
+func (r *rxSequence) lost(ssrc uint32, seq uint16) int64 {
+	if !r.started || ssrc != r.ssrc {
+		r.started, r.ssrc, r.maxSeq = true, ssrc, seq
+		return 0
+	}
+	d := int(int16(seq - r.maxSeq))
+	switch {
+	case d > 0 && d <= maxDropout:
+		r.maxSeq = seq
+		return int64(d - 1)
+	case d == 0: // duplicate
+		return 0
+	case d < 0 && d >= -maxMisorder:
+		return -1
+	default: // the source jumped: resynchronise without counting
+		r.maxSeq = seq
+		return 0
+	}
+}
+
+func unixNano(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// unmapAddrPort normalises an SDP address for comparison with packet
+// sources; an unspecified address or port 0 means unknown.
+func unmapAddrPort(ap netip.AddrPort) netip.AddrPort {
+	if !ap.IsValid() || ap.Port() == 0 || ap.Addr().IsUnspecified() {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// newSSRC picks a random SSRC (RFC 3550 §8.1).
+func newSSRC() uint32 { return rand.Uint32() }
+
+// MarshalLogObject lets a Stats be logged with zap.Object.
+func (s Stats) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddUint64("packets_in", s.PacketsIn)
+	enc.AddUint64("bytes_in", s.BytesIn)
+	enc.AddUint64("packets_out", s.PacketsOut)
+	enc.AddUint64("bytes_out", s.BytesOut)
+	enc.AddUint64("rtcp_in", s.RTCPIn)
+	enc.AddUint64("rtcp_out", s.RTCPOut)
+	enc.AddUint64("lost", s.Lost)
+	enc.AddUint64("dropped", s.Dropped)
+	if !s.LastIn.IsZero() {
+		enc.AddTime("last_in", s.LastIn)
+	}
+	return nil
+}

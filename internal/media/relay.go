@@ -1,0 +1,309 @@
+package media
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// Fixed RTP header layout (RFC 3550 §5.1).
+const (
+	rtpHeaderLen  = 12
+	rtcpHeaderLen = 8
+	rtpVersion    = 2
+	markerBit     = 0x80
+)
+
+// Connect makes a relay between a and b: RTP and RTCP received on a are sent
+// out of b toward b's party, and what b receives goes out of a.
+//
+// Connecting replaces earlier partners: after Connect(a, c), an endpoint b
+// that was relaying into a stops doing so (and likewise for c's former
+// partner). The parties do not notice the swap: each endpoint keeps its own
+// outgoing stream, which goes on at the next sequence number with the
+// marker bit set and a timestamp advanced by the time that passed
+// (RFC 3550 §5.1). Connect(a, nil) is a.Disconnect().
+func Connect(a, b *Endpoint) {
+	if a == nil {
+		return
+	}
+	if b == nil {
+		a.Disconnect()
+		return
+	}
+	a.attach(b)
+	if b != a {
+		b.attach(a)
+	}
+}
+
+// attach makes e relay what it receives out of to.
+func (e *Endpoint) attach(to *Endpoint) {
+	if old := e.peer.Swap(to); old != nil && old != to && old != e {
+		old.peer.CompareAndSwap(e, nil) // old was relaying into e: not any more
+	}
+	// A new partner is a new source for e's own stream, even if it happens
+	// to send the same SSRC again (unhold after music on hold).
+	e.out.resync()
+}
+
+// Disconnect stops relaying what e receives. Packets from e's party are
+// still received and counted, then dropped. It does not stop the peer from
+// relaying into e; disconnect both for a hold.
+func (e *Endpoint) Disconnect() { e.peer.Store(nil) }
+
+// Peer returns the endpoint that relays what e receives, or nil.
+func (e *Endpoint) Peer() *Endpoint { return e.peer.Load() }
+
+// SetPayloadMap makes the endpoint send relayed RTP of payload type from
+// with payload type to, for payload types that differ between the legs'
+// SDPs (telephone-event is the usual one). Payload types are 7 bits; larger
+// values are ignored. Packets injected with WriteRTP are not mapped: they
+// are written in this leg's own payload types already.
+func (e *Endpoint) SetPayloadMap(from, to uint8) {
+	if from >= 128 || to >= 128 {
+		return
+	}
+	e.out.mu.Lock()
+	e.out.ptMap[from] = to
+	e.out.mu.Unlock()
+}
+
+// ResetPayloadMap forgets every SetPayloadMap: payload types are sent as
+// received.
+func (e *Endpoint) ResetPayloadMap() {
+	e.out.mu.Lock()
+	e.out.resetPayloadMapLocked()
+	e.out.mu.Unlock()
+}
+
+// SetClockRate sets the RTP clock rate (Hz) of what the endpoint sends,
+// used to advance timestamps across source changes; 0 restores the default
+// of 8000 Hz.
+func (e *Endpoint) SetClockRate(hz uint32) {
+	if hz == 0 {
+		hz = defaultClockRate
+	}
+	e.out.mu.Lock()
+	e.out.clockRate = hz
+	e.out.mu.Unlock()
+}
+
+// WriteRTP sends a packet of callctl's own (DTMF, music on hold) to the
+// endpoint's party. It is renumbered into the endpoint's outgoing stream
+// like relayed packets: switching between relayed and injected packets, or
+// between injected SSRCs, continues the sequence and marks the change.
+// The payload type is sent as given.
+func (e *Endpoint) WriteRTP(pkt *rtp.Packet) error {
+	if pkt == nil {
+		return fmt.Errorf("media: WriteRTP: nil packet: %w", ErrInvalidArgument)
+	}
+	if e.closed.Load() {
+		return fmt.Errorf("media: WriteRTP on port %d: %w", e.port, ErrClosed)
+	}
+	buf, err := pkt.Marshal()
+	if err != nil {
+		return fmt.Errorf("media: WriteRTP: marshal: %w", err)
+	}
+	if len(buf) < rtpHeaderLen {
+		return fmt.Errorf("media: WriteRTP: %d-byte packet is shorter than an RTP header: %w", len(buf), ErrInvalidArgument)
+	}
+	buf[0] = buf[0]&0x3f | rtpVersion<<6
+	dst := e.rtp.remote.Load().addr
+	if !dst.IsValid() {
+		return fmt.Errorf("media: WriteRTP on port %d: %w", e.port, ErrNoRemote)
+	}
+	e.out.rewrite(buf, source{injected: true, ssrc: pkt.SSRC}, false, time.Now())
+	if _, err := e.rtp.conn.WriteToUDPAddrPort(buf, dst); err != nil {
+		if e.closed.Load() {
+			return fmt.Errorf("media: WriteRTP on port %d: %w", e.port, ErrClosed)
+		}
+		return fmt.Errorf("media: WriteRTP to %v: %w", dst, err)
+	}
+	e.outStat.packets.Add(1)
+	e.outStat.bytes.Add(uint64(len(buf)))
+	return nil
+}
+
+// receiveRTP handles one datagram from the RTP socket: the hot path.
+func (e *Endpoint) receiveRTP(pkt []byte, src netip.AddrPort, rx *rxSequence, now time.Time) {
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	if isMuxedRTCP(pkt) {
+		// RFC 5761 §4: RTCP multiplexed on the RTP port; relay it as is on
+		// the RTP path.
+		if !e.rtp.accept(src, e.log, "rtp") {
+			e.in.dropped.Add(1)
+			return
+		}
+		e.in.rtcp.Add(1)
+		e.in.lastAny.Store(now.UnixNano())
+		if to := e.peer.Load(); to == nil || !to.sendRaw(&to.rtp, pkt) {
+			e.in.dropped.Add(1)
+		}
+		return
+	}
+	if len(pkt) < rtpHeaderLen || pkt[0]>>6 != rtpVersion || !e.rtp.accept(src, e.log, "rtp") {
+		e.in.dropped.Add(1)
+		return
+	}
+	ns := now.UnixNano()
+	e.in.packets.Add(1)
+	e.in.bytes.Add(uint64(len(pkt)))
+	e.in.lastRTP.Store(ns)
+	e.in.lastAny.Store(ns)
+	ssrc := binary.BigEndian.Uint32(pkt[8:12])
+	if d := rx.lost(ssrc, binary.BigEndian.Uint16(pkt[2:4])); d != 0 {
+		e.in.lost.Add(d)
+	}
+	to := e.peer.Load()
+	if to == nil || !to.sendRTP(pkt, source{from: e, ssrc: ssrc}, now) {
+		e.in.dropped.Add(1)
+	}
+}
+
+// receiveRTCP handles one datagram from the RTCP socket.
+func (e *Endpoint) receiveRTCP(pkt []byte, src netip.AddrPort, now time.Time) {
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	if len(pkt) < rtcpHeaderLen || pkt[0]>>6 != rtpVersion || !e.rtcp.accept(src, e.log, "rtcp") {
+		e.in.dropped.Add(1)
+		return
+	}
+	e.in.rtcp.Add(1)
+	e.in.lastAny.Store(now.UnixNano())
+	if to := e.peer.Load(); to == nil || !to.sendRaw(&to.rtcp, pkt) {
+		e.in.dropped.Add(1)
+	}
+}
+
+// sendRTP renumbers a relayed packet into e's stream and sends it to e's
+// party. It reports whether the packet was sent.
+func (e *Endpoint) sendRTP(pkt []byte, src source, now time.Time) bool {
+	dst := e.rtp.remote.Load().addr
+	if !dst.IsValid() {
+		return false // do not spend a sequence number on a packet never sent
+	}
+	e.out.rewrite(pkt, src, true, now)
+	if _, err := e.rtp.conn.WriteToUDPAddrPort(pkt, dst); err != nil {
+		return false
+	}
+	e.outStat.packets.Add(1)
+	e.outStat.bytes.Add(uint64(len(pkt)))
+	return true
+}
+
+// sendRaw sends an RTCP packet unchanged out of one of e's paths.
+func (e *Endpoint) sendRaw(p *path, pkt []byte) bool {
+	dst := p.remote.Load().addr
+	if !dst.IsValid() {
+		return false
+	}
+	if _, err := p.conn.WriteToUDPAddrPort(pkt, dst); err != nil {
+		return false
+	}
+	e.outStat.rtcp.Add(1)
+	return true
+}
+
+// isMuxedRTCP recognises RTCP on the RTP port: packet types 200-204 (SR, RR,
+// SDES, BYE, APP) occupy the byte where RTP has marker and payload type, and
+// collide with no RTP payload type in use (RFC 5761 §4).
+func isMuxedRTCP(pkt []byte) bool {
+	return len(pkt) >= rtcpHeaderLen && pkt[0]>>6 == rtpVersion && pkt[1] >= 200 && pkt[1] <= 204
+}
+
+// source identifies what feeds an endpoint's outgoing stream; a change of
+// source is a discontinuity to hide from the receiver.
+type source struct {
+	from     *Endpoint // relaying endpoint; nil for injected packets
+	injected bool
+	ssrc     uint32
+}
+
+// outStream is the state of the RTP stream an endpoint sends: callctl's own
+// SSRC and the offsets that map the current source's sequence numbers and
+// timestamps into it (RFC 3550 §5.1, §8). Its mutex is per endpoint: only
+// the peer's reader and WriteRTP contend for it.
+type outStream struct {
+	mu        sync.Mutex
+	ssrc      uint32
+	clockRate uint32
+	ptMap     [128]uint8 // relayed payload type -> sent payload type
+
+	src       source // zero value matches no real source
+	seqOffset uint16
+	tsOffset  uint32
+	lastSeq   uint16    // highest sequence number sent
+	lastTS    uint32    // timestamp sent with lastSeq
+	lastSent  time.Time // when the last packet was sent (monotonic clock)
+}
+
+func (s *outStream) init(now time.Time) {
+	s.ssrc = newSSRC()
+	s.clockRate = defaultClockRate
+	s.resetPayloadMapLocked()
+	// Random initial sequence number and timestamp (RFC 3550 §5.1): the
+	// first packet is handled as a source change from this point.
+	s.lastSeq = uint16(newSSRC())
+	s.lastTS = newSSRC()
+	s.lastSent = now
+}
+
+func (s *outStream) resetPayloadMapLocked() {
+	for i := range s.ptMap {
+		s.ptMap[i] = uint8(i)
+	}
+}
+
+// resync makes the next packet start a new source segment.
+func (s *outStream) resync() {
+	s.mu.Lock()
+	s.src = source{}
+	s.mu.Unlock()
+}
+
+// rewrite turns a packet of src into the next packet of this stream, in
+// place: SSRC, sequence number, timestamp, marker and (if mapPT) payload
+// type. On a source change the offsets are recomputed so the sequence
+// continues at last+1 and the timestamp advances by the wall-clock time
+// since the last packet sent, and the marker bit flags the discontinuity.
+func (s *outStream) rewrite(pkt []byte, src source, mapPT bool, now time.Time) {
+	inSeq := binary.BigEndian.Uint16(pkt[2:4])
+	inTS := binary.BigEndian.Uint32(pkt[4:8])
+
+	s.mu.Lock()
+	changed := src != s.src
+	if changed {
+		elapsed := now.Sub(s.lastSent)
+		if elapsed < 0 {
+			elapsed = 0
+		}
+		advance := uint32(uint64(elapsed) * uint64(s.clockRate) / uint64(time.Second))
+		s.seqOffset = s.lastSeq + 1 - inSeq
+		s.tsOffset = s.lastTS + advance - inTS
+		s.src = src
+	}
+	seq := inSeq + s.seqOffset
+	ts := inTS + s.tsOffset
+	if changed || int16(seq-s.lastSeq) > 0 {
+		s.lastSeq, s.lastTS = seq, ts
+	}
+	s.lastSent = now
+	b1 := pkt[1]
+	if mapPT {
+		b1 = b1&markerBit | s.ptMap[b1&0x7f]
+	}
+	ssrc := s.ssrc
+	s.mu.Unlock()
+
+	if changed {
+		b1 |= markerBit
+	}
+	pkt[1] = b1
+	binary.BigEndian.PutUint16(pkt[2:4], seq)
+	binary.BigEndian.PutUint32(pkt[4:8], ts)
+	binary.BigEndian.PutUint32(pkt[8:12], ssrc)
+}

@@ -1,0 +1,200 @@
+package media
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/pion/sdp/v3"
+)
+
+// SDPWriter rewrites the SDP bodies callctl sends on one leg so that they
+// point at callctl's endpoint for that leg, under the leg's own o= line:
+// the same session id for the whole dialog and a version that goes up by
+// one exactly when the body changes (RFC 3264 §8). Use one SDPWriter per
+// leg, for every offer and answer sent on it. It is safe for concurrent use.
+type SDPWriter struct {
+	username  string
+	sessionID uint64
+
+	mu      sync.Mutex
+	version uint64
+	last    []byte // last body written, to tell a change
+}
+
+// NewSDPWriter returns a writer whose o= lines carry username ("-" if empty;
+// spaces become "-", since o= fields are space separated).
+func NewSDPWriter(username string) *SDPWriter {
+	username = strings.Join(strings.Fields(username), "-")
+	if username == "" {
+		username = "-"
+	}
+	// RFC 4566 §5.2 suggests an NTP timestamp; a random id is as unique and
+	// stays within 63 bits for UAs that parse it as a signed number.
+	id := rand.Uint64N(1<<62) + 1
+	return &SDPWriter{username: username, sessionID: id, version: id}
+}
+
+// SessionID returns the o= session id of every body the writer produces.
+func (w *SDPWriter) SessionID() uint64 { return w.sessionID }
+
+// Rewrite returns body as callctl sends it on this leg: o= replaced by the
+// writer's, every c= set to addr, the relayed audio m= line (see ParseSDP)
+// set to port and a=rtcp to port+1, and every other m= line set to port 0,
+// that is rejected (RFC 3264 §6). An audio line already at port 0 stays
+// rejected. ICE attributes (a=candidate, a=ice-*, a=end-of-candidates,
+// a=remote-candidates) and a=crypto are removed: callctl's endpoint does
+// neither ICE nor SRTP. Codecs and direction attributes are kept, except
+// that a c=0.0.0.0 hold (RFC 3264 §8.4) becomes a=inactive at addr.
+func (w *SDPWriter) Rewrite(body []byte, addr netip.Addr, port int) ([]byte, error) {
+	addr = addr.Unmap()
+	if !addr.IsValid() || addr.IsUnspecified() {
+		return nil, fmt.Errorf("media: SDP rewrite: address %v is not a usable unicast address: %w", addr, ErrInvalidArgument)
+	}
+	if port < 1 || port > maxPort {
+		return nil, fmt.Errorf("media: SDP rewrite: port %d is outside 1..65535: %w", port, ErrInvalidArgument)
+	}
+	sd, err := unmarshalSDP(body)
+	if err != nil {
+		return nil, err
+	}
+	audio, err := audioIndex(sd)
+	if err != nil {
+		return nil, err
+	}
+
+	addrType := "IP4"
+	if addr.Is6() {
+		addrType = "IP6"
+	}
+	conn := func() *sdp.ConnectionInformation {
+		return &sdp.ConnectionInformation{NetworkType: "IN", AddressType: addrType, Address: &sdp.Address{Address: addr.String()}}
+	}
+
+	md := sd.MediaDescriptions[audio]
+	held := false
+	if md.MediaName.Port.Value != 0 {
+		if a, err := connectionAddress(sd, md); err == nil && a.IsUnspecified() {
+			held = true
+		}
+	}
+
+	if sd.ConnectionInformation != nil {
+		sd.ConnectionInformation = conn()
+	}
+	sd.Attributes = withoutTransportAttributes(sd.Attributes)
+	for i, m := range sd.MediaDescriptions {
+		if m.ConnectionInformation != nil || (i == audio && sd.ConnectionInformation == nil) {
+			m.ConnectionInformation = conn()
+		}
+		m.Attributes = withoutTransportAttributes(m.Attributes)
+		m.MediaName.Port.Range = nil
+		if i != audio || m.MediaName.Port.Value == 0 {
+			m.MediaName.Port.Value = 0
+			continue
+		}
+		m.MediaName.Port.Value = port
+		for j, a := range m.Attributes {
+			if a.Key != "rtcp" || port+1 > maxPort {
+				continue
+			}
+			v := strconv.Itoa(port + 1)
+			if len(strings.Fields(a.Value)) == 4 {
+				v += " IN " + addrType + " " + addr.String()
+			}
+			m.Attributes[j].Value = v
+		}
+		if held {
+			m.Attributes = withDirection(m.Attributes, Inactive)
+		}
+	}
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	sd.Origin = sdp.Origin{
+		Username:       w.username,
+		SessionID:      w.sessionID,
+		SessionVersion: w.version,
+		NetworkType:    "IN",
+		AddressType:    addrType,
+		UnicastAddress: addr.String(),
+	}
+	out, err := sd.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("media: SDP rewrite: %w", err)
+	}
+	if w.last != nil && !bytes.Equal(out, w.last) {
+		w.version++
+		sd.Origin.SessionVersion = w.version
+		if out, err = sd.Marshal(); err != nil {
+			return nil, fmt.Errorf("media: SDP rewrite: %w", err)
+		}
+	}
+	w.last = out
+	return bytes.Clone(out), nil
+}
+
+// SetDirection returns body with the relayed audio stream's direction
+// attribute replaced by d (added if it had none), for hold and unhold. The
+// o= line is untouched: pass the result through the leg's SDPWriter so its
+// version goes up.
+func SetDirection(body []byte, d Direction) ([]byte, error) {
+	if !d.Valid() {
+		return nil, fmt.Errorf("media: direction %q is not one of sendrecv, sendonly, recvonly, inactive: %w", d, ErrInvalidArgument)
+	}
+	sd, err := unmarshalSDP(body)
+	if err != nil {
+		return nil, err
+	}
+	audio, err := audioIndex(sd)
+	if err != nil {
+		return nil, err
+	}
+	md := sd.MediaDescriptions[audio]
+	md.Attributes = withDirection(md.Attributes, d)
+	out, err := sd.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("media: SDP set direction: %w", err)
+	}
+	return out, nil
+}
+
+// withDirection replaces the direction attributes in attrs by d, where the
+// first one was, or at the end.
+func withDirection(attrs []sdp.Attribute, d Direction) []sdp.Attribute {
+	out := attrs[:0]
+	placed := false
+	for _, a := range attrs {
+		if Direction(a.Key).Valid() && a.Value == "" {
+			if !placed {
+				out = append(out, sdp.NewPropertyAttribute(string(d)))
+				placed = true
+			}
+			continue
+		}
+		out = append(out, a)
+	}
+	if !placed {
+		out = append(out, sdp.NewPropertyAttribute(string(d)))
+	}
+	return out
+}
+
+// withoutTransportAttributes drops what describes transports callctl does
+// not offer: ICE (RFC 8839) and SDES-SRTP keys (RFC 4568).
+func withoutTransportAttributes(attrs []sdp.Attribute) []sdp.Attribute {
+	out := attrs[:0]
+	for _, a := range attrs {
+		switch {
+		case a.Key == "candidate", a.Key == "end-of-candidates", a.Key == "remote-candidates",
+			strings.HasPrefix(a.Key, "ice-"), a.Key == "crypto":
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}

@@ -1,0 +1,160 @@
+package session
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/callctl/callctl/internal/media"
+	"github.com/callctl/callctl/internal/sip"
+	gosip "github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+)
+
+// Route sends dialled numbers matching Match to Target ("{number}" in it is
+// replaced by the number).
+type Route struct {
+	Match     *regexp.Regexp
+	Target    string
+	Transport string
+}
+
+// Config is what the Engine needs; internal/app fills it from the user's
+// configuration.
+type Config struct {
+	// Trunk is the PBX host:port and transport B legs go to by default.
+	TrunkAddress   string
+	TrunkTransport string
+	Routes         []Route
+	// MaxSessions above which new INVITEs get 503 with RetryAfter.
+	MaxSessions int
+	RetryAfter  time.Duration
+	// RingTimeout ends an unanswered B leg (480 to the caller).
+	RingTimeout time.Duration
+	// MediaTimeout ends a call with no RTP either way for that long (0: off).
+	MediaTimeout time.Duration
+	// MediaIP is where relay sockets bind; MediaAdvertise goes in SDP.
+	MediaIP        netip.Addr
+	MediaAdvertise netip.Addr
+}
+
+// Engine turns inbound INVITEs into Sessions and runs them.
+type Engine struct {
+	cfg   Config
+	log   *zap.Logger
+	ports *media.PortPool
+	reg   *Registry
+	agent *sip.Agent
+
+	draining atomic.Bool
+	wg       sync.WaitGroup
+}
+
+// NewEngine makes an engine; call SetAgent before traffic arrives.
+func NewEngine(cfg Config, log *zap.Logger, ports *media.PortPool, reg *Registry) *Engine {
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = 30 * time.Second
+	}
+	return &Engine{cfg: cfg, log: log, ports: ports, reg: reg}
+}
+
+// SetAgent gives the engine the SIP agent it dials through. (The agent is
+// made with the engine's HandleInvite, hence the two steps.)
+func (e *Engine) SetAgent(a *sip.Agent) { e.agent = a }
+
+// Registry returns the engine's session registry.
+func (e *Engine) Registry() *Registry { return e.reg }
+
+// Drain makes the engine refuse new calls with 503 from now on.
+func (e *Engine) Drain() { e.draining.Store(true) }
+
+// AbortAll ends every live session with ABORTED.
+func (e *Engine) AbortAll(reason string) {
+	for _, s := range e.reg.liveSessions() {
+		s.post(abortCmd{reason: reason})
+	}
+}
+
+// Wait blocks until every session goroutine has returned.
+func (e *Engine) Wait() { e.wg.Wait() }
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (e *Engine) retryAfter() gosip.Header {
+	return gosip.NewHeader("Retry-After", fmt.Sprint(int(e.cfg.RetryAfter.Seconds())))
+}
+
+// HandleInvite is the sip.InviteHandler: admission, offer check, then a new
+// Session that owns the call from here on.
+func (e *Engine) HandleInvite(in *sip.Leg) {
+	req := in.Invite()
+	log := e.log.With(zap.String("call_id", in.CallID()))
+	if e.draining.Load() {
+		in.Respond(503, "Service Unavailable", nil, e.retryAfter())
+		return
+	}
+	if e.reg.LiveCount() >= e.cfg.MaxSessions {
+		log.Warn("refusing call: sessions at calls.max_sessions", zap.Int("max_sessions", e.cfg.MaxSessions))
+		in.Respond(503, "Service Unavailable", nil, e.retryAfter())
+		return
+	}
+	offer := req.Body()
+	if len(offer) == 0 {
+		// Without an offer in the INVITE callctl would have to make one up
+		// for the B leg; it relays offers, it does not invent them.
+		log.Warn("refusing INVITE without SDP offer (delayed offer is not supported)")
+		in.Respond(488, "Not Acceptable Here", nil, warning("an SDP offer is required in the INVITE"))
+		return
+	}
+	info, err := media.ParseSDP(offer)
+	if err != nil {
+		log.Warn("refusing INVITE with bad SDP", zap.Error(err))
+		in.Respond(488, "Not Acceptable Here", nil, warning("bad SDP: "+err.Error()))
+		return
+	}
+	s := newSession(e, in, info)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		s.run()
+	}()
+}
+
+// warning makes an RFC 3261 20.43 Warning header (399: miscellaneous).
+func warning(text string) gosip.Header {
+	text = strings.ReplaceAll(text, `"`, `'`)
+	return gosip.NewHeader("Warning", `399 callctl "`+text+`"`)
+}
+
+// target returns the B-leg URI and transport for a dialled number.
+func (e *Engine) target(number string) (gosip.Uri, string, error) {
+	var u gosip.Uri
+	for _, r := range e.cfg.Routes {
+		if r.Match.MatchString(number) {
+			s := strings.ReplaceAll(r.Target, "{number}", number)
+			if err := gosip.ParseUri(s, &u); err != nil {
+				return u, "", fmt.Errorf("route target %q: %w", s, err)
+			}
+			tp := r.Transport
+			if tp == "" {
+				tp = e.cfg.TrunkTransport
+			}
+			return u, tp, nil
+		}
+	}
+	s := "sip:" + number + "@" + e.cfg.TrunkAddress
+	if err := gosip.ParseUri(s, &u); err != nil {
+		return u, "", fmt.Errorf("trunk target %q: %w", s, err)
+	}
+	return u, e.cfg.TrunkTransport, nil
+}

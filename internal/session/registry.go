@@ -1,0 +1,226 @@
+package session
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Party is one side of a call.
+type Party struct {
+	Number      string `json:"number"`
+	DisplayName string `json:"displayName,omitempty"`
+	LegID       string `json:"legId,omitempty"`
+	CallID      string `json:"callId,omitempty"`
+}
+
+// LegStats are one leg's media counters, as callctl saw them.
+type LegStats struct {
+	Role       string `json:"role"` // "caller" or "callee"
+	PacketsIn  uint64 `json:"packetsIn"`
+	PacketsOut uint64 `json:"packetsOut"`
+	BytesIn    uint64 `json:"bytesIn"`
+	BytesOut   uint64 `json:"bytesOut"`
+	Lost       uint64 `json:"lost"`
+}
+
+// Snapshot is a session as readers see it: a copy, safe to keep.
+type Snapshot struct {
+	ID         string     `json:"id"`
+	State      State      `json:"state"`
+	Caller     Party      `json:"caller"`
+	Callee     Party      `json:"callee"`
+	Dialled    string     `json:"dialled"`
+	Start      time.Time  `json:"start"`
+	Answer     time.Time  `json:"answer,omitzero"`
+	End        time.Time  `json:"end,omitzero"`
+	StateSince time.Time  `json:"stateSince"`
+	EndReason  string     `json:"endReason,omitempty"`
+	Legs       []LegStats `json:"legs,omitempty"`
+}
+
+// Event is one state change. Seq only grows, across all sessions.
+type Event struct {
+	Seq       uint64    `json:"seq"`
+	SessionID string    `json:"sessionId"`
+	State     State     `json:"state"`
+	Previous  State     `json:"previous,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	Time      time.Time `json:"time"`
+	Session   Snapshot  `json:"session"`
+}
+
+// Registry holds the live sessions and, for Retention, the ended ones.
+type Registry struct {
+	retention time.Duration
+	now       func() time.Time
+
+	mu    sync.RWMutex
+	live  map[string]*Session
+	ended map[string]Snapshot
+
+	busMu sync.Mutex
+	seq   uint64
+	subs  map[*Subscription]struct{}
+}
+
+// NewRegistry makes a registry keeping ended sessions readable for retention.
+func NewRegistry(retention time.Duration) *Registry {
+	return &Registry{
+		retention: retention,
+		now:       time.Now,
+		live:      make(map[string]*Session),
+		ended:     make(map[string]Snapshot),
+		subs:      make(map[*Subscription]struct{}),
+	}
+}
+
+func (r *Registry) add(s *Session) {
+	r.mu.Lock()
+	r.live[s.id] = s
+	r.mu.Unlock()
+}
+
+// retire moves a session from live to ended.
+func (r *Registry) retire(s *Session, snap Snapshot) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.live, s.id)
+	if snap.State != Closed && r.retention > 0 {
+		r.ended[s.id] = snap
+	}
+	r.pruneLocked()
+}
+
+func (r *Registry) pruneLocked() {
+	cut := r.now().Add(-r.retention)
+	for id, snap := range r.ended {
+		if snap.End.Before(cut) {
+			delete(r.ended, id)
+		}
+	}
+}
+
+// Get returns a session by id, live or recently ended.
+func (r *Registry) Get(id string) (Snapshot, bool) {
+	r.mu.RLock()
+	s, ok := r.live[id]
+	snap, endedOK := r.ended[id]
+	r.mu.RUnlock()
+	if ok {
+		return s.Snapshot(), true
+	}
+	if endedOK && !snap.End.Before(r.now().Add(-r.retention)) {
+		return snap, true
+	}
+	return Snapshot{}, false
+}
+
+// List returns every live and retained session, oldest first.
+func (r *Registry) List() []Snapshot {
+	r.mu.Lock()
+	r.pruneLocked()
+	live := make([]*Session, 0, len(r.live))
+	for _, s := range r.live {
+		live = append(live, s)
+	}
+	out := make([]Snapshot, 0, len(r.live)+len(r.ended))
+	for _, snap := range r.ended {
+		out = append(out, snap)
+	}
+	r.mu.Unlock()
+	for _, s := range live {
+		out = append(out, s.Snapshot())
+	}
+	slices.SortFunc(out, func(a, b Snapshot) int { return a.Start.Compare(b.Start) })
+	return out
+}
+
+// ByNumber returns the sessions whose caller, callee or dialled number is n.
+func (r *Registry) ByNumber(n string) []Snapshot {
+	var out []Snapshot
+	for _, s := range r.List() {
+		if s.Caller.Number == n || s.Callee.Number == n || s.Dialled == n {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// LiveCount is the number of sessions not yet ended.
+func (r *Registry) LiveCount() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.live)
+}
+
+func (r *Registry) liveSessions() []*Session {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*Session, 0, len(r.live))
+	for _, s := range r.live {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Subscription receives events until Close, or until it falls behind by more
+// than its buffer, when it is dropped: C is closed and Dropped reports true.
+type Subscription struct {
+	r       *Registry
+	ch      chan Event
+	dropped atomic.Bool
+	closed  bool // guarded by r.busMu
+}
+
+// Subscribe returns a subscription with room for buffer pending events.
+func (r *Registry) Subscribe(buffer int) *Subscription {
+	if buffer < 1 {
+		buffer = 1
+	}
+	s := &Subscription{r: r, ch: make(chan Event, buffer)}
+	r.busMu.Lock()
+	r.subs[s] = struct{}{}
+	r.busMu.Unlock()
+	return s
+}
+
+// C delivers the events.
+func (s *Subscription) C() <-chan Event { return s.ch }
+
+// Dropped reports whether the subscription was cut off for being slow.
+func (s *Subscription) Dropped() bool { return s.dropped.Load() }
+
+// Close ends the subscription; C is closed.
+func (s *Subscription) Close() {
+	s.r.busMu.Lock()
+	defer s.r.busMu.Unlock()
+	s.closeLocked()
+}
+
+func (s *Subscription) closeLocked() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	delete(s.r.subs, s)
+	close(s.ch)
+}
+
+// publish numbers an event and hands it to every subscriber without ever
+// waiting: a subscriber whose buffer is full is dropped.
+func (r *Registry) publish(ev Event) {
+	r.busMu.Lock()
+	defer r.busMu.Unlock()
+	r.seq++
+	ev.Seq = r.seq
+	for s := range r.subs {
+		select {
+		case s.ch <- ev:
+		default:
+			s.dropped.Store(true)
+			s.closeLocked()
+		}
+	}
+}

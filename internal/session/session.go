@@ -1,0 +1,688 @@
+package session
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/callctl/callctl/internal/media"
+	"github.com/callctl/callctl/internal/sip"
+	gosip "github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+)
+
+// Session is one call through callctl. Its goroutine (run) is the only code
+// that changes it; everything else posts to its inbox.
+type Session struct {
+	id  string
+	e   *Engine
+	log *zap.Logger
+	q   inbox
+
+	// Owned by the run goroutine.
+	a, b       *sip.Leg
+	offer      media.MediaInfo
+	wa, wb     *media.SDPWriter // callctl's o= line toward each party
+	answered   bool
+	ringTimer  *time.Timer
+	relay      *relay
+	holdA      bool // the caller's last offer put the callee on hold
+	holdB      bool // the callee's last offer put the caller on hold
+	finished   bool
+	lastToA    []byte // the last SDP callctl sent to each party
+	lastToB    []byte
+	offerlessA bool // an offerless re-INVITE was answered; its ACK has the answer
+	offerlessB bool
+
+	mu     sync.RWMutex // guards snap, ea, eb for readers
+	snap   Snapshot
+	ea, eb *media.Endpoint
+}
+
+// relay is a re-INVITE from one party on its way to the other.
+type relay struct {
+	from  *sip.Leg
+	req   *sip.Request
+	offer media.MediaInfo
+}
+
+type abortCmd struct{ reason string }
+type ringTimeout struct{}
+
+func newSession(e *Engine, in *sip.Leg, offer media.MediaInfo) *Session {
+	req := in.Invite()
+	s := &Session{id: newID(), e: e, a: in, offer: offer, q: newInbox()}
+	s.log = e.log.With(zap.String("session", s.id), zap.String("call_id", in.CallID()))
+	now := time.Now()
+	from := req.From()
+	s.snap = Snapshot{
+		ID:         s.id,
+		State:      Setup,
+		Caller:     Party{Number: from.Address.User, DisplayName: from.DisplayName, LegID: in.ID(), CallID: in.CallID()},
+		Callee:     Party{Number: req.Recipient.User},
+		Dialled:    req.Recipient.User,
+		Start:      now,
+		StateSince: now,
+	}
+	in.SetSink(s.sink)
+	e.reg.add(s)
+	e.reg.publish(Event{SessionID: s.id, State: Setup, Reason: "INVITE from " + from.Address.User, Time: now, Session: s.Snapshot()})
+	return s
+}
+
+// ID is the session's id.
+func (s *Session) ID() string { return s.id }
+
+// Snapshot returns a copy of the session's public state.
+func (s *Session) Snapshot() Snapshot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	snap := s.snap
+	snap.Legs = nil
+	for _, l := range []struct {
+		role string
+		ep   *media.Endpoint
+	}{{"caller", s.ea}, {"callee", s.eb}} {
+		if l.ep == nil {
+			continue
+		}
+		st := l.ep.Stats()
+		snap.Legs = append(snap.Legs, LegStats{Role: l.role, PacketsIn: st.PacketsIn, PacketsOut: st.PacketsOut,
+			BytesIn: st.BytesIn, BytesOut: st.BytesOut, Lost: st.Lost})
+	}
+	return snap
+}
+
+func (s *Session) state() State {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.snap.State
+}
+
+// sink receives the legs' events; it never blocks.
+func (s *Session) sink(ev sip.Event) { s.q.push(ev) }
+
+func (s *Session) post(v any) { s.q.push(v) }
+
+// transition moves the session to a new state if the table allows it, and
+// publishes the change.
+func (s *Session) transition(to State, reason string) bool {
+	s.mu.Lock()
+	from := s.snap.State
+	if from == to {
+		s.mu.Unlock()
+		return true
+	}
+	if !CanTransition(from, to) {
+		s.mu.Unlock()
+		s.log.Error("refused state change", zap.Error(&TransitionError{From: from, To: to}))
+		return false
+	}
+	now := time.Now()
+	s.snap.State = to
+	s.snap.StateSince = now
+	if to == InCall && s.snap.Answer.IsZero() {
+		s.snap.Answer = now
+	}
+	if to.Ended() {
+		s.snap.End = now
+		s.snap.EndReason = reason
+	}
+	s.mu.Unlock()
+	s.log.Info("session state", zap.String("state", string(to)), zap.String("previous", string(from)), zap.String("reason", reason))
+	s.e.reg.publish(Event{SessionID: s.id, State: to, Previous: from, Reason: reason, Time: now, Session: s.Snapshot()})
+	return true
+}
+
+// end moves to an ended state and stops the loop.
+func (s *Session) end(to State, reason string) {
+	if s.transition(to, reason) {
+		s.finished = true
+	}
+}
+
+func (s *Session) run() {
+	defer s.cleanup()
+	if !s.start() {
+		return
+	}
+	var tick <-chan time.Time
+	if s.e.cfg.MediaTimeout > 0 {
+		t := time.NewTicker(min(time.Second, s.e.cfg.MediaTimeout/2))
+		defer t.Stop()
+		tick = t.C
+	}
+	for !s.finished {
+		select {
+		case <-s.q.signal:
+			for _, item := range s.q.take() {
+				s.handle(item)
+				if s.finished {
+					break
+				}
+			}
+		case <-tick:
+			s.checkMedia()
+		}
+	}
+}
+
+// start allocates the relay, sends the offer on to the callee and starts the
+// ring timer. It returns false when the call could not be placed.
+func (s *Session) start() bool {
+	e := s.e
+	epCfg := media.EndpointConfig{IP: e.cfg.MediaIP, Advertise: e.cfg.MediaAdvertise, Log: s.log}
+	ea, err := e.ports.Allocate(epCfg)
+	if err != nil {
+		return s.refuse(503, "Service Unavailable", "no RTP ports: "+err.Error())
+	}
+	eb, err := e.ports.Allocate(epCfg)
+	if err != nil {
+		ea.Close()
+		return s.refuse(503, "Service Unavailable", "no RTP ports: "+err.Error())
+	}
+	s.mu.Lock()
+	s.ea, s.eb = ea, eb
+	s.mu.Unlock()
+	ea.SetRemote(s.offer.Remote, s.offer.RTCP)
+	s.wa, s.wb = media.NewSDPWriter("callctl"), media.NewSDPWriter("callctl")
+	offerB, err := s.wb.Rewrite(s.a.Invite().Body(), eb.Advertise(), eb.Port())
+	if err != nil {
+		return s.refuse(488, "Not Acceptable Here", "rewriting offer: "+err.Error())
+	}
+	s.lastToB = offerB
+	target, transport, err := e.target(s.snap.Dialled)
+	if err != nil {
+		return s.refuse(500, "Server Internal Error", err.Error())
+	}
+	s.a.Respond(100, "Trying", nil)
+	inv := s.a.Invite()
+	maxFwd := uint32(70)
+	if mf := inv.MaxForwards(); mf != nil {
+		maxFwd = mf.Val() - 1
+	}
+	b, err := e.agent.Dial(sip.DialOptions{
+		Target:      target,
+		Transport:   transport,
+		FromUser:    s.snap.Caller.Number,
+		FromName:    s.snap.Caller.DisplayName,
+		Body:        offerB,
+		MaxForwards: maxFwd,
+	}, s.sink)
+	if err != nil {
+		return s.refuse(503, "Service Unavailable", "dialling "+target.String()+": "+err.Error())
+	}
+	s.b = b
+	s.mu.Lock()
+	s.snap.Callee.LegID = b.ID()
+	s.snap.Callee.CallID = b.CallID()
+	s.mu.Unlock()
+	s.log = s.log.With(zap.String("b_call_id", b.CallID()))
+	s.log.Info("calling", zap.String("target", target.String()), zap.String("transport", transport))
+	if e.cfg.RingTimeout > 0 {
+		s.ringTimer = time.AfterFunc(e.cfg.RingTimeout, func() { s.post(ringTimeout{}) })
+	}
+	return true
+}
+
+// refuse answers the caller with a failure before a B leg exists.
+func (s *Session) refuse(status int, reason, why string) bool {
+	s.log.Warn("call refused", zap.Int("status", status), zap.String("why", why))
+	s.a.Respond(status, reason, nil, warning(why))
+	s.end(Error, why)
+	return false
+}
+
+func (s *Session) cleanup() {
+	if s.ringTimer != nil {
+		s.ringTimer.Stop()
+	}
+	s.q.close()
+	for _, l := range []*sip.Leg{s.a, s.b} {
+		if l != nil {
+			l.SetSink(nil)
+		}
+	}
+	snap := s.Snapshot() // final counters, before the sockets go
+	s.mu.Lock()
+	ea, eb := s.ea, s.eb
+	s.mu.Unlock()
+	if ea != nil {
+		ea.Close()
+	}
+	if eb != nil {
+		eb.Close()
+	}
+	s.e.reg.retire(s, snap)
+}
+
+func (s *Session) handle(item any) {
+	switch ev := item.(type) {
+	case *sip.Progress:
+		s.onProgress(ev)
+	case *sip.Answered:
+		s.onAnswered(ev)
+	case *sip.Failed:
+		s.onFailed(ev)
+	case *sip.Cancelled:
+		if s.b != nil {
+			s.b.Cancel()
+		}
+		s.end(Cancelled, "caller cancelled")
+	case *sip.Bye:
+		s.onBye(ev)
+	case *sip.Request:
+		s.onRequest(ev)
+	case *sip.Acked:
+		s.onAcked(ev)
+	case *sip.AckTimeout:
+		s.hangupAll("no ACK for 2xx")
+		s.end(Error, "no ACK received for 2xx on leg "+ev.Leg.ID())
+	case *sip.ReinviteResult:
+		s.onReinviteResult(ev)
+	case ringTimeout:
+		if !s.answered && !s.state().Ended() {
+			s.b.Cancel()
+			s.a.Respond(480, "Temporarily Unavailable", nil)
+			s.end(NotAnswered, fmt.Sprintf("no answer within %s", s.e.cfg.RingTimeout))
+		}
+	case abortCmd:
+		s.hangupAll(ev.reason)
+		s.end(Aborted, ev.reason)
+	}
+}
+
+// hangupAll ends both legs the way their state needs: BYE when answered,
+// CANCEL for a ringing outbound leg, 503 for an unanswered inbound one.
+func (s *Session) hangupAll(reason string) {
+	r := `SIP;cause=200;text="` + reason + `"`
+	if s.answered {
+		s.a.Bye(r)
+		s.b.Bye(r)
+		return
+	}
+	if s.b != nil {
+		s.b.Cancel()
+	}
+	s.a.Respond(503, "Service Unavailable", nil, warning(reason))
+}
+
+// sdpFromCallee turns an SDP from the callee into the one the caller gets.
+func (s *Session) sdpFromCallee(body []byte) ([]byte, error) {
+	info, err := media.ParseSDP(body)
+	if err != nil {
+		return nil, err
+	}
+	s.eb.SetRemote(info.Remote, info.RTCP)
+	out, err := s.wa.Rewrite(body, s.ea.Advertise(), s.ea.Port())
+	if err != nil {
+		return nil, err
+	}
+	s.lastToA = out
+	return out, nil
+}
+
+func (s *Session) onProgress(ev *sip.Progress) {
+	if s.answered || s.state().Ended() {
+		return
+	}
+	res := ev.Response
+	var body []byte
+	if len(res.Body()) > 0 {
+		// Early media (RFC 3960): relay it from now on.
+		var err error
+		if body, err = s.sdpFromCallee(res.Body()); err != nil {
+			s.log.Warn("ignoring bad SDP in provisional response", zap.Error(err))
+			body = nil
+		} else {
+			media.Connect(s.ea, s.eb)
+		}
+	}
+	s.a.Respond(res.StatusCode, res.Reason, body)
+	if s.state() == Setup || s.state() == Redirected {
+		s.transition(Ringing, fmt.Sprintf("callee: %d %s", res.StatusCode, res.Reason))
+	}
+}
+
+func (s *Session) onAnswered(ev *sip.Answered) {
+	if s.state().Ended() {
+		ev.Leg.Bye("")
+		return
+	}
+	if s.ringTimer != nil {
+		s.ringTimer.Stop()
+	}
+	body, err := s.sdpFromCallee(ev.Response.Body())
+	if err != nil {
+		s.log.Warn("callee answered with bad SDP", zap.Error(err))
+		s.b.Bye(`SIP;cause=488;text="bad SDP"`)
+		s.a.Respond(502, "Bad Gateway", nil, warning("callee's SDP: "+err.Error()))
+		s.end(Error, "callee answered with bad SDP: "+err.Error())
+		return
+	}
+	s.answered = true
+	s.a.Respond(200, "OK", body)
+	media.Connect(s.ea, s.eb)
+	s.transition(InCall, "callee answered")
+}
+
+// failureState maps the callee's final response to the session's end
+// (DESIGN.md: 486 stays 486, 404 stays 404, no answer is 408/480).
+func failureState(status int) State {
+	switch status {
+	case 486, 600:
+		return Busy
+	case 404, 604, 484, 410:
+		return NotFound
+	case 408, 480, 487:
+		return NotAnswered
+	}
+	return Error
+}
+
+func (s *Session) onFailed(ev *sip.Failed) {
+	if s.state().Ended() {
+		return
+	}
+	if s.ringTimer != nil {
+		s.ringTimer.Stop()
+	}
+	status, reason := ev.Status, ""
+	if ev.Response != nil {
+		reason = ev.Response.Reason
+	}
+	var hdrs []gosip.Header
+	switch {
+	case status == 487:
+		// Nobody here cancelled it; to the caller it was not answered.
+		status, reason = 480, "Temporarily Unavailable"
+	case ev.Response == nil && status == 408:
+		reason = "Request Timeout"
+	case ev.Response == nil:
+		status, reason = 503, "Service Unavailable"
+		hdrs = append(hdrs, s.e.retryAfter())
+	}
+	if ev.Response != nil {
+		if ra := ev.Response.GetHeader("Retry-After"); ra != nil && len(hdrs) == 0 {
+			hdrs = append(hdrs, gosip.HeaderClone(ra))
+		}
+	}
+	why := fmt.Sprintf("callee: %d %s", ev.Status, reason)
+	if ev.Err != nil {
+		why += ": " + ev.Err.Error()
+	}
+	s.a.Respond(status, reason, nil, hdrs...)
+	s.end(failureState(ev.Status), why)
+}
+
+func (s *Session) onBye(ev *sip.Bye) {
+	r := `SIP;cause=200;text="peer hung up"`
+	if ev.Leg == s.a {
+		if s.answered {
+			s.b.Bye(r)
+		} else if s.b != nil {
+			s.b.Cancel()
+		}
+		s.end(CallerHungUp, "caller sent BYE")
+		return
+	}
+	s.a.Bye(r)
+	s.end(CalleeHungUp, "callee sent BYE")
+}
+
+func (s *Session) other(l *sip.Leg) *sip.Leg {
+	if l == s.a {
+		return s.b
+	}
+	return s.a
+}
+
+func (s *Session) endpoint(l *sip.Leg) *media.Endpoint {
+	if l == s.a {
+		return s.ea
+	}
+	return s.eb
+}
+
+func (s *Session) writer(l *sip.Leg) *media.SDPWriter {
+	if l == s.a {
+		return s.wa
+	}
+	return s.wb
+}
+
+func (s *Session) onRequest(ev *sip.Request) {
+	req := ev.Request
+	switch req.Method {
+	case gosip.INVITE:
+		s.relayReinvite(ev)
+	case gosip.INFO:
+		// INFO payloads (e.g. DTMF relay) are accepted; relaying them is
+		// for a later issue.
+		ev.Respond(200, "OK", nil)
+	case gosip.NOTIFY:
+		// RFC 6665 4.1.3: no subscription of ours matches.
+		ev.Respond(481, "Subscription Does Not Exist", nil)
+	case gosip.REFER:
+		ev.Respond(403, "Forbidden", nil, warning("REFER from a party is not accepted"))
+	default:
+		ev.Respond(501, "Not Implemented", nil)
+	}
+}
+
+// relayReinvite passes a party's re-INVITE to the other party with the SDP
+// rewritten (RFC 3264 8); the answer comes back in onReinviteResult.
+func (s *Session) relayReinvite(ev *sip.Request) {
+	from := ev.Leg
+	if !s.answered || s.state().Ended() {
+		ev.Respond(491, "Request Pending", nil)
+		return
+	}
+	if s.relay != nil {
+		// A re-INVITE from the other side is crossing this one: glare
+		// (RFC 3261 14.2); the party retries.
+		ev.Respond(491, "Request Pending", nil)
+		return
+	}
+	body := ev.Request.Body()
+	if len(body) == 0 {
+		// An offerless re-INVITE: callctl offers what it last sent this
+		// party; the answer comes in the ACK.
+		last := s.lastToA
+		if from == s.b {
+			last = s.lastToB
+		}
+		if from == s.a {
+			s.offerlessA = true
+		} else {
+			s.offerlessB = true
+		}
+		ev.Respond(200, "OK", last)
+		return
+	}
+	info, err := media.ParseSDP(body)
+	if err != nil {
+		s.log.Warn("refusing re-INVITE with bad SDP", zap.String("leg", from.ID()), zap.Error(err))
+		ev.Respond(488, "Not Acceptable Here", nil, warning("bad SDP: "+err.Error()))
+		return
+	}
+	to := s.other(from)
+	out, err := s.writer(to).Rewrite(body, s.endpoint(to).Advertise(), s.endpoint(to).Port())
+	if err != nil {
+		ev.Respond(488, "Not Acceptable Here", nil, warning(err.Error()))
+		return
+	}
+	if err := to.Reinvite(out); err != nil {
+		if sip.IsGlare(err) {
+			ev.Respond(491, "Request Pending", nil)
+		} else {
+			ev.Respond(500, "Server Internal Error", nil, warning(err.Error()))
+		}
+		return
+	}
+	if to == s.a {
+		s.lastToA = out
+	} else {
+		s.lastToB = out
+	}
+	s.relay = &relay{from: from, req: ev, offer: info}
+}
+
+func (s *Session) onReinviteResult(ev *sip.ReinviteResult) {
+	r := s.relay
+	if r == nil || ev.Leg != s.other(r.from) {
+		return
+	}
+	s.relay = nil
+	if ev.Status < 200 || ev.Status >= 300 {
+		reason := "Request Timeout"
+		if ev.Response != nil {
+			reason = ev.Response.Reason
+		}
+		r.req.Respond(ev.Status, reason, nil)
+		return
+	}
+	answer, err := media.ParseSDP(ev.Response.Body())
+	if err != nil {
+		s.log.Warn("re-INVITE answered with bad SDP", zap.Error(err))
+		r.req.Respond(488, "Not Acceptable Here", nil, warning("far end's SDP: "+err.Error()))
+		return
+	}
+	s.endpoint(ev.Leg).SetRemote(answer.Remote, answer.RTCP)
+	s.endpoint(r.from).SetRemote(r.offer.Remote, r.offer.RTCP)
+	out, err := s.writer(r.from).Rewrite(ev.Response.Body(), s.endpoint(r.from).Advertise(), s.endpoint(r.from).Port())
+	if err != nil {
+		r.req.Respond(500, "Server Internal Error", nil, warning(err.Error()))
+		return
+	}
+	if r.from == s.a {
+		s.lastToA = out
+	} else {
+		s.lastToB = out
+	}
+	r.req.Respond(200, "OK", out)
+	s.setHold(r.from, r.offer.Direction == media.SendOnly || r.offer.Direction == media.Inactive)
+}
+
+// onAcked takes the answer of an offerless re-INVITE from its ACK.
+func (s *Session) onAcked(ev *sip.Acked) {
+	pending := (ev.Leg == s.a && s.offerlessA) || (ev.Leg == s.b && s.offerlessB)
+	if !pending {
+		return
+	}
+	if ev.Leg == s.a {
+		s.offerlessA = false
+	} else {
+		s.offerlessB = false
+	}
+	info, err := media.ParseSDP(ev.Body)
+	if err != nil {
+		s.log.Warn("ACK without a usable SDP answer", zap.Error(err))
+		return
+	}
+	s.endpoint(ev.Leg).SetRemote(info.Remote, info.RTCP)
+}
+
+// setHold records whether a party's latest offer holds the other party and
+// moves between IN_CALL, CALLEE_ON_HOLD and CALLER_ON_HOLD.
+func (s *Session) setHold(by *sip.Leg, holding bool) {
+	if by == s.a {
+		s.holdA = holding
+	} else {
+		s.holdB = holding
+	}
+	cur := s.state()
+	if cur != InCall && cur != CallerOnHold && cur != CalleeOnHold {
+		return
+	}
+	next := InCall
+	switch {
+	case s.holdA && s.holdB:
+		next = cur
+		if next == InCall {
+			next = CalleeOnHold
+		}
+	case s.holdA:
+		next = CalleeOnHold
+	case s.holdB:
+		next = CallerOnHold
+	}
+	reason := "resumed"
+	if holding {
+		reason = "held by the " + map[bool]string{true: "caller", false: "callee"}[by == s.a]
+	}
+	s.transition(next, reason)
+}
+
+// checkMedia ends an answered call when no RTP or RTCP arrived from either
+// party for media.timeout. Calls on hold are exempt: a=inactive means
+// silence is expected.
+func (s *Session) checkMedia() {
+	if s.state() != InCall {
+		return
+	}
+	last := s.snap.Answer
+	for _, ep := range []*media.Endpoint{s.ea, s.eb} {
+		if t := ep.LastActivity(); t.After(last) {
+			last = t
+		}
+	}
+	if time.Since(last) > s.e.cfg.MediaTimeout {
+		reason := fmt.Sprintf("media timeout: no RTP from either party for %s", s.e.cfg.MediaTimeout)
+		s.hangupAll(reason)
+		s.end(Error, reason)
+	}
+}
+
+// inbox is an unbounded queue: SIP goroutines push without ever blocking
+// (they may hold a leg's lock), the session goroutine takes.
+type inbox struct {
+	mu     sync.Mutex
+	items  []any
+	closed bool
+	signal chan struct{}
+}
+
+func newInbox() inbox { return inbox{signal: make(chan struct{}, 1)} }
+
+func (q *inbox) push(v any) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		refuseLate(v)
+		return
+	}
+	q.items = append(q.items, v)
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (q *inbox) take() []any {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	items := q.items
+	q.items = nil
+	return items
+}
+
+// close stops the queue; requests still in it, or arriving later, are
+// answered 481: their session is gone.
+func (q *inbox) close() {
+	q.mu.Lock()
+	q.closed = true
+	items := q.items
+	q.items = nil
+	q.mu.Unlock()
+	for _, v := range items {
+		refuseLate(v)
+	}
+}
+
+func refuseLate(v any) {
+	if r, ok := v.(*sip.Request); ok {
+		r.Respond(481, "Call/Transaction Does Not Exist", nil)
+	}
+}
