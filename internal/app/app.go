@@ -123,7 +123,7 @@ func (a *App) Dialogs() int { return a.agent.Dialogs() }
 // may go on for shutdown.drain_timeout, then the rest are ended (ABORTED).
 // It returns once every goroutine it started has stopped.
 func (a *App) Run(ctx context.Context) error {
-	a.agent.Serve(context.Background())
+	a.agent.Serve()
 	a.log.Info("callctl serving",
 		zap.String("sip", a.agent.Addr()),
 		zap.Strings("transports", a.cfg.SIP.Transports),

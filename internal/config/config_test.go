@@ -587,3 +587,20 @@ func TestRedactedHidesThePasswordOnly(t *testing.T) {
 		t.Errorf("an empty password must stay empty, got %q", got.Trunk.Password)
 	}
 }
+
+func TestClosestSuggestsOnlyNearMisses(t *testing.T) {
+	known := []string{"listen", "transports", "advertise", "allow", "user_agent"}
+	tests := []struct{ in, want string }{
+		{"listn", "listen"},
+		{"user-agent", "user_agent"},
+		{"transport", "transports"},
+		{"alow", "allow"},
+		{"foo", ""},
+		{"advertised_host", ""},
+	}
+	for _, tt := range tests {
+		if got := closest(tt.in, known); got != tt.want {
+			t.Errorf("closest(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

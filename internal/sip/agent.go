@@ -191,8 +191,8 @@ func (a *Agent) closeListeners(c net.PacketConn, l net.Listener) {
 // Addr returns the host:port callctl listens on.
 func (a *Agent) Addr() string { return net.JoinHostPort(a.host, strconv.Itoa(a.port)) }
 
-// Serve reads from every listener until ctx is done or Close is called.
-func (a *Agent) Serve(ctx context.Context) {
+// Serve starts reading from every listener; Close stops it.
+func (a *Agent) Serve() {
 	for _, serve := range a.listeners {
 		a.wg.Add(1)
 		go func() {
@@ -202,12 +202,6 @@ func (a *Agent) Serve(ctx context.Context) {
 			}
 		}()
 	}
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		<-ctx.Done()
-		a.Close()
-	}()
 }
 
 // Close stops the listeners and the transaction layer. Live legs get no more
