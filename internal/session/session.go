@@ -64,6 +64,7 @@ func newSession(e *Engine, in *sip.Leg, offer media.MediaInfo) *Session {
 		Start:      now,
 		StateSince: now,
 	}
+	in.SetLogger(e.log.With(zap.String("session", s.id)))
 	in.SetSink(s.sink)
 	e.reg.add(s)
 	e.reg.publish(Event{SessionID: s.id, State: Setup, Reason: "INVITE from " + from.Address.User, Time: now, Session: s.Snapshot()})
@@ -213,6 +214,7 @@ func (s *Session) start() bool {
 		return s.refuse(503, "Service Unavailable", "dialling "+target.String()+": "+err.Error())
 	}
 	s.b = b
+	b.SetLogger(e.log.With(zap.String("session", s.id)))
 	s.mu.Lock()
 	s.snap.Callee.LegID = b.ID()
 	s.snap.Callee.CallID = b.CallID()

@@ -41,7 +41,7 @@ func newInbound(a *Agent, req *gosip.Request, tx gosip.ServerTransaction) *Leg {
 		// Reuse the connection the INVITE came on (RFC 5923 style flow reuse).
 		l.destination = req.Source()
 	}
-	l.log = a.log.With(zap.String("call_id", l.callID), zap.String("leg", l.id))
+	l.SetLogger(a.log)
 	return l
 }
 
@@ -75,7 +75,7 @@ func (l *Leg) Respond(status int, reason string, body []byte, hdrs ...gosip.Head
 		res.AppendHeader(h)
 	}
 	if err := l.serverTx.Respond(res); err != nil {
-		l.log.Debug("respond failed", zap.Int("status", status), zap.Error(err))
+		l.logger().Debug("respond failed", zap.Int("status", status), zap.Error(err))
 	}
 	if status >= 300 {
 		l.Close()

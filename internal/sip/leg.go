@@ -24,7 +24,7 @@ type Leg struct {
 	outbound bool
 	callID   string
 	localTag string
-	log      *zap.Logger
+	log      atomic.Pointer[zap.Logger]
 
 	// invite is the dialog-creating INVITE (for an outbound leg, the latest
 	// one sent, which may carry credentials).
@@ -77,6 +77,14 @@ func (l *Leg) Invite() *gosip.Request { return l.invite }
 
 // Transport is the leg's transport ("UDP", "TCP").
 func (l *Leg) Transport() string { return l.transport }
+
+func (l *Leg) logger() *zap.Logger { return l.log.Load() }
+
+// SetLogger replaces the leg's logger; the owner adds its own fields (the
+// session id) so every line about the call carries them.
+func (l *Leg) SetLogger(log *zap.Logger) {
+	l.log.Store(log.With(zap.String("call_id", l.callID), zap.String("leg", l.id)))
+}
 
 // SetSink sets the function that receives the leg's events. It must not
 // block: events are produced on SIP goroutines.
@@ -197,9 +205,9 @@ func (l *Leg) Bye(reason string) {
 		defer cancel()
 		res, err := l.do(ctx, req)
 		if err != nil {
-			l.log.Debug("BYE got no answer", zap.Error(err))
+			l.logger().Debug("BYE got no answer", zap.Error(err))
 		} else if res.StatusCode >= 300 {
-			l.log.Debug("BYE refused", zap.Int("status", res.StatusCode))
+			l.logger().Debug("BYE refused", zap.Int("status", res.StatusCode))
 		}
 	})
 }
@@ -355,7 +363,7 @@ func (l *Leg) sendAck(invite *gosip.Request, res *gosip.Response) {
 		ack.AppendHeader(gosip.HeaderClone(a))
 	}
 	if err := l.agent.write(ack); err != nil {
-		l.log.Warn("sending ACK failed", zap.Error(err))
+		l.logger().Warn("sending ACK failed", zap.Error(err))
 	}
 }
 
@@ -442,7 +450,7 @@ func (l *Leg) onRequest(req *gosip.Request, tx gosip.ServerTransaction) {
 				res.AppendHeader(h)
 			}
 			if err := tx.Respond(res); err != nil {
-				l.log.Debug("respond failed", zap.Error(err))
+				l.logger().Debug("respond failed", zap.Error(err))
 			}
 			if isInvite && status >= 200 {
 				l.mu.Lock()
@@ -490,7 +498,7 @@ func (l *Leg) answerInvite(tx gosip.ServerTransaction, req *gosip.Request, statu
 	l.answered = true
 	l.mu.Unlock()
 	if err := tx.Respond(res); err != nil {
-		l.log.Warn("sending 2xx failed", zap.Error(err))
+		l.logger().Warn("sending 2xx failed", zap.Error(err))
 	}
 	reliable := strings.EqualFold(l.transport, "tcp")
 	l.agent.goOwned(func() {
@@ -515,7 +523,7 @@ func (l *Leg) answerInvite(tx gosip.ServerTransaction, req *gosip.Request, statu
 			case <-timer.C:
 				if !reliable {
 					if err := tx.Respond(res); err != nil {
-						l.log.Debug("2xx retransmission failed", zap.Error(err))
+						l.logger().Debug("2xx retransmission failed", zap.Error(err))
 					}
 				}
 				interval = min(2*interval, t2())

@@ -58,7 +58,7 @@ func (a *Agent) Dial(opts DialOptions, sink func(Event)) (*Leg, error) {
 	l.remoteURI = opts.Target
 	l.remoteTarget = opts.Target
 	l.localSeq = rand.Uint32N(1<<15) + 1
-	l.log = a.log.With(zap.String("call_id", l.callID), zap.String("leg", l.id))
+	l.SetLogger(a.log)
 
 	l.mu.Lock()
 	l.localSeq-- // newRequestLocked increments
@@ -221,9 +221,10 @@ func (l *Leg) onRetransmitted2xx(req *gosip.Request, res *gosip.Response) {
 		return
 	}
 	// A 2xx from another fork (RFC 3261 13.2.2.4): ACK and BYE it.
-	l.log.Info("2xx from a second fork: ACK and BYE it")
+	l.logger().Info("2xx from a second fork: ACK and BYE it")
 	fork := &Leg{agent: l.agent, id: newLegID("f"), outbound: true, callID: l.callID, localTag: l.localTag,
-		final: make(chan struct{}), transport: l.transport, log: l.log}
+		final: make(chan struct{}), transport: l.transport}
+	fork.log.Store(l.logger())
 	fork.localURI, fork.localName, fork.remoteURI = l.localURI, l.localName, l.remoteURI
 	fork.localSeq = req.CSeq().SeqNo
 	fork.answered = true
@@ -276,12 +277,12 @@ func (l *Leg) sendCancel(req *gosip.Request) {
 		defer cancel()
 		tx, err := l.agent.transact(ctx, c)
 		if err != nil {
-			l.log.Warn("sending CANCEL failed", zap.Error(err))
+			l.logger().Warn("sending CANCEL failed", zap.Error(err))
 			return
 		}
 		defer tx.Terminate()
 		if _, err := finalResponse(ctx, tx); err != nil {
-			l.log.Debug("CANCEL got no answer", zap.Error(err))
+			l.logger().Debug("CANCEL got no answer", zap.Error(err))
 		}
 	})
 }
