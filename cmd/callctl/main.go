@@ -168,13 +168,7 @@ func serve(args, environ []string, stdout, stderr io.Writer) int {
 		stop()
 	}()
 
-	logger.Info("callctl starting",
-		zap.String("version", version),
-		zap.String("sip", cfg.SIP.Listen),
-		zap.Strings("transports", cfg.SIP.Transports),
-		zap.String("trunk", cfg.Trunk.Address),
-		zap.String("rtp_ports", cfg.Media.RTPPorts),
-		zap.String("api", cfg.API.Listen))
+	logger.Info("callctl starting", zap.String("version", version)) // app logs the addresses
 
 	a, err := app.New(cfg, logger)
 	if err != nil {

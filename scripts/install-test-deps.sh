@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs the real SIP peers and tools the test suite drives (see TESTING.md
+# in the project's shared notes): SIPp, baresip, sox and tshark, from Debian's
+# packages, when any is missing. Idempotent and silent when all are present.
+# Needs root to install (no sudo is assumed); as another user it only names
+# what is missing and fails.
+set -euo pipefail
+
+# command -> Debian package that provides it
+declare -A package=(
+	[sipp]=sip-tester
+	[baresip]=baresip-core
+	[sox]=sox
+	[tshark]=tshark
+)
+
+missing=()
+packages=()
+for cmd in sipp baresip sox tshark; do
+	if ! command -v "$cmd" >/dev/null 2>&1; then
+		missing+=("$cmd")
+		packages+=("${package[$cmd]}")
+	fi
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+	exit 0
+fi
+
+if [ "$EUID" -ne 0 ]; then
+	echo "install-test-deps: missing: ${missing[*]}" >&2
+	echo "install-test-deps: as root, run: apt-get install -y --no-install-recommends ${packages[*]}" >&2
+	exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "install-test-deps: missing: ${missing[*]}, and no apt-get to install Debian packages ${packages[*]}" >&2
+	exit 1
+fi
+
+echo "install-test-deps: installing ${packages[*]} (for ${missing[*]})"
+export DEBIAN_FRONTEND=noninteractive
+# tshark's package asks whether non-root users may capture; answer no.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! apt-get update >"$log" 2>&1 ||
+	! apt-get install -y --no-install-recommends "${packages[@]}" >>"$log" 2>&1; then
+	cat "$log" >&2
+	echo "install-test-deps: apt-get failed" >&2
+	exit 1
+fi
+
+for cmd in "${missing[@]}"; do
+	if ! command -v "$cmd" >/dev/null 2>&1; then
+		echo "install-test-deps: $cmd still missing after installing ${package[$cmd]}" >&2
+		exit 1
+	fi
+done

@@ -1,0 +1,129 @@
+package peers
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// Ports are taken from [portLow, portHigh), below Linux's ephemeral range
+// (32768-60999) so the kernel does not hand them to some other socket between
+// our probe and the peer's bind, and away from callctl's defaults (5060, 5070,
+// 8080, 20000-29999).
+const (
+	portLow   = 11000
+	portHigh  = 19800
+	blockSize = 200
+)
+
+// portPool hands out ports from blocks of blockSize. A block belongs to one
+// process at a time: the process holds an flock on a file named for the block
+// until it exits, so test binaries that `go test ./...` runs side by side never
+// draw the same ports. Inside the process a mutex keeps parallel tests apart.
+type portPool struct {
+	mu    sync.Mutex
+	locks []*os.File // held for the life of the process; the kernel frees them at exit
+	next  int        // next port to try in the current block
+	end   int        // end of the current block (exclusive)
+	tried int        // blocks tried so far, to start the search past them
+}
+
+var pool portPool
+
+// FreeUDPPort returns a port on 127.0.0.1 that is free for both UDP and TCP
+// (SIP peers bind both), and that no other caller of this package, in this
+// process or another, will be given.
+func FreeUDPPort(t testing.TB) int {
+	t.Helper()
+	lo, _ := FreePortRange(t, 1)
+	return lo
+}
+
+// FreePortPair returns an even port p such that p and p+1 are free on
+// 127.0.0.1: an RTP/RTCP pair (RFC 3550 11).
+func FreePortPair(t testing.TB) int {
+	t.Helper()
+	lo, _ := FreePortRange(t, 2)
+	return lo
+}
+
+// FreePortRange returns n consecutive ports [lo, hi] free on 127.0.0.1 for
+// UDP and TCP, with lo even. Use it for a peer that binds beside its port:
+// SIPp's -mp N also binds N+2, baresip's SIP port+1 is its TLS listener, and a
+// media range such as callctl's rtp_ports ("lo-hi").
+func FreePortRange(t testing.TB, n int) (lo, hi int) {
+	t.Helper()
+	if n < 1 || n > blockSize {
+		t.Fatalf("peers: FreePortRange(%d): n must be 1..%d", n, blockSize)
+	}
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	for {
+		if pool.next%2 == 1 {
+			pool.next++
+		}
+		for pool.next+n <= pool.end {
+			lo := pool.next
+			pool.next += n
+			if rangeFree(lo, n) {
+				return lo, lo + n - 1
+			}
+		}
+		if err := pool.claimBlock(); err != nil {
+			t.Fatalf("peers: %v", err)
+		}
+	}
+}
+
+// claimBlock takes the next block no other process holds.
+func (p *portPool) claimBlock() error {
+	dir := filepath.Join(os.TempDir(), "callctl-test-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return fmt.Errorf("port blocks: %w", err)
+	}
+	blocks := (portHigh - portLow) / blockSize
+	// Start from a place that depends on the PID so concurrent processes do
+	// not all contend for block 0 first.
+	start := os.Getpid() % blocks
+	for ; p.tried < blocks; p.tried++ {
+		b := (start + p.tried) % blocks
+		f, err := os.OpenFile(filepath.Join(dir, "block-"+strconv.Itoa(b)+".lock"), os.O_CREATE|os.O_RDWR, 0o666)
+		if err != nil {
+			return fmt.Errorf("port blocks: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			continue
+		}
+		p.locks = append(p.locks, f)
+		p.next = portLow + b*blockSize
+		p.end = p.next + blockSize
+		p.tried++
+		return nil
+	}
+	return fmt.Errorf("no free port block left in %d-%d (all %d held by other test processes or used up)", portLow, portHigh, blocks)
+}
+
+// rangeFree reports whether every port in [lo, lo+n) can be bound on
+// 127.0.0.1 for UDP and for TCP.
+func rangeFree(lo, n int) bool {
+	for p := lo; p < lo+n; p++ {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+		u, err := net.ListenPacket("udp4", addr)
+		if err != nil {
+			return false
+		}
+		l, err := net.Listen("tcp4", addr)
+		u.Close()
+		if err != nil {
+			return false
+		}
+		l.Close()
+	}
+	return true
+}
