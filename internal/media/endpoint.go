@@ -95,8 +95,8 @@ type outCounters struct {
 
 // Stats is a snapshot of an endpoint's counters.
 type Stats struct {
-	// PacketsIn and BytesIn count RTP received from the party (UDP payload
-	// bytes), whether relayed or not; Dropped ones are not included.
+	// PacketsIn and BytesIn count valid RTP accepted from the party (UDP
+	// payload bytes), relayed or not.
 	PacketsIn, BytesIn uint64
 	// PacketsOut and BytesOut count RTP sent to the party, relayed or
 	// injected with WriteRTP.
@@ -107,9 +107,10 @@ type Stats struct {
 	// Lost counts RTP packets missing from the received sequence numbers
 	// (expected minus received, RFC 3550 §6.4.1), per SSRC, summed.
 	Lost uint64
-	// Dropped counts packets received but not relayed: malformed (shorter
-	// than an RTP header, not version 2), from a source other than the
-	// latched one, received while not connected, or with nowhere to send.
+	// Dropped counts packets received but not relayed: malformed ones
+	// (shorter than an RTP header, not version 2) and ones from a source
+	// other than the latched one, which count nowhere else; and accepted
+	// ones that found no connected peer or no address to go to.
 	Dropped uint64
 	// LastIn is when the last RTP packet was received; zero if none yet.
 	LastIn time.Time
@@ -147,9 +148,10 @@ func (e *Endpoint) Advertise() netip.Addr { return e.advertise }
 func (e *Endpoint) SSRC() uint32 { return e.out.ssrc }
 
 // SetRemote sets where to send RTP and RTCP, as the party's SDP says (an
-// invalid address means unknown), and forgets any latched address: the
-// next packet received from the party latches again. Call it for every
-// offer or answer from the party, since a new SDP may move its media.
+// invalid or unspecified address, or port 0, means unknown), and forgets
+// any latched address: the next packet received from the party latches
+// again. Call it for every offer or answer from the party, since a new SDP
+// may move its media.
 func (e *Endpoint) SetRemote(rtp, rtcp netip.AddrPort) {
 	e.rtp.remote.Store(&remote{addr: unmapAddrPort(rtp)})
 	e.rtcp.remote.Store(&remote{addr: unmapAddrPort(rtcp)})
@@ -202,7 +204,7 @@ func (e *Endpoint) Close() error {
 
 // readRTP is the RTP socket's reader goroutine.
 func (e *Endpoint) readRTP() {
-	defer e.readers.Done()
+	defer e.readerDone()
 	buf := make([]byte, maxPacket)
 	var rx rxSequence
 	for {
@@ -219,7 +221,7 @@ func (e *Endpoint) readRTP() {
 
 // readRTCP is the RTCP socket's reader goroutine.
 func (e *Endpoint) readRTCP() {
-	defer e.readers.Done()
+	defer e.readerDone()
 	buf := make([]byte, maxPacket)
 	for {
 		n, src, err := e.rtcp.conn.ReadFromUDPAddrPort(buf)
@@ -231,6 +233,13 @@ func (e *Endpoint) readRTCP() {
 		}
 		e.receiveRTCP(buf[:n], src, time.Now())
 	}
+}
+
+func (e *Endpoint) readerDone() {
+	if hook := e.pool.readerExitHook; hook != nil {
+		hook()
+	}
+	e.readers.Done()
 }
 
 // accept reports whether a packet from src may be relayed, latching the

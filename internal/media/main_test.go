@@ -94,10 +94,10 @@ func rtcpAddr(e *Endpoint) netip.AddrPort { return netip.AddrPortFrom(loopback, 
 // phone plays a SIP phone's media side: an RTP and an RTCP socket on
 // loopback, sending to and receiving from callctl's endpoint.
 type phone struct {
-	t          testing.TB
-	rtp, rtcp  *net.UDPConn
-	sendBuf    []byte
-	recvBuf    []byte
+	t           testing.TB
+	rtp, rtcp   *net.UDPConn
+	sendBuf     []byte
+	recvBuf     []byte
 	recvTimeout time.Duration
 }
 

@@ -28,6 +28,8 @@ type PortPool struct {
 	lo, hi int // lo even; every RTP port p in the pool has lo <= p and p+1 <= hi
 	rest   time.Duration
 	now    func() time.Time // replaced in tests
+	// readerExitHook, if set (by tests), runs as each endpoint reader exits.
+	readerExitHook func()
 
 	mu      sync.Mutex
 	free    ring[int]         // RTP ports ready to hand out, oldest released first

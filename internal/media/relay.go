@@ -46,8 +46,9 @@ func (e *Endpoint) attach(to *Endpoint) {
 	if old := e.peer.Swap(to); old != nil && old != to && old != e {
 		old.peer.CompareAndSwap(e, nil) // old was relaying into e: not any more
 	}
-	// A new partner is a new source for e's own stream, even if it happens
-	// to send the same SSRC again (unhold after music on hold).
+	// e's own stream now carries what the new partner receives: a new
+	// source, even if it is the same party with the same SSRC as before
+	// (unhold), whose packets dropped meanwhile must not show as a gap.
 	e.out.resync()
 }
 
@@ -56,7 +57,7 @@ func (e *Endpoint) attach(to *Endpoint) {
 // relaying into e; disconnect both for a hold.
 func (e *Endpoint) Disconnect() { e.peer.Store(nil) }
 
-// Peer returns the endpoint that relays what e receives, or nil.
+// Peer returns the endpoint out of which what e receives is sent, or nil.
 func (e *Endpoint) Peer() *Endpoint { return e.peer.Load() }
 
 // SetPayloadMap makes the endpoint send relayed RTP of payload type from

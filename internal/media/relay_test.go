@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -217,23 +218,54 @@ func TestConnectSwapContinuesSequenceWithMarker(t *testing.T) {
 
 func TestDisconnectCountsButDropsPackets(t *testing.T) {
 	c := newCall(t, 2)
-	c.a.Disconnect()
 	src := &stream{ssrc: 1}
+	c.phoneA.send(rtpAddr(c.a), src.next())
+	before := c.phoneB.recv()
+
+	c.a.Disconnect()
 	for range 3 {
 		c.phoneA.send(rtpAddr(c.a), src.next())
 	}
 	c.phoneB.expectSilence("disconnected endpoint")
-	eventually(t, "packets counted", func() bool { s := c.a.Stats(); return s.PacketsIn == 3 && s.Dropped == 3 })
+	eventually(t, "packets counted", func() bool { s := c.a.Stats(); return s.PacketsIn == 4 && s.Dropped == 3 })
 
 	// The other direction still flows until b is disconnected too.
 	c.phoneB.send(rtpAddr(c.b), (&stream{ssrc: 2}).next())
 	c.phoneA.recv()
 
+	// Reconnecting (unhold) resumes B's stream right after the last packet
+	// it got, as a new talkspurt, not with a gap of the dropped packets.
 	Connect(c.a, c.b)
 	c.phoneA.send(rtpAddr(c.a), src.next())
-	if got := c.phoneB.recv(); !got.Marker {
-		t.Errorf("first packet after reconnecting has no marker; want one (RFC 3550 §5.1: new talkspurt)")
+	if got := c.phoneB.recv(); !got.Marker || got.SequenceNumber != before.SequenceNumber+1 {
+		t.Errorf("first packet after reconnecting: seq %d marker %v; want seq %d with the marker (RFC 3550 §5.1)",
+			got.SequenceNumber, got.Marker, before.SequenceNumber+1)
 	}
+}
+
+func TestCloseStopsReadersBeforeReturning(t *testing.T) {
+	pool := newTestPool(t, 1, 0)
+	// Slow readers down on their way out, so that a Close that does not
+	// wait for them would return while they still run.
+	pool.readerExitHook = func() { time.Sleep(50 * time.Millisecond) }
+	e := allocate(t, pool)
+	if n := readerGoroutines(); n != 2 {
+		t.Fatalf("%d reader goroutines running for one endpoint, want 2", n)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := readerGoroutines(); n != 0 {
+		t.Errorf("%d reader goroutines still running when Close returned, want 0", n)
+	}
+}
+
+// readerGoroutines counts endpoint reader goroutines, right now (goleak
+// would wait for them to finish, which is not the question here).
+func readerGoroutines() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	return bytes.Count(buf, []byte("created by github.com/callctl/callctl/internal/media.newEndpoint "))
 }
 
 func TestPayloadMapRewritesRelayedPayloadType(t *testing.T) {
@@ -481,4 +513,37 @@ func rtcpReceiverReport(ssrc uint32) []byte {
 	b := []byte{0x80, 201, 0, 1, 0, 0, 0, 0, 0x80, 202, 0, 0}
 	binary.BigEndian.PutUint32(b[4:8], ssrc)
 	return b
+}
+
+func TestSourceChangeAdvancesTimestampByElapsedTime(t *testing.T) {
+	tests := []struct {
+		name    string
+		rate    uint32 // 0: default
+		elapsed time.Duration
+		want    uint32
+	}{
+		{name: "default 8 kHz, 20 ms", elapsed: 20 * time.Millisecond, want: 160},
+		{name: "8 kHz, 1.5 s of silence", rate: 8000, elapsed: 1500 * time.Millisecond, want: 12000},
+		{name: "Opus 48 kHz, 20 ms", rate: 48000, elapsed: 20 * time.Millisecond, want: 960},
+		{name: "clock going backwards counts as no time", elapsed: -time.Second, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pool := newTestPool(t, 1, 0)
+			e := allocate(t, pool)
+			e.SetClockRate(tt.rate)
+			t0 := time.Now()
+			pkt := make([]byte, 12)
+			pkt[0] = 0x80
+			binary.BigEndian.PutUint32(pkt[4:], 1000)
+			e.out.rewrite(pkt, source{ssrc: 1}, true, t0)
+			before := binary.BigEndian.Uint32(pkt[4:])
+
+			binary.BigEndian.PutUint32(pkt[4:], 424242) // the new source's own clock
+			e.out.rewrite(pkt, source{ssrc: 2}, true, t0.Add(tt.elapsed))
+			if got := binary.BigEndian.Uint32(pkt[4:]) - before; got != tt.want {
+				t.Errorf("timestamp advanced by %d, want %d", got, tt.want)
+			}
+		})
+	}
 }

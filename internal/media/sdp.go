@@ -178,7 +178,9 @@ func ParseSDP(body []byte) (MediaInfo, error) {
 }
 
 // unmarshalSDP parses a body with pion/sdp, forgiving a missing final
-// line break (common in hand-written and some UAs' bodies).
+// line break (common in hand-written and some UAs' bodies). It checks the
+// line shapes and m= lines first, so that the usual mistakes are named
+// plainly rather than as a pion syntax error at a byte offset.
 func unmarshalSDP(body []byte) (*sdp.SessionDescription, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, fmt.Errorf("%w: body is empty", ErrBadSDP)
@@ -187,26 +189,62 @@ func unmarshalSDP(body []byte) (*sdp.SessionDescription, error) {
 	if !strings.HasSuffix(text, "\n") {
 		text += "\r\n"
 	}
-	if err := checkMediaPorts(text); err != nil {
+	if err := checkLines(text); err != nil {
 		return nil, err
 	}
 	var sd sdp.SessionDescription
 	if err := sd.UnmarshalString(text); err != nil {
+		if n, line, ok := lineAtSyntaxError(text, err); ok {
+			return nil, fmt.Errorf("%w: line %d %q is out of place or malformed "+
+				"(RFC 4566 §5 order: v o s i u e p c b t r z k a, then per stream m i c b k a)", ErrBadSDP, n, line)
+		}
 		return nil, fmt.Errorf("%w: malformed (%v)", ErrBadSDP, err)
 	}
 	return &sd, nil
 }
 
-// checkMediaPorts finds bad m= ports before pion/sdp does, to name them
-// plainly rather than as a syntax error.
-func checkMediaPorts(text string) error {
+// knownMedia reports the m= media types pion/sdp accepts.
+func knownMedia(m string) bool {
+	switch m {
+	case "audio", "video", "text", "application", "message":
+		return true
+	}
+	return false
+}
+
+// checkLines checks that every line is <type>=<value> without control
+// characters, that the body
+// starts with v=0, and that m= lines have a known media type, a valid port
+// and at least one format.
+func checkLines(text string) error {
+	n := 0
 	for line := range strings.Lines(text) {
-		if !strings.HasPrefix(line, "m=") {
+		n++
+		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+		if strings.ContainsAny(line, "\r\x00") {
+			// RFC 4566 §9: no CR or NUL inside a line; pion/sdp would
+			// misread a stray CR as part of a line ending.
+			return fmt.Errorf("%w: line %d %q contains a stray CR or NUL", ErrBadSDP, n, line)
+		}
+		if line == "" {
+			continue
+		}
+		if len(line) < 2 || line[1] != '=' || line[0] < 'a' || line[0] > 'z' {
+			return fmt.Errorf("%w: line %d %q is not <type>=<value>", ErrBadSDP, n, line)
+		}
+		if n == 1 && line != "v=0" {
+			return fmt.Errorf("%w: first line is %q, want \"v=0\"", ErrBadSDP, line)
+		}
+		if line[0] != 'm' {
 			continue
 		}
 		f := strings.Fields(line[2:])
 		if len(f) < 4 {
-			return fmt.Errorf("%w: m= line %q is incomplete (want \"m=<media> <port> <proto> <fmt> ...\")", ErrBadSDP, strings.TrimSpace(line))
+			return fmt.Errorf("%w: m= line %q is incomplete (want \"m=<media> <port> <proto> <fmt> ...\")", ErrBadSDP, line)
+		}
+		if !knownMedia(f[0]) {
+			return fmt.Errorf("%w: m=%s streams are not supported (callctl relays RTP audio; T.38 fax and the like are refused)",
+				ErrBadSDP, f[0])
 		}
 		portS, _, _ := strings.Cut(f[1], "/")
 		if port, err := strconv.Atoi(portS); err != nil || port < 0 || port > maxPort {
@@ -214,6 +252,28 @@ func checkMediaPorts(text string) error {
 		}
 	}
 	return nil
+}
+
+// lineAtSyntaxError finds the line a pion/sdp syntax error points at; its
+// message carries only a byte offset ("syntax error at pos N").
+func lineAtSyntaxError(text string, err error) (n int, line string, ok bool) {
+	msg := err.Error()
+	i := strings.Index(msg, "syntax error at pos ")
+	if i < 0 {
+		return 0, "", false
+	}
+	digits := msg[i+len("syntax error at pos "):]
+	if j := strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }); j >= 0 {
+		digits = digits[:j]
+	}
+	pos, convErr := strconv.Atoi(digits)
+	if convErr != nil || pos < 0 || pos >= len(text) {
+		return 0, "", false
+	}
+	start := strings.LastIndexByte(text[:pos], '\n') + 1
+	n = strings.Count(text[:start], "\n") + 1
+	line, _, _ = strings.Cut(text[start:], "\n")
+	return n, strings.TrimRight(line, "\r"), true
 }
 
 // audioIndex picks the audio stream callctl relays; see ParseSDP.
