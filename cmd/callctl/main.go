@@ -154,6 +154,8 @@ func serve(args, environ []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer logger.Sync() //nolint:errcheck // syncing a terminal fails harmlessly
+	// Libraries that log through zap's global logger (sipgo's fallback) use ours.
+	defer zap.ReplaceGlobals(logger)()
 
 	for _, name := range unknownEnv(environ) {
 		logger.Warn("unknown environment variable ignored", zap.String("name", name))

@@ -92,7 +92,8 @@ func NewAgent(cfg Config, log *zap.Logger, onInvite InviteHandler) (*Agent, erro
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "callctl"
 	}
-	gosip.SetDefaultLogger(slog.New(zapSlogHandler{log.Named("sipgo")}))
+	setSipgoFallbackLogger()
+	slogger := slog.New(zapSlogHandler{log.Named("sipgo")})
 
 	a := &Agent{
 		cfg:      cfg,
@@ -136,17 +137,19 @@ func NewAgent(cfg Config, log *zap.Logger, onInvite InviteHandler) (*Agent, erro
 	}
 	a.port = port
 
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(a.host))
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(a.host),
+		sipgo.WithUserAgentTransactionLayerOptions(gosip.WithTransactionLayerLogger(slogger)),
+		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerLogger(slogger)))
 	if err != nil {
 		a.closeListeners(udpConn, tcpLn)
 		return nil, err
 	}
 	a.ua = ua
-	if a.srv, err = sipgo.NewServer(ua); err != nil {
+	if a.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(slogger)); err != nil {
 		a.closeListeners(udpConn, tcpLn)
 		return nil, err
 	}
-	if a.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(a.host), sipgo.WithClientPort(port)); err != nil {
+	if a.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(a.host), sipgo.WithClientPort(port), sipgo.WithClientLogger(slogger)); err != nil {
 		a.closeListeners(udpConn, tcpLn)
 		return nil, err
 	}

@@ -3,6 +3,9 @@ package sip
 import (
 	"context"
 	"log/slog"
+	"sync"
+
+	gosip "github.com/emiago/sipgo/sip"
 
 	"go.uber.org/zap"
 )
@@ -38,3 +41,23 @@ func (h zapSlogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (h zapSlogHandler) WithGroup(name string) slog.Handler {
 	return zapSlogHandler{h.log.Named(name)}
 }
+
+var fallbackOnce sync.Once
+
+// setSipgoFallbackLogger points sipgo's package-wide logger (used where no
+// per-agent logger reaches) at zap's global logger, looked up per line so
+// that cmd/callctl's zap.ReplaceGlobals applies. It is set once: sipgo reads
+// it unsynchronised.
+func setSipgoFallbackLogger() {
+	fallbackOnce.Do(func() { gosip.SetDefaultLogger(slog.New(globalZapHandler{})) })
+}
+
+// globalZapHandler forwards to whatever zap.L() is when a line is logged.
+type globalZapHandler struct{}
+
+func (globalZapHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (globalZapHandler) Handle(ctx context.Context, r slog.Record) error {
+	return zapSlogHandler{zap.L().Named("sipgo")}.Handle(ctx, r)
+}
+func (h globalZapHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h globalZapHandler) WithGroup(string) slog.Handler      { return h }
