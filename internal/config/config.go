@@ -68,6 +68,25 @@ type Calls struct {
 	RingTimeout time.Duration `yaml:"ring_timeout"`
 	// EndedRetention is how long an ended session stays readable.
 	EndedRetention time.Duration `yaml:"ended_retention"`
+	// HoldDirection is the SDP direction a client's hold offers each party:
+	// "sendonly" or "inactive".
+	HoldDirection string `yaml:"hold_direction"`
+	// MusicOnHold is an 8 kHz mono WAV (PCM16, µ-law or A-law) played to each
+	// held party; empty means a built-in tone.
+	MusicOnHold string `yaml:"music_on_hold"`
+	// TransferTimeout is how long a blind transfer may wait for the final
+	// NOTIFY before it is reported failed.
+	TransferTimeout time.Duration `yaml:"transfer_timeout"`
+	// TransferGrace is how long after a successful transfer callctl waits for
+	// the transferee's peer to end the old dialog before it sends BYE itself.
+	TransferGrace time.Duration `yaml:"transfer_grace"`
+	// TransferFallback lets callctl connect the target itself when the
+	// transferee refuses REFER.
+	TransferFallback bool `yaml:"transfer_fallback"`
+	// DTMFDuration is the tone length of each digit callctl sends.
+	DTMFDuration time.Duration `yaml:"dtmf_duration"`
+	// DTMFGap is the silence between two digits callctl sends.
+	DTMFGap time.Duration `yaml:"dtmf_gap"`
 }
 
 // Media is the RTP relay.
@@ -120,10 +139,16 @@ func Default() Config {
 			Transport: "udp",
 		},
 		Calls: Calls{
-			MaxSessions:    1000,
-			RetryAfter:     30 * time.Second,
-			RingTimeout:    60 * time.Second,
-			EndedRetention: 5 * time.Minute,
+			MaxSessions:      1000,
+			RetryAfter:       30 * time.Second,
+			RingTimeout:      60 * time.Second,
+			EndedRetention:   5 * time.Minute,
+			HoldDirection:    "sendonly",
+			TransferTimeout:  30 * time.Second,
+			TransferGrace:    5 * time.Second,
+			TransferFallback: true,
+			DTMFDuration:     100 * time.Millisecond,
+			DTMFGap:          100 * time.Millisecond,
 		},
 		Media: Media{
 			IP:       "127.0.0.1",

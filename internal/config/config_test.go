@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -376,6 +377,8 @@ func TestEveryScalarKeyHasAnEnvironmentVariable(t *testing.T) {
 			value = "4321"
 		case l.val.Kind() == reflect.Slice:
 			value = "x,y"
+		case l.val.Kind() == reflect.Bool:
+			value = strconv.FormatBool(!l.val.Bool())
 		}
 		if err := ApplyEnv(&cfg, []string{l.env + "=" + value}); err != nil {
 			t.Errorf("%s: %v", l.env, err)

@@ -100,6 +100,19 @@ func (c Config) Validate() error {
 		v.add("calls.ring_timeout", "%s; must be more than 0 (e.g. \"60s\")", c.Calls.RingTimeout)
 	}
 	v.duration("calls.ended_retention", c.Calls.EndedRetention)
+	if c.Calls.HoldDirection != "sendonly" && c.Calls.HoldDirection != "inactive" {
+		v.add("calls.hold_direction", "%q; must be one of: sendonly, inactive", c.Calls.HoldDirection)
+	}
+	if c.Calls.TransferTimeout <= 0 {
+		v.add("calls.transfer_timeout", "%s; must be more than 0 (e.g. \"30s\")", c.Calls.TransferTimeout)
+	}
+	v.duration("calls.transfer_grace", c.Calls.TransferGrace)
+	if c.Calls.DTMFDuration < 40*time.Millisecond || c.Calls.DTMFDuration > 5*time.Second {
+		v.add("calls.dtmf_duration", "%s; must be between 40ms and 5s", c.Calls.DTMFDuration)
+	}
+	if c.Calls.DTMFGap < 20*time.Millisecond || c.Calls.DTMFGap > 5*time.Second {
+		v.add("calls.dtmf_gap", "%s; must be between 20ms and 5s", c.Calls.DTMFGap)
+	}
 
 	ip, err := netip.ParseAddr(c.Media.IP)
 	if err != nil {

@@ -91,3 +91,17 @@ func (e *ReinviteResult) leg() *Leg { return e.Leg }
 
 // LegOf returns the leg an event happened on.
 func LegOf(e Event) *Leg { return e.leg() }
+
+// Result is the final outcome of a non-INVITE request callctl sent with
+// Leg.Send (REFER, INFO, NOTIFY, …). Status is 408 for a timeout. Tag is
+// whatever the owner passed to Send, to match results to their purpose.
+type Result struct {
+	Leg      *Leg
+	Method   gosip.RequestMethod
+	Tag      any
+	Response *gosip.Response
+	Status   int
+	Err      error
+}
+
+func (e *Result) leg() *Leg { return e.Leg }

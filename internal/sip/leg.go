@@ -548,3 +548,42 @@ func (w *ackWait) waitDone(max time.Duration) {
 	case <-time.After(max):
 	}
 }
+
+// Send sends an in-dialog non-INVITE request (REFER, INFO, …) in the
+// background; its outcome arrives as a Result carrying tag. It returns the
+// request's CSeq number (a REFER's subscription id, RFC 3515 2.4.6).
+func (l *Leg) Send(method gosip.RequestMethod, contentType string, body []byte, tag any, hdrs ...gosip.Header) (uint32, error) {
+	if method == gosip.INVITE || method == gosip.ACK || method == gosip.CANCEL {
+		return 0, fmt.Errorf("Send cannot send %s", method)
+	}
+	l.mu.Lock()
+	if l.ended || !l.answered {
+		l.mu.Unlock()
+		return 0, errors.New("leg is not in a confirmed dialog")
+	}
+	req := l.newRequestLocked(method, nil)
+	l.mu.Unlock()
+	for _, h := range hdrs {
+		req.AppendHeader(h)
+	}
+	if len(body) > 0 {
+		req.RemoveHeader("Content-Type")
+		req.AppendHeader(gosip.NewHeader("Content-Type", contentType))
+		req.SetBody(body)
+	}
+	seq := req.CSeq().SeqNo
+	ok := l.agent.goOwned(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 64*t1())
+		defer cancel()
+		res, err := l.do(ctx, req)
+		ev := &Result{Leg: l, Method: method, Tag: tag, Response: res, Err: err, Status: 408}
+		if err == nil {
+			ev.Status = res.StatusCode
+		}
+		l.emit(ev)
+	})
+	if !ok {
+		return 0, ErrClosed
+	}
+	return seq, nil
+}
