@@ -6,9 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Ports are taken from [portLow, portHigh), below Linux's ephemeral range
@@ -17,8 +19,8 @@ import (
 // 8080, 20000-29999).
 const (
 	portLow   = 11000
-	portHigh  = 19800
-	blockSize = 200
+	portHigh  = 19600
+	blockSize = 400
 )
 
 // portPool hands out ports from blocks of blockSize. A block belongs to one
@@ -126,4 +128,48 @@ func rangeFree(lo, n int) bool {
 		l.Close()
 	}
 	return true
+}
+
+// waitListening waits until some socket on this machine is bound to port:
+// a UDP socket ("udp") or a listening TCP socket ("tcp"). It reads
+// /proc/net rather than probing with a bind, which could steal the port from
+// the peer that is starting. It gives up, reporting false, after timeout or
+// once stop is closed.
+func waitListening(proto string, port int, timeout time.Duration, stop <-chan struct{}) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if portBound(proto, port) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-stop:
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// portBound scans /proc/net/{udp,tcp}{,6} for a local socket on port (TCP:
+// in LISTEN state, 0A).
+func portBound(proto string, port int) bool {
+	want := fmt.Sprintf(":%04X", port)
+	for _, file := range []string{"/proc/net/" + proto, "/proc/net/" + proto + "6"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 4 || !strings.HasSuffix(f[1], want) {
+				continue
+			}
+			if proto == "udp" || f[3] == "0A" {
+				return true
+			}
+		}
+	}
+	return false
 }

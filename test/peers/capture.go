@@ -1,0 +1,198 @@
+package peers
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Capture is a packet capture on the loopback interface by dumpcap
+// (Wireshark's capture engine, Debian package tshark), written as a pcap
+// file. It shows what reached a peer's socket when the peer itself cannot
+// count it (SIPp counts the RTP it sends but not what it receives). Capturing
+// needs root or CAP_NET_RAW.
+type Capture struct {
+	p    *process
+	path string
+}
+
+// UDPPacket is one captured UDP datagram.
+type UDPPacket struct {
+	Src, Dst netip.AddrPort
+	Payload  []byte
+}
+
+// IsRTP reports whether the payload looks like RTP: version 2 and a payload
+// type outside RTCP's 200-204 (RFC 3550 5.1, RFC 5761 4).
+func (p UDPPacket) IsRTP() bool {
+	if len(p.Payload) < 12 || p.Payload[0]>>6 != 2 {
+		return false
+	}
+	pt := p.Payload[1] & 0x7f
+	return pt < 72 || pt > 76
+}
+
+// StartCapture captures on "lo" the packets matching a BPF filter such as
+// "udp and (port 12000 or port 12010)" until Stop. It returns once dumpcap
+// reports it is capturing.
+func StartCapture(t testing.TB, filter string) *Capture {
+	t.Helper()
+	bin := requireBinary(t, "dumpcap", "tshark")
+	dir := t.TempDir()
+	c := &Capture{path: filepath.Join(dir, "capture.pcap")}
+	// -P: pcap rather than pcapng; -q: no packet counts on stderr.
+	c.p = startProcess(t, "dumpcap", dir, bin, []string{"-i", "lo", "-f", filter, "-P", "-q", "-w", c.path})
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(readLog(c.p.logs[1]), "Capturing on") {
+		if c.p.exited() {
+			t.Fatalf("peers: dumpcap exited (%s): %s", c.p.state, readLog(c.p.logs[1]))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("peers: dumpcap not capturing after 10 s: %s", readLog(c.p.logs[1]))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return c
+}
+
+// Stop ends the capture (dumpcap flushes its file on SIGTERM) and returns the
+// UDP packets captured.
+func (c *Capture) Stop(t testing.TB) []UDPPacket {
+	t.Helper()
+	c.p.stop(syscall.SIGTERM, 5*time.Second)
+	data, err := os.ReadFile(c.path)
+	if err != nil {
+		t.Fatalf("peers: capture: %v", err)
+	}
+	pkts, err := parsePcapUDP(data)
+	if err != nil {
+		t.Fatalf("peers: capture %s: %v", c.path, err)
+	}
+	return pkts
+}
+
+// Path is the pcap file (open it with Wireshark when a test fails).
+func (c *Capture) Path() string { return c.path }
+
+// CountRTP counts the RTP packets among pkts whose destination port is dst
+// (0: any) and source port src (0: any).
+func CountRTP(pkts []UDPPacket, src, dst uint16) int {
+	n := 0
+	for _, p := range pkts {
+		if p.IsRTP() && (src == 0 || p.Src.Port() == src) && (dst == 0 || p.Dst.Port() == dst) {
+			n++
+		}
+	}
+	return n
+}
+
+// Link types dumpcap writes for the loopback interface.
+const (
+	linkNull     = 0   // BSD loopback
+	linkEthernet = 1   // Linux "lo"
+	linkRaw      = 101 // raw IP
+	linkLinuxSLL = 113 // "any"
+)
+
+// parsePcapUDP reads a classic pcap file (either byte order, µs or ns) and
+// returns its IPv4/IPv6 UDP packets.
+func parsePcapUDP(data []byte) ([]UDPPacket, error) {
+	if len(data) < 24 {
+		return nil, errors.New("short pcap header")
+	}
+	var bo binary.ByteOrder
+	switch binary.LittleEndian.Uint32(data) {
+	case 0xa1b2c3d4, 0xa1b23c4d:
+		bo = binary.LittleEndian
+	case 0xd4c3b2a1, 0x4d3cb2a1:
+		bo = binary.BigEndian
+	default:
+		return nil, fmt.Errorf("not a pcap file (magic %x)", data[:4])
+	}
+	link := bo.Uint32(data[20:24])
+	var out []UDPPacket
+	for off := 24; off+16 <= len(data); {
+		incl := int(bo.Uint32(data[off+8:]))
+		off += 16
+		if off+incl > len(data) {
+			break // truncated last record: dumpcap was killed mid-write
+		}
+		frame := data[off : off+incl]
+		off += incl
+		var ip []byte
+		switch link {
+		case linkEthernet:
+			if len(frame) < 14 {
+				continue
+			}
+			ip = frame[14:]
+		case linkLinuxSLL:
+			if len(frame) < 16 {
+				continue
+			}
+			ip = frame[16:]
+		case linkNull:
+			if len(frame) < 4 {
+				continue
+			}
+			ip = frame[4:]
+		case linkRaw:
+			ip = frame
+		default:
+			return nil, fmt.Errorf("unsupported link type %d", link)
+		}
+		if p, ok := parseUDP(ip); ok {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func parseUDP(ip []byte) (UDPPacket, bool) {
+	if len(ip) < 1 {
+		return UDPPacket{}, false
+	}
+	var src, dst netip.Addr
+	var l4 []byte
+	switch ip[0] >> 4 {
+	case 4:
+		if len(ip) < 20 || ip[9] != 17 {
+			return UDPPacket{}, false
+		}
+		ihl := int(ip[0]&0x0f) * 4
+		if len(ip) < ihl+8 {
+			return UDPPacket{}, false
+		}
+		src = netip.AddrFrom4([4]byte(ip[12:16]))
+		dst = netip.AddrFrom4([4]byte(ip[16:20]))
+		l4 = ip[ihl:]
+	case 6:
+		if len(ip) < 48 || ip[6] != 17 { // no extension headers on loopback
+			return UDPPacket{}, false
+		}
+		src = netip.AddrFrom16([16]byte(ip[8:24]))
+		dst = netip.AddrFrom16([16]byte(ip[24:40]))
+		l4 = ip[40:]
+	default:
+		return UDPPacket{}, false
+	}
+	sp := binary.BigEndian.Uint16(l4[0:2])
+	dp := binary.BigEndian.Uint16(l4[2:4])
+	ulen := int(binary.BigEndian.Uint16(l4[4:6]))
+	payload := l4[8:]
+	if ulen >= 8 && ulen-8 <= len(payload) {
+		payload = payload[:ulen-8]
+	}
+	return UDPPacket{
+		Src:     netip.AddrPortFrom(src, sp),
+		Dst:     netip.AddrPortFrom(dst, dp),
+		Payload: payload,
+	}, true
+}
