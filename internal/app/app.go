@@ -60,17 +60,30 @@ func New(cfg config.Config, log *zap.Logger) (*App, error) {
 		}
 		routes = append(routes, session.Route{Match: re, Target: r.Target, Transport: r.Transport})
 	}
+	var music *media.Music
+	if cfg.Calls.MusicOnHold != "" {
+		if music, err = media.LoadMusic(cfg.Calls.MusicOnHold); err != nil {
+			return nil, fmt.Errorf("calls.music_on_hold: %w", err)
+		}
+	}
 	reg := session.NewRegistry(cfg.Calls.EndedRetention)
 	engine := session.NewEngine(session.Config{
-		TrunkAddress:   cfg.Trunk.Address,
-		TrunkTransport: cfg.Trunk.Transport,
-		Routes:         routes,
-		MaxSessions:    cfg.Calls.MaxSessions,
-		RetryAfter:     cfg.Calls.RetryAfter,
-		RingTimeout:    cfg.Calls.RingTimeout,
-		MediaTimeout:   cfg.Media.Timeout,
-		MediaIP:        mediaIP,
-		MediaAdvertise: advertise,
+		TrunkAddress:     cfg.Trunk.Address,
+		TrunkTransport:   cfg.Trunk.Transport,
+		Routes:           routes,
+		MaxSessions:      cfg.Calls.MaxSessions,
+		RetryAfter:       cfg.Calls.RetryAfter,
+		RingTimeout:      cfg.Calls.RingTimeout,
+		MediaTimeout:     cfg.Media.Timeout,
+		MediaIP:          mediaIP,
+		MediaAdvertise:   advertise,
+		HoldInactive:     cfg.Calls.HoldDirection == "inactive",
+		Music:            music,
+		TransferTimeout:  cfg.Calls.TransferTimeout,
+		TransferGrace:    cfg.Calls.TransferGrace,
+		TransferFallback: cfg.Calls.TransferFallback,
+		DTMFDuration:     cfg.Calls.DTMFDuration,
+		DTMFGap:          cfg.Calls.DTMFGap,
 	}, log, ports, reg)
 	agent, err := sip.NewAgent(sip.Config{
 		Listen:      cfg.SIP.Listen,
@@ -106,6 +119,9 @@ func prefixes(list []string) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
+
+// Engine runs the sessions and their operations (for the API and tests).
+func (a *App) Engine() *session.Engine { return a.engine }
 
 // Sessions is the session registry (for the API and tests).
 func (a *App) Sessions() *session.Registry { return a.reg }

@@ -12,7 +12,18 @@
 // RFC 4961), so phones behind NAT are reached where they really are.
 //
 // The relay path allocates nothing, takes no lock shared between calls and
-// logs nothing; its counters are atomics ([Endpoint.Stats]).
+// logs nothing; its counters are atomics ([Endpoint.Stats]). Whoever sends
+// into an endpoint's stream (the relay, WriteRTP, music) takes the next
+// sequence number under that endpoint's own lock, so the party sees no
+// duplicate and no gap.
+//
+// For hold, [Endpoint.StartMusic] plays [Music] (a WAV file read by
+// [LoadMusic], or [DefaultMusic]) to the party in G.711 µ-law or A-law,
+// 20 ms a packet, in the endpoint's own stream; meanwhile nothing is relayed
+// toward that party, and [Endpoint.StopMusic] resumes the relay where the
+// stream left off. [Endpoint.SetEventTap] shows the packets of one payload
+// type (telephone-event, RFC 4733) received from a party, so DTMF can be
+// read while it is relayed.
 //
 // The package also reads and rewrites the SDP bodies that describe the media
 // (RFC 4566, RFC 3264): [ParseSDP] extracts the one audio stream callctl

@@ -38,7 +38,9 @@ type EndpointConfig struct {
 // endpoint owns until Close. What arrives is counted and, when the endpoint
 // is connected (see Connect), relayed out of the peer endpoint. What the
 // endpoint sends forms one RTP stream with callctl's own SSRC, sequence
-// numbers and timestamps.
+// numbers and timestamps: relayed packets, packets injected with WriteRTP,
+// or music on hold (StartMusic), which a goroutine of the endpoint's own
+// plays until StopMusic or Close.
 //
 // All methods are safe for concurrent use.
 type Endpoint struct {
@@ -51,6 +53,15 @@ type Endpoint struct {
 	// peer is the endpoint that sends out what this one receives.
 	peer atomic.Pointer[Endpoint]
 	out  outStream
+	// tap is the SetEventTap callback, or nil.
+	tap atomic.Pointer[eventTap]
+
+	// playing is set while music plays: the peer's readers then drop what
+	// they would relay into e.
+	playing atomic.Bool
+	musicMu sync.Mutex   // serialises StartMusic, StopMusic and Close
+	music   *musicPlayer // guarded by musicMu; nil when none plays
+	musicN  uint32       // guarded by musicMu; numbers players, so each is a new source
 
 	in      inCounters
 	outStat outCounters
@@ -110,7 +121,8 @@ type Stats struct {
 	// Dropped counts packets received but not relayed: malformed ones
 	// (shorter than an RTP header, not version 2) and ones from a source
 	// other than the latched one, which count nowhere else; and accepted
-	// ones that found no connected peer or no address to go to.
+	// ones that found no connected peer, no address to go to, or a peer
+	// playing music on hold.
 	Dropped uint64
 	// LastIn is when the last RTP packet was received; zero if none yet.
 	LastIn time.Time
@@ -185,14 +197,16 @@ func (e *Endpoint) Stats() Stats {
 // the party (zero if none yet), for the media timeout.
 func (e *Endpoint) LastActivity() time.Time { return unixNano(e.in.lastAny.Load()) }
 
-// Close stops the readers and waits for them, closes both sockets and hands
-// the port pair back to the pool, where it rests before reuse. Packets a
-// connected peer still relays toward a closed endpoint are dropped. Close
-// is idempotent; later calls return the first call's result.
+// Close stops the music and the readers and waits for them, closes both
+// sockets and hands the port pair back to the pool, where it rests before
+// reuse. Packets a connected peer still relays toward a closed endpoint are
+// dropped. Close is idempotent; later calls return the first call's result.
 func (e *Endpoint) Close() error {
 	e.closeOnce.Do(func() {
 		e.closed.Store(true)
+		e.StopMusic()
 		e.peer.Store(nil)
+		e.tap.Store(nil)
 		err := errors.Join(e.rtp.conn.Close(), e.rtcp.conn.Close())
 		e.readers.Wait()
 		e.pool.release(e.port)

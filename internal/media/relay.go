@@ -3,6 +3,7 @@ package media
 import (
 	"encoding/binary"
 	"fmt"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -99,6 +100,15 @@ func (e *Endpoint) SetClockRate(hz uint32) {
 // like relayed packets: switching between relayed and injected packets, or
 // between injected SSRCs, continues the sequence and marks the change.
 // The payload type is sent as given.
+//
+// WriteRTP may be called while the endpoint relays or plays music: each
+// packet the endpoint sends is numbered and written under the endpoint's
+// own lock, so packets leave in sequence-number order whichever goroutine
+// sends them, and switching sources neither repeats nor skips a number.
+// Within a run of the caller's packets their own sequence numbers and
+// timestamps keep their spacing: number them consecutively, and give the
+// next packet the number of one that WriteRTP failed to send (its error
+// returns that number to the stream).
 func (e *Endpoint) WriteRTP(pkt *rtp.Packet) error {
 	if pkt == nil {
 		return fmt.Errorf("media: WriteRTP: nil packet: %w", ErrInvalidArgument)
@@ -114,19 +124,27 @@ func (e *Endpoint) WriteRTP(pkt *rtp.Packet) error {
 		return fmt.Errorf("media: WriteRTP: %d-byte packet is shorter than an RTP header: %w", len(buf), ErrInvalidArgument)
 	}
 	buf[0] = buf[0]&0x3f | rtpVersion<<6
+	if err := e.sendOwn(buf, source{kind: injectedSource, ssrc: pkt.SSRC}, time.Now()); err != nil {
+		return fmt.Errorf("media: WriteRTP on port %d: %w", e.port, err)
+	}
+	return nil
+}
+
+// sendOwn sends a packet callctl made (WriteRTP, music) in e's stream,
+// its payload type unmapped.
+func (e *Endpoint) sendOwn(pkt []byte, src source, now time.Time) error {
 	dst := e.rtp.remote.Load().addr
 	if !dst.IsValid() {
-		return fmt.Errorf("media: WriteRTP on port %d: %w", e.port, ErrNoRemote)
+		return ErrNoRemote
 	}
-	e.out.rewrite(buf, source{injected: true, ssrc: pkt.SSRC}, false, time.Now())
-	if _, err := e.rtp.conn.WriteToUDPAddrPort(buf, dst); err != nil {
+	if err := e.out.send(e.rtp.conn, dst, pkt, src, false, now); err != nil {
 		if e.closed.Load() {
-			return fmt.Errorf("media: WriteRTP on port %d: %w", e.port, ErrClosed)
+			return ErrClosed
 		}
-		return fmt.Errorf("media: WriteRTP to %v: %w", dst, err)
+		return fmt.Errorf("to %v: %w", dst, err)
 	}
 	e.outStat.packets.Add(1)
-	e.outStat.bytes.Add(uint64(len(buf)))
+	e.outStat.bytes.Add(uint64(len(pkt)))
 	return nil
 }
 
@@ -160,10 +178,79 @@ func (e *Endpoint) receiveRTP(pkt []byte, src netip.AddrPort, rx *rxSequence, no
 	if d := rx.lost(ssrc, binary.BigEndian.Uint16(pkt[2:4])); d != 0 {
 		e.in.lost.Add(d)
 	}
+	ts := binary.BigEndian.Uint32(pkt[4:8])
+	pt := pkt[1] & 0x7f
 	to := e.peer.Load()
 	if to == nil || !to.sendRTP(pkt, source{from: e, ssrc: ssrc}, now) {
 		e.in.dropped.Add(1)
 	}
+	// The tap runs after the relay so that it delays no audio. Relaying
+	// rewrote the header in place, hence ssrc, ts and pt read before; the
+	// payload and the first octet are as received.
+	if tap := e.tap.Load(); tap != nil && pt == tap.payloadType {
+		if payload, ok := rtpPayload(pkt); ok {
+			tap.f(ssrc, ts, payload)
+		}
+	}
+}
+
+// SetEventTap calls f for every RTP packet of payload type payloadType
+// received from the party (its telephone-event type, RFC 4733), in addition
+// to relaying the packet as usual: to see DTMF the party sends. f gets the
+// SSRC and timestamp as the party sent them and the payload without header,
+// CSRCs, extension or padding (RFC 3550 §5.1, §5.3.1).
+//
+// f runs on the endpoint's reader goroutine, after the packet has been
+// relayed, so it must return quickly: the next packet waits for it. The
+// payload is valid only during the call; f must copy what it keeps and not
+// write to it. Packets the endpoint refuses (malformed, from a source other
+// than the latched one) are not tapped; packets received while the endpoint
+// is disconnected or its peer plays music are.
+//
+// A new call replaces the previous tap. A payloadType outside 0..127 (such
+// as -1) or a nil f removes it.
+func (e *Endpoint) SetEventTap(payloadType int, f func(ssrc, timestamp uint32, payload []byte)) {
+	if payloadType < 0 || payloadType > 127 || f == nil {
+		e.tap.Store(nil)
+		return
+	}
+	e.tap.Store(&eventTap{payloadType: uint8(payloadType), f: f})
+}
+
+// eventTap is what SetEventTap installed; it is replaced, never changed.
+type eventTap struct {
+	payloadType uint8
+	f           func(ssrc, timestamp uint32, payload []byte)
+}
+
+// rtpPayload returns the payload of a valid RTP packet of at least a fixed
+// header: what follows the CSRC list and the header extension, without the
+// padding (RFC 3550 §5.1, §5.3.1). It reports false if the lengths in the
+// header do not fit the packet.
+func rtpPayload(pkt []byte) ([]byte, bool) {
+	n := rtpHeaderLen + 4*int(pkt[0]&0x0f)
+	if pkt[0]&0x10 != 0 {
+		if len(pkt) < n+4 {
+			return nil, false
+		}
+		n += 4 + 4*int(binary.BigEndian.Uint16(pkt[n+2:n+4]))
+	}
+	end := len(pkt)
+	if pkt[0]&0x20 != 0 {
+		// The last octet counts the padding, itself included.
+		if end <= n {
+			return nil, false
+		}
+		pad := int(pkt[end-1])
+		if pad == 0 || pad > end-n {
+			return nil, false
+		}
+		end -= pad
+	}
+	if n > end {
+		return nil, false
+	}
+	return pkt[n:end], true
 }
 
 // receiveRTCP handles one datagram from the RTCP socket.
@@ -181,14 +268,18 @@ func (e *Endpoint) receiveRTCP(pkt []byte, src netip.AddrPort, now time.Time) {
 }
 
 // sendRTP renumbers a relayed packet into e's stream and sends it to e's
-// party. It reports whether the packet was sent.
+// party. It reports whether the packet was sent: not while e plays music
+// (hold stops the relay between the parties), nor when e's party has no
+// address yet.
 func (e *Endpoint) sendRTP(pkt []byte, src source, now time.Time) bool {
+	if e.playing.Load() {
+		return false
+	}
 	dst := e.rtp.remote.Load().addr
 	if !dst.IsValid() {
 		return false // do not spend a sequence number on a packet never sent
 	}
-	e.out.rewrite(pkt, src, true, now)
-	if _, err := e.rtp.conn.WriteToUDPAddrPort(pkt, dst); err != nil {
+	if e.out.send(e.rtp.conn, dst, pkt, src, true, now) != nil {
 		return false
 	}
 	e.outStat.packets.Add(1)
@@ -196,8 +287,13 @@ func (e *Endpoint) sendRTP(pkt []byte, src source, now time.Time) bool {
 	return true
 }
 
-// sendRaw sends an RTCP packet unchanged out of one of e's paths.
+// sendRaw sends a relayed RTCP packet unchanged out of one of e's paths;
+// not while e plays music, as the other party's reports do not describe
+// what e's party then receives.
 func (e *Endpoint) sendRaw(p *path, pkt []byte) bool {
+	if e.playing.Load() {
+		return false
+	}
 	dst := p.remote.Load().addr
 	if !dst.IsValid() {
 		return false
@@ -219,21 +315,35 @@ func isMuxedRTCP(pkt []byte) bool {
 // source identifies what feeds an endpoint's outgoing stream; a change of
 // source is a discontinuity to hide from the receiver.
 type source struct {
-	from     *Endpoint // relaying endpoint; nil for injected packets
-	injected bool
-	ssrc     uint32
+	from *Endpoint // relaying endpoint; nil for callctl's own packets
+	kind sourceKind
+	ssrc uint32 // the source's SSRC; for music, the player's number
 }
+
+type sourceKind uint8
+
+const (
+	relayedSource  sourceKind = iota // from a peer endpoint, which is never nil
+	injectedSource                   // WriteRTP
+	musicSource                      // StartMusic
+)
 
 // outStream is the state of the RTP stream an endpoint sends: callctl's own
 // SSRC and the offsets that map the current source's sequence numbers and
 // timestamps into it (RFC 3550 §5.1, §8). Its mutex is per endpoint: only
-// the peer's reader and WriteRTP contend for it.
+// the peer's reader, WriteRTP and the endpoint's music contend for it.
 type outStream struct {
 	mu        sync.Mutex
 	ssrc      uint32
 	clockRate uint32
 	ptMap     [128]uint8 // relayed payload type -> sent payload type
 
+	streamPos
+}
+
+// streamPos is where an outgoing stream stands: saved before a packet is
+// sent and restored if the socket refuses it.
+type streamPos struct {
 	src       source // zero value matches no real source
 	seqOffset uint16
 	tsOffset  uint32
@@ -266,16 +376,39 @@ func (s *outStream) resync() {
 	s.mu.Unlock()
 }
 
-// rewrite turns a packet of src into the next packet of this stream, in
-// place: SSRC, sequence number, timestamp, marker and (if mapPT) payload
+// send renumbers pkt into the stream (see rewrite) and writes it to dst.
+// The lock is held across the write so that packets leave in the order of
+// their sequence numbers whichever goroutine sends them (the peer's reader,
+// WriteRTP, music). A packet the socket refuses gives its place back, so
+// the stream has no gap where nothing was sent.
+func (s *outStream) send(conn *net.UDPConn, dst netip.AddrPort, pkt []byte, src source, mapPT bool, now time.Time) error {
+	s.mu.Lock()
+	pos := s.streamPos
+	s.rewriteLocked(pkt, src, mapPT, now)
+	_, err := conn.WriteToUDPAddrPort(pkt, dst)
+	if err != nil {
+		s.streamPos = pos
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// rewrite is rewriteLocked under the lock, for a packet not sent here.
+func (s *outStream) rewrite(pkt []byte, src source, mapPT bool, now time.Time) {
+	s.mu.Lock()
+	s.rewriteLocked(pkt, src, mapPT, now)
+	s.mu.Unlock()
+}
+
+// rewriteLocked turns a packet of src into the next packet of this stream,
+// in place: SSRC, sequence number, timestamp, marker and (if mapPT) payload
 // type. On a source change the offsets are recomputed so the sequence
 // continues at last+1 and the timestamp advances by the wall-clock time
 // since the last packet sent, and the marker bit flags the discontinuity.
-func (s *outStream) rewrite(pkt []byte, src source, mapPT bool, now time.Time) {
+func (s *outStream) rewriteLocked(pkt []byte, src source, mapPT bool, now time.Time) {
 	inSeq := binary.BigEndian.Uint16(pkt[2:4])
 	inTS := binary.BigEndian.Uint32(pkt[4:8])
 
-	s.mu.Lock()
 	changed := src != s.src
 	if changed {
 		elapsed := now.Sub(s.lastSent)
@@ -297,14 +430,11 @@ func (s *outStream) rewrite(pkt []byte, src source, mapPT bool, now time.Time) {
 	if mapPT {
 		b1 = b1&markerBit | s.ptMap[b1&0x7f]
 	}
-	ssrc := s.ssrc
-	s.mu.Unlock()
-
 	if changed {
 		b1 |= markerBit
 	}
 	pkt[1] = b1
 	binary.BigEndian.PutUint16(pkt[2:4], seq)
 	binary.BigEndian.PutUint32(pkt[4:8], ts)
-	binary.BigEndian.PutUint32(pkt[8:12], ssrc)
+	binary.BigEndian.PutUint32(pkt[8:12], s.ssrc)
 }

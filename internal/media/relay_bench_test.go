@@ -3,6 +3,7 @@ package media
 import (
 	"encoding/binary"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -80,6 +81,34 @@ func BenchmarkRelayReceiveRTP(b *testing.B) {
 	}
 }
 
+// BenchmarkRelayReceiveRTPWithEventTap is BenchmarkRelayReceiveRTP with a
+// DTMF tap that every packet matches: finding the payload and calling the
+// tap must allocate nothing either.
+func BenchmarkRelayReceiveRTPWithEventTap(b *testing.B) {
+	pool := newTestPool(b, 2, 0)
+	a, out := allocate(b, pool), allocate(b, pool)
+	sink := newPhone(b)
+	sink.sdpOf(out)
+	Connect(a, out)
+	from := netip.MustParseAddrPort("127.0.0.1:40000")
+	a.SetRemote(from, netip.AddrPort{})
+	var tapped, bytes int
+	a.SetEventTap(101, func(ssrc, ts uint32, payload []byte) { tapped++; bytes += len(payload) })
+	pkt := make([]byte, 12+4)
+	pkt[0], pkt[1] = 0x80, 101
+	var rx rxSequence
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
+		a.receiveRTP(pkt, from, &rx, time.Now())
+		i++
+	}
+	if tapped != i || bytes != 4*i {
+		b.Fatalf("tap saw %d packets, %d payload bytes; want %d, %d", tapped, bytes, i, 4*i)
+	}
+}
+
 // BenchmarkRelayRewrite measures renumbering a packet into an endpoint's
 // outgoing stream.
 func BenchmarkRelayRewrite(b *testing.B) {
@@ -111,4 +140,22 @@ func TestRelayAllocatesNothingPerPacket(t *testing.T) {
 	if s := l.c.a.Stats(); s.PacketsIn != uint64(i) || s.Dropped != 0 || s.Lost != 0 {
 		t.Errorf("a.Stats() = %+v after %d packets; want all received, none dropped or lost", s, i)
 	}
+}
+
+func TestRelayWithEventTapAllocatesNothingPerPacket(t *testing.T) {
+	l := newRelayLoop(t)
+	var tapped atomic.Int64
+	l.c.a.SetEventTap(0, func(ssrc, ts uint32, payload []byte) { // every packet of the loop is PT 0
+		if len(payload) == 160 {
+			tapped.Add(1)
+		}
+	})
+	for i := range 10 {
+		l.once(t, i)
+	}
+	i := 10
+	if allocs := testing.AllocsPerRun(200, func() { l.once(t, i); i++ }); allocs != 0 {
+		t.Errorf("relaying one packet with an event tap allocates %v times, want 0", allocs)
+	}
+	eventually(t, "every packet tapped", func() bool { return tapped.Load() == int64(i) })
 }

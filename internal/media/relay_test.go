@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"testing"
@@ -462,47 +464,83 @@ func TestRewriteKeepsOffsetsForReorderedPackets(t *testing.T) {
 	}
 }
 
+// DTMF injection relies on this: whoever sends into an endpoint's stream,
+// the party receives one sequence, in order, without duplicates or holes.
 func TestWriteRTPAndRelayShareOneSequenceSpace(t *testing.T) {
 	c := newCall(t, 2)
-	const each = 100
+	const each = 300
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		src := &stream{ssrc: 1}
-		for range each {
+		for i := range each {
 			c.phoneA.send(rtpAddr(c.a), src.next())
-			time.Sleep(100 * time.Microsecond)
+			if i%8 == 0 {
+				time.Sleep(100 * time.Microsecond) // let the socket buffers breathe
+			}
 		}
-	}()
-	go func() {
-		defer wg.Done()
+	})
+	wg.Go(func() {
 		inj := &stream{ssrc: 2, pt: 101}
-		for range each {
+		for i := range each {
 			if err := c.b.WriteRTP(inj.next(1, 2, 3, 4)); err != nil {
 				t.Errorf("WriteRTP: %v", err)
 				return
 			}
-			time.Sleep(100 * time.Microsecond)
+			if i%8 == 0 {
+				time.Sleep(100 * time.Microsecond)
+			}
 		}
-	}()
-	seen := map[uint16]bool{}
-	var lo uint16
-	for i := range 2 * each {
+	})
+	prev := c.phoneB.recv()
+	injected := 0
+	for range 2*each - 1 {
 		got := c.phoneB.recv()
-		if i == 0 {
-			lo = got.SequenceNumber
+		if got.SequenceNumber != prev.SequenceNumber+1 {
+			t.Fatalf("seq %d arrived after %d: want every packet to follow the one before (no duplicate, hole or reordering)",
+				got.SequenceNumber, prev.SequenceNumber)
 		}
-		if seen[got.SequenceNumber] {
-			t.Fatalf("sequence number %d sent twice", got.SequenceNumber)
+		if got.PayloadType == 101 {
+			injected++
 		}
-		seen[got.SequenceNumber] = true
+		prev = got
 	}
 	wg.Wait()
-	for i := range uint16(2 * each) {
-		if !seen[lo+i] {
-			t.Fatalf("sequence number %d missing from %d..%d: interleaving left a hole", lo+i, lo, lo+2*each-1)
-		}
+	if injected < each-1 {
+		t.Errorf("%d injected packets among %d, want %d", injected, 2*each, each)
+	}
+}
+
+// A packet the socket refuses gives its sequence number back: the next one
+// takes it, and if the refused one began a new source, so does the next,
+// marker and all.
+func TestFailedSendLeavesNoHoleInTheSequence(t *testing.T) {
+	var s outStream
+	s.init(time.Now())
+	conn := newPhone(t).rtp
+	ok := netip.AddrPortFrom(loopback, uint16(conn.LocalAddr().(*net.UDPAddr).Port))
+	refused := netip.MustParseAddrPort("[::1]:9") // an IPv6 destination from an IPv4 socket
+	pkt := func(seq uint16) []byte {
+		p := make([]byte, 12)
+		p[0] = 0x80
+		binary.BigEndian.PutUint16(p[2:], seq)
+		return p
+	}
+	relayed := pkt(500)
+	if err := s.send(conn, ok, relayed, source{ssrc: 9}, true, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	injected := source{kind: injectedSource, ssrc: 1}
+	if err := s.send(conn, refused, pkt(1), injected, false, time.Now()); err == nil {
+		t.Fatal("send to an IPv6 address from an IPv4 socket succeeded; the test needs it to fail")
+	}
+	retry := pkt(1) // the caller reuses the number of the packet that failed
+	if err := s.send(conn, ok, retry, injected, false, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	a, b := binary.BigEndian.Uint16(relayed[2:]), binary.BigEndian.Uint16(retry[2:])
+	if b != a+1 || retry[1]&markerBit == 0 {
+		t.Errorf("sent seq %d, then (after a refused packet) %d with marker %v; want %d with the marker",
+			a, b, retry[1]&markerBit != 0, a+1)
 	}
 }
 

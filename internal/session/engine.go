@@ -42,6 +42,20 @@ type Config struct {
 	// MediaIP is where relay sockets bind; MediaAdvertise goes in SDP.
 	MediaIP        netip.Addr
 	MediaAdvertise netip.Addr
+	// HoldInactive makes a client's hold offer a=inactive instead of sendonly.
+	HoldInactive bool
+	// Music is played to held parties; nil means media.DefaultMusic().
+	Music *media.Music
+	// TransferTimeout bounds the wait for a transfer's final NOTIFY;
+	// TransferGrace is how long the transferee's side may take to end the
+	// old dialog after success; TransferFallback lets callctl connect the
+	// target itself when REFER is refused.
+	TransferTimeout  time.Duration
+	TransferGrace    time.Duration
+	TransferFallback bool
+	// DTMFDuration and DTMFGap shape the digits callctl sends.
+	DTMFDuration time.Duration
+	DTMFGap      time.Duration
 }
 
 // Engine turns inbound INVITEs into Sessions and runs them.
@@ -51,6 +65,7 @@ type Engine struct {
 	ports *media.PortPool
 	reg   *Registry
 	agent *sip.Agent
+	music *media.Music
 
 	draining atomic.Bool
 	wg       sync.WaitGroup
@@ -61,7 +76,20 @@ func NewEngine(cfg Config, log *zap.Logger, ports *media.PortPool, reg *Registry
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = 30 * time.Second
 	}
-	return &Engine{cfg: cfg, log: log, ports: ports, reg: reg}
+	if cfg.TransferTimeout <= 0 {
+		cfg.TransferTimeout = 30 * time.Second
+	}
+	if cfg.DTMFDuration <= 0 {
+		cfg.DTMFDuration = 100 * time.Millisecond
+	}
+	if cfg.DTMFGap <= 0 {
+		cfg.DTMFGap = 100 * time.Millisecond
+	}
+	music := cfg.Music
+	if music == nil {
+		music = media.DefaultMusic()
+	}
+	return &Engine{cfg: cfg, log: log, ports: ports, reg: reg, music: music}
 }
 
 // SetAgent gives the engine the SIP agent it dials through. (The agent is

@@ -38,17 +38,45 @@ type Snapshot struct {
 	StateSince time.Time  `json:"stateSince"`
 	EndReason  string     `json:"endReason,omitempty"`
 	Legs       []LegStats `json:"legs,omitempty"`
+	// Transfer is set while a transfer or forward is under way, and kept
+	// with its last news once it ended.
+	Transfer *TransferInfo `json:"transfer,omitempty"`
+}
+
+// EventType says what an Event reports.
+type EventType string
+
+const (
+	// EventStateChanged: the session moved from Previous to State.
+	EventStateChanged EventType = "STATE_CHANGED"
+	// EventOperation: an operation finished (Result "ok" or "error") or
+	// made progress ("progress"); State is the state at that moment.
+	EventOperation EventType = "OPERATION"
+	// EventDTMFReceived: a party sent a digit.
+	EventDTMFReceived EventType = "DTMF_RECEIVED"
+)
+
+// OperationInfo describes an operation event.
+type OperationInfo struct {
+	Name   string            `json:"name"`
+	Args   map[string]string `json:"args,omitempty"`
+	Result string            `json:"result"`
+	Error  string            `json:"error,omitempty"`
 }
 
 // Event is one state change. Seq only grows, across all sessions.
 type Event struct {
 	Seq       uint64    `json:"seq"`
+	Type      EventType `json:"type"`
 	SessionID string    `json:"sessionId"`
 	State     State     `json:"state"`
 	Previous  State     `json:"previous,omitempty"`
 	Reason    string    `json:"reason,omitempty"`
 	Time      time.Time `json:"time"`
 	Session   Snapshot  `json:"session"`
+
+	Operation *OperationInfo `json:"operation,omitempty"`
+	DTMF      *DTMFInfo      `json:"dtmf,omitempty"`
 }
 
 // Registry holds the live sessions and, for Retention, the ended ones.
@@ -56,9 +84,10 @@ type Registry struct {
 	retention time.Duration
 	now       func() time.Time
 
-	mu    sync.RWMutex
-	live  map[string]*Session
-	ended map[string]Snapshot
+	mu     sync.RWMutex
+	live   map[string]*Session
+	ended  map[string]Snapshot
+	closed map[string]time.Time // ids released by close, for idempotent repeats
 
 	busMu sync.Mutex
 	seq   uint64
@@ -72,6 +101,7 @@ func NewRegistry(retention time.Duration) *Registry {
 		now:       time.Now,
 		live:      make(map[string]*Session),
 		ended:     make(map[string]Snapshot),
+		closed:    make(map[string]time.Time),
 		subs:      make(map[*Subscription]struct{}),
 	}
 }
@@ -87,7 +117,9 @@ func (r *Registry) retire(s *Session, snap Snapshot) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.live, s.id)
-	if snap.State != Closed && r.retention > 0 {
+	if snap.State == Closed {
+		r.closed[s.id] = r.now()
+	} else if r.retention > 0 {
 		r.ended[s.id] = snap
 	}
 	r.pruneLocked()
@@ -100,6 +132,43 @@ func (r *Registry) pruneLocked() {
 			delete(r.ended, id)
 		}
 	}
+	for id, t := range r.closed {
+		if t.Before(cut) {
+			delete(r.closed, id)
+		}
+	}
+}
+
+// liveSession returns the live session with id, or nil.
+func (r *Registry) liveSession(id string) *Session {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.live[id]
+}
+
+// forget releases a retained ended session (close on an ended session): it
+// becomes CLOSED and unreadable.
+func (r *Registry) forget(id string) {
+	r.mu.Lock()
+	snap, ok := r.ended[id]
+	delete(r.ended, id)
+	if ok {
+		r.closed[id] = r.now()
+	}
+	r.mu.Unlock()
+	if ok {
+		prev := snap.State
+		snap.State = Closed
+		r.publish(Event{Type: EventStateChanged, SessionID: id, State: Closed, Previous: prev, Reason: "closed by a client", Time: r.now(), Session: snap})
+	}
+}
+
+// wasClosed reports whether id was released by close recently.
+func (r *Registry) wasClosed(id string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.closed[id]
+	return ok
 }
 
 // Get returns a session by id, live or recently ended.

@@ -1,7 +1,9 @@
 package session
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,8 +33,23 @@ type Session struct {
 	finished   bool
 	lastToA    []byte // the last SDP callctl sent to each party
 	lastToB    []byte
+	rawFromA   []byte // the last SDP each party sent callctl
+	rawFromB   []byte
+	fromA      media.MediaInfo // and what it said
+	fromB      media.MediaInfo
 	offerlessA bool // an offerless re-INVITE was answered; its ACK has the answer
 	offerlessB bool
+
+	op          *activeOp
+	opQueue     []*opRequest
+	inviting    map[*sip.Leg]*outInvite
+	tapped      map[*sip.Leg]bool // legs whose endpoint has a DTMF tap
+	timers      []*time.Timer
+	transfer    *transfer
+	transferGen int
+	ctx         context.Context // cancelled when the session ends
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup // goroutines the session started (DTMF senders)
 
 	mu     sync.RWMutex // guards snap, ea, eb for readers
 	snap   Snapshot
@@ -44,14 +61,18 @@ type relay struct {
 	from  *sip.Leg
 	req   *sip.Request
 	offer media.MediaInfo
+	body  []byte // the party's offer
+	out   []byte // as sent to the other party
 }
 
 type abortCmd struct{ reason string }
-type ringTimeout struct{}
+type ringTimeout struct{ leg *sip.Leg }
 
 func newSession(e *Engine, in *sip.Leg, offer media.MediaInfo) *Session {
 	req := in.Invite()
-	s := &Session{id: newID(), e: e, a: in, offer: offer, q: newInbox()}
+	s := &Session{id: newID(), e: e, a: in, offer: offer, q: newInbox(), inviting: map[*sip.Leg]*outInvite{}, tapped: map[*sip.Leg]bool{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.fromA, s.rawFromA = offer, req.Body()
 	s.log = e.log.With(zap.String("session", s.id), zap.String("call_id", in.CallID()))
 	now := time.Now()
 	from := req.From()
@@ -67,7 +88,7 @@ func newSession(e *Engine, in *sip.Leg, offer media.MediaInfo) *Session {
 	in.SetLogger(e.log.With(zap.String("session", s.id)))
 	in.SetSink(s.sink)
 	e.reg.add(s)
-	e.reg.publish(Event{SessionID: s.id, State: Setup, Reason: "INVITE from " + from.Address.User, Time: now, Session: s.Snapshot()})
+	e.reg.publish(Event{Type: EventStateChanged, SessionID: s.id, State: Setup, Reason: "INVITE from " + from.Address.User, Time: now, Session: s.Snapshot()})
 	return s
 }
 
@@ -131,12 +152,30 @@ func (s *Session) transition(to State, reason string) bool {
 	}
 	s.mu.Unlock()
 	s.log.Info("session state", zap.String("state", string(to)), zap.String("previous", string(from)), zap.String("reason", reason))
-	s.e.reg.publish(Event{SessionID: s.id, State: to, Previous: from, Reason: reason, Time: now, Session: s.Snapshot()})
+	s.e.reg.publish(Event{Type: EventStateChanged, SessionID: s.id, State: to, Previous: from, Reason: reason, Time: now, Session: s.Snapshot()})
 	return true
 }
 
-// end moves to an ended state and stops the loop.
+// publishOp reports an operation's outcome (or progress) to watchers.
+func (s *Session) publishOp(name string, args map[string]string, result, msg string) {
+	snap := s.Snapshot()
+	s.e.reg.publish(Event{Type: EventOperation, SessionID: s.id, State: snap.State, Time: time.Now(), Session: snap,
+		Operation: &OperationInfo{Name: name, Args: args, Result: result, Error: msg}})
+}
+
+// publishDTMF reports a digit a party sent.
+func (s *Session) publishDTMF(d DTMFInfo) {
+	snap := s.Snapshot()
+	s.e.reg.publish(Event{Type: EventDTMFReceived, SessionID: s.id, State: snap.State, Time: time.Now(), Session: snap, DTMF: &d})
+}
+
+// end moves to an ended state and stops the loop. A session whose transfer
+// completed is already ended: it just stops.
 func (s *Session) end(to State, reason string) {
+	if s.state() == TransferCompleted {
+		s.finished = true
+		return
+	}
 	if s.transition(to, reason) {
 		s.finished = true
 	}
@@ -153,6 +192,7 @@ func (s *Session) run() {
 		defer t.Stop()
 		tick = t.C
 	}
+	defer s.failQueuedOps()
 	for !s.finished {
 		select {
 		case <-s.q.signal:
@@ -197,11 +237,7 @@ func (s *Session) start() bool {
 		return s.refuse(500, "Server Internal Error", err.Error())
 	}
 	s.a.Respond(100, "Trying", nil)
-	inv := s.a.Invite()
-	maxFwd := uint32(70)
-	if mf := inv.MaxForwards(); mf != nil {
-		maxFwd = mf.Val() - 1
-	}
+	maxFwd := maxForwards(s.a.Invite())
 	b, err := e.agent.Dial(sip.DialOptions{
 		Target:      target,
 		Transport:   transport,
@@ -221,10 +257,26 @@ func (s *Session) start() bool {
 	s.mu.Unlock()
 	s.log = s.log.With(zap.String("b_call_id", b.CallID()))
 	s.log.Info("calling", zap.String("target", target.String()), zap.String("transport", transport))
-	if e.cfg.RingTimeout > 0 {
-		s.ringTimer = time.AfterFunc(e.cfg.RingTimeout, func() { s.post(ringTimeout{}) })
-	}
+	s.restartRingTimer()
 	return true
+}
+
+// maxForwards is the inbound INVITE's Max-Forwards minus one (RFC 3261 16.6).
+func maxForwards(inv *gosip.Request) uint32 {
+	if mf := inv.MaxForwards(); mf != nil && mf.Val() > 0 {
+		return mf.Val() - 1
+	}
+	return 70
+}
+
+func (s *Session) restartRingTimer() {
+	if s.ringTimer != nil {
+		s.ringTimer.Stop()
+	}
+	if s.e.cfg.RingTimeout > 0 {
+		b := s.b
+		s.ringTimer = time.AfterFunc(s.e.cfg.RingTimeout, func() { s.post(ringTimeout{leg: b}) })
+	}
 }
 
 // refuse answers the caller with a failure before a B leg exists.
@@ -239,7 +291,20 @@ func (s *Session) cleanup() {
 	if s.ringTimer != nil {
 		s.ringTimer.Stop()
 	}
+	for _, t := range s.timers {
+		t.Stop()
+	}
+	s.cancel()
+	s.wg.Wait()
 	s.q.close()
+	if t := s.transfer; t != nil && t.leg != nil {
+		t.leg.SetSink(nil)
+		t.leg.Cancel()
+		t.leg.Bye("")
+		if t.ep != nil {
+			t.ep.Close()
+		}
+	}
 	for _, l := range []*sip.Leg{s.a, s.b} {
 		if l != nil {
 			l.SetSink(nil)
@@ -282,8 +347,24 @@ func (s *Session) handle(item any) {
 		s.end(Error, "no ACK received for 2xx on leg "+ev.Leg.ID())
 	case *sip.ReinviteResult:
 		s.onReinviteResult(ev)
+	case *sip.Result:
+		if tag, ok := ev.Tag.(referTag); ok {
+			s.onReferResult(ev, tag)
+		}
+	case *opRequest:
+		s.beginOp(ev)
+	case retryInvite:
+		s.tryReinvite(ev.leg)
+	case transferTimeout:
+		s.onTransferTimeout(ev)
+	case transferGrace:
+		s.onTransferGrace(ev)
+	case dtmfDone:
+		s.onDtmfDone(ev)
+	case dtmfReceived:
+		s.onDtmfReceived(ev)
 	case ringTimeout:
-		if !s.answered && !s.state().Ended() {
+		if ev.leg == s.b && !s.answered && !s.state().Ended() {
 			s.b.Cancel()
 			s.a.Respond(480, "Temporarily Unavailable", nil)
 			s.end(NotAnswered, fmt.Sprintf("no answer within %s", s.e.cfg.RingTimeout))
@@ -294,10 +375,16 @@ func (s *Session) handle(item any) {
 	}
 }
 
-// hangupAll ends both legs the way their state needs: BYE when answered,
-// CANCEL for a ringing outbound leg, 503 for an unanswered inbound one.
+// hangupAll ends every leg the way its state needs (RFC 3261 15): BYE when
+// answered, CANCEL for a ringing outbound leg, and for an unanswered inbound
+// one 487 (a client's hangup) or 503 (callctl stopping).
 func (s *Session) hangupAll(reason string) {
 	r := `SIP;cause=200;text="` + reason + `"`
+	s.stopMusic()
+	if t := s.transfer; t != nil && t.leg != nil {
+		t.leg.Cancel()
+		t.leg.Bye(r)
+	}
 	if s.answered {
 		s.a.Bye(r)
 		s.b.Bye(r)
@@ -306,7 +393,11 @@ func (s *Session) hangupAll(reason string) {
 	if s.b != nil {
 		s.b.Cancel()
 	}
-	s.a.Respond(503, "Service Unavailable", nil, warning(reason))
+	if strings.Contains(reason, "shutting down") {
+		s.a.Respond(503, "Service Unavailable", nil, warning(reason), s.e.retryAfter())
+		return
+	}
+	s.a.Respond(487, "Request Terminated", nil, gosip.NewHeader("Reason", r))
 }
 
 // sdpFromCallee turns an SDP from the callee into the one the caller gets.
@@ -316,6 +407,8 @@ func (s *Session) sdpFromCallee(body []byte) ([]byte, error) {
 		return nil, err
 	}
 	s.eb.SetRemote(info.Remote, info.RTCP)
+	s.setFrom(s.b, info)
+	s.setRawFrom(s.b, body)
 	out, err := s.wa.Rewrite(body, s.ea.Advertise(), s.ea.Port())
 	if err != nil {
 		return nil, err
@@ -325,7 +418,11 @@ func (s *Session) sdpFromCallee(body []byte) ([]byte, error) {
 }
 
 func (s *Session) onProgress(ev *sip.Progress) {
-	if s.answered || s.state().Ended() {
+	if t := s.transfer; t != nil && ev.Leg == t.leg {
+		s.transferProgress(fmt.Sprintf("target: %d %s", ev.Response.StatusCode, ev.Response.Reason), ev.Response.StatusCode)
+		return
+	}
+	if ev.Leg != s.b || s.answered || s.state().Ended() {
 		return
 	}
 	res := ev.Response
@@ -347,7 +444,11 @@ func (s *Session) onProgress(ev *sip.Progress) {
 }
 
 func (s *Session) onAnswered(ev *sip.Answered) {
-	if s.state().Ended() {
+	if t := s.transfer; t != nil && ev.Leg == t.leg {
+		s.onFallbackAnswered(ev)
+		return
+	}
+	if ev.Leg != s.b || s.state().Ended() {
 		ev.Leg.Bye("")
 		return
 	}
@@ -383,7 +484,11 @@ func failureState(status int) State {
 }
 
 func (s *Session) onFailed(ev *sip.Failed) {
-	if s.state().Ended() {
+	if t := s.transfer; t != nil && ev.Leg == t.leg {
+		s.onFallbackFailed(ev)
+		return
+	}
+	if ev.Leg != s.b || s.state().Ended() {
 		return
 	}
 	if s.ringTimer != nil {
@@ -419,6 +524,21 @@ func (s *Session) onFailed(ev *sip.Failed) {
 
 func (s *Session) onBye(ev *sip.Bye) {
 	r := `SIP;cause=200;text="peer hung up"`
+	if t := s.transfer; t != nil {
+		if t.completed {
+			// The transferee's side ended the old dialog, as RFC 5589
+			// expects after a successful transfer.
+			s.finished = true
+			return
+		}
+		if ev.Leg == t.leg {
+			s.onFallbackFailed(&sip.Failed{Leg: ev.Leg, Status: 480})
+			return
+		}
+	}
+	if ev.Leg != s.a && ev.Leg != s.b {
+		return
+	}
 	if ev.Leg == s.a {
 		if s.answered {
 			s.b.Bye(r)
@@ -459,12 +579,9 @@ func (s *Session) onRequest(ev *sip.Request) {
 	case gosip.INVITE:
 		s.relayReinvite(ev)
 	case gosip.INFO:
-		// INFO payloads (e.g. DTMF relay) are accepted; relaying them is
-		// for a later issue.
-		ev.Respond(200, "OK", nil)
+		s.onInfo(ev)
 	case gosip.NOTIFY:
-		// RFC 6665 4.1.3: no subscription of ours matches.
-		ev.Respond(481, "Subscription Does Not Exist", nil)
+		s.onNotify(ev)
 	case gosip.REFER:
 		ev.Respond(403, "Forbidden", nil, warning("REFER from a party is not accepted"))
 	default:
@@ -480,8 +597,8 @@ func (s *Session) relayReinvite(ev *sip.Request) {
 		ev.Respond(491, "Request Pending", nil)
 		return
 	}
-	if s.relay != nil {
-		// A re-INVITE from the other side is crossing this one: glare
+	if s.relay != nil || s.inviting[s.other(from)] != nil || s.op != nil || s.transfer != nil {
+		// Another offer/answer on this call is in progress: glare
 		// (RFC 3261 14.2); the party retries.
 		ev.Respond(491, "Request Pending", nil)
 		return
@@ -508,29 +625,70 @@ func (s *Session) relayReinvite(ev *sip.Request) {
 		ev.Respond(488, "Not Acceptable Here", nil, warning("bad SDP: "+err.Error()))
 		return
 	}
+	if s.state() == OnHold {
+		// A client holds both parties: a party's own offer (a session
+		// refresh, say) is answered here with the hold, not relayed.
+		s.takeOffer(from, body, info)
+		answer, err := s.offerWithDirection(from, holdAnswer(info.Direction, s.e.cfg.HoldInactive))
+		if err != nil {
+			ev.Respond(488, "Not Acceptable Here", nil, warning(err.Error()))
+			return
+		}
+		s.setLastTo(from, answer)
+		ev.Respond(200, "OK", answer)
+		return
+	}
 	to := s.other(from)
 	out, err := s.writer(to).Rewrite(body, s.endpoint(to).Advertise(), s.endpoint(to).Port())
 	if err != nil {
 		ev.Respond(488, "Not Acceptable Here", nil, warning(err.Error()))
 		return
 	}
-	if err := to.Reinvite(out); err != nil {
-		if sip.IsGlare(err) {
-			ev.Respond(491, "Request Pending", nil)
-		} else {
-			ev.Respond(500, "Server Internal Error", nil, warning(err.Error()))
-		}
-		return
-	}
-	if to == s.a {
-		s.lastToA = out
-	} else {
-		s.lastToB = out
-	}
-	s.relay = &relay{from: from, req: ev, offer: info}
+	s.relay = &relay{from: from, req: ev, offer: info, body: body, out: out}
+	s.sendReinvite(to, out, inviteRelay)
 }
 
-func (s *Session) onReinviteResult(ev *sip.ReinviteResult) {
+// holdAnswer is the direction that answers a party's offer while a client
+// holds the call (RFC 3264 6.1).
+func holdAnswer(offered media.Direction, inactive bool) media.Direction {
+	if inactive || offered == media.SendOnly || offered == media.Inactive {
+		return media.Inactive
+	}
+	return media.SendOnly
+}
+
+// takeOffer records a party's new SDP and points its endpoint at it.
+func (s *Session) takeOffer(l *sip.Leg, body []byte, info media.MediaInfo) {
+	s.setFrom(l, info)
+	s.setRawFrom(l, body)
+	if info.Direction != media.Inactive {
+		s.endpoint(l).SetRemote(info.Remote, info.RTCP)
+	}
+}
+
+func (s *Session) setFrom(l *sip.Leg, info media.MediaInfo) {
+	prev := s.fromA.TelephoneEvent
+	if l == s.a {
+		s.fromA = info
+	} else {
+		prev = s.fromB.TelephoneEvent
+		s.fromB = info
+	}
+	if prev != info.TelephoneEvent || !s.tapped[l] {
+		s.tapped[l] = true
+		s.watchDtmf(l, s.endpoint(l), info.TelephoneEvent)
+	}
+}
+
+func (s *Session) setRawFrom(l *sip.Leg, body []byte) {
+	if l == s.a {
+		s.rawFromA = body
+	} else {
+		s.rawFromB = body
+	}
+}
+
+func (s *Session) onRelayResult(ev *sip.ReinviteResult) {
 	r := s.relay
 	if r == nil || ev.Leg != s.other(r.from) {
 		return
@@ -550,8 +708,9 @@ func (s *Session) onReinviteResult(ev *sip.ReinviteResult) {
 		r.req.Respond(488, "Not Acceptable Here", nil, warning("far end's SDP: "+err.Error()))
 		return
 	}
-	s.endpoint(ev.Leg).SetRemote(answer.Remote, answer.RTCP)
-	s.endpoint(r.from).SetRemote(r.offer.Remote, r.offer.RTCP)
+	s.setLastTo(ev.Leg, r.out)
+	s.takeOffer(ev.Leg, ev.Response.Body(), answer)
+	s.takeOffer(r.from, r.body, r.offer)
 	out, err := s.writer(r.from).Rewrite(ev.Response.Body(), s.endpoint(r.from).Advertise(), s.endpoint(r.from).Port())
 	if err != nil {
 		r.req.Respond(500, "Server Internal Error", nil, warning(err.Error()))
@@ -582,7 +741,7 @@ func (s *Session) onAcked(ev *sip.Acked) {
 		s.log.Warn("ACK without a usable SDP answer", zap.Error(err))
 		return
 	}
-	s.endpoint(ev.Leg).SetRemote(info.Remote, info.RTCP)
+	s.takeOffer(ev.Leg, ev.Body, info)
 }
 
 // setHold records whether a party's latest offer holds the other party and
@@ -647,12 +806,13 @@ type inbox struct {
 
 func newInbox() inbox { return inbox{signal: make(chan struct{}, 1)} }
 
-func (q *inbox) push(v any) {
+// push queues v; it reports false (and refuses v) once the queue is closed.
+func (q *inbox) push(v any) bool {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
 		refuseLate(v)
-		return
+		return false
 	}
 	q.items = append(q.items, v)
 	q.mu.Unlock()
@@ -660,6 +820,7 @@ func (q *inbox) push(v any) {
 	case q.signal <- struct{}{}:
 	default:
 	}
+	return true
 }
 
 func (q *inbox) take() []any {
@@ -684,7 +845,14 @@ func (q *inbox) close() {
 }
 
 func refuseLate(v any) {
-	if r, ok := v.(*sip.Request); ok {
+	switch r := v.(type) {
+	case *sip.Request:
 		r.Respond(481, "Call/Transaction Does Not Exist", nil)
+	case *opRequest:
+		if r.endedOK {
+			r.reply <- nil
+		} else {
+			r.reply <- &OpError{Code: CodeWrongState, Op: r.name, Msg: "the session has ended"}
+		}
 	}
 }

@@ -476,3 +476,6 @@ var (
 	t1 = func() time.Duration { return gosip.T1 }
 	t2 = func() time.Duration { return gosip.T2 }
 )
+
+// Host is the host callctl puts in Via, Contact and its own URIs.
+func (a *Agent) Host() string { return a.host }

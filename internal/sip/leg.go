@@ -587,3 +587,23 @@ func (l *Leg) Send(method gosip.RequestMethod, contentType string, body []byte, 
 	}
 	return seq, nil
 }
+
+// Request sends an in-dialog non-INVITE request and waits for its final
+// response (for owners' helper goroutines, such as a DTMF sender).
+func (l *Leg) Request(ctx context.Context, method gosip.RequestMethod, contentType string, body []byte, hdrs ...gosip.Header) (*gosip.Response, error) {
+	l.mu.Lock()
+	if l.ended || !l.answered {
+		l.mu.Unlock()
+		return nil, errors.New("leg is not in a confirmed dialog")
+	}
+	req := l.newRequestLocked(method, nil)
+	l.mu.Unlock()
+	for _, h := range hdrs {
+		req.AppendHeader(h)
+	}
+	if len(body) > 0 {
+		req.AppendHeader(gosip.NewHeader("Content-Type", contentType))
+		req.SetBody(body)
+	}
+	return l.do(ctx, req)
+}
