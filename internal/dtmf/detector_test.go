@@ -82,6 +82,16 @@ func TestDetectorReportsEachEventOnce(t *testing.T) {
 		{"third segment after a lost second", []rx{
 			progress(1, 500, 6, 0xFFF0), progress(1, 2*65535+500, 6, 100), end(1, 2*65535+500, 6, 200),
 		}, "6"},
+		{"a late packet of an event the detector no longer remembers", func() []rx {
+			var out []rx
+			for i := uint32(0); i < recentEvents+2; i++ {
+				out = append(out, digit(1, 1000+i*1600, 1)...)
+			}
+			return append(out, end(1, 1000, 1, 640))
+		}(), "1111111111"},
+		{"an end packet reordered before a report still ends the event", []rx{
+			progress(1, 500, 6, 0xFFF0), end(1, 500, 6, 0xFFFF), progress(1, 500, 6, 0xFFF0), progress(1, 65535+500, 6, 160),
+		}, "66"},
 		{"same key right after an ended long event is new", []rx{
 			progress(1, 500, 6, 0xFFFF), end(1, 500, 6, 0xFFFF), progress(1, 65535+500, 6, 160),
 		}, "66"},

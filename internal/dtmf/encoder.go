@@ -174,8 +174,9 @@ func (e eventPlan) append(out []Packet) ([]Packet, time.Duration) {
 		p    Packet
 		left int
 	}
-	var pending []repeat // at most two: a segment's final and the event's end
-	var d uint32         // duration reported so far, from the event start
+	var buf [3]repeat // at most two pending at once: a segment's close and the event's end
+	pending := buf[:0]
+	var d uint32 // duration reported so far, from the event start
 	for k := 0; ; k++ {
 		at := e.start + time.Duration(k)*e.interval
 		n := 0

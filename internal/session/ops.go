@@ -35,8 +35,8 @@ type opRequest struct {
 	args  map[string]string
 	start func(s *Session) // begins the op; it ends with s.finishOp
 	reply chan error
-	// onEnded is the answer when the session has already ended: nil makes
-	// the op a harmless no-op (hangup, close), otherwise an error.
+	// endedOK marks hangup and close: harmless no-ops on an ended session,
+	// and never queued behind another operation.
 	endedOK bool
 }
 
@@ -233,6 +233,15 @@ func allowedFor(op string) []State {
 
 // beginOp starts an op now or queues it behind the running one.
 func (s *Session) beginOp(op *opRequest) {
+	if s.op != nil && op.endedOK {
+		// Hanging up or closing does not wait behind a transfer or a hold
+		// in progress: that one is abandoned.
+		queued := s.opQueue
+		s.opQueue = nil
+		s.finishOp(&OpError{Code: CodeWrongState, Op: s.op.req.name, State: s.state(),
+			Msg: "interrupted by " + op.name})
+		s.opQueue = queued
+	}
 	if s.op != nil {
 		s.opQueue = append(s.opQueue, op)
 		return

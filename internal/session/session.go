@@ -597,7 +597,7 @@ func (s *Session) relayReinvite(ev *sip.Request) {
 		ev.Respond(491, "Request Pending", nil)
 		return
 	}
-	if s.relay != nil || s.inviting[s.other(from)] != nil || s.op != nil || s.transfer != nil {
+	if s.relay != nil || s.inviting[s.other(from)] != nil {
 		// Another offer/answer on this call is in progress: glare
 		// (RFC 3261 14.2); the party retries.
 		ev.Respond(491, "Request Pending", nil)

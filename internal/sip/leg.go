@@ -174,14 +174,23 @@ func (l *Leg) newRequestLocked(method gosip.RequestMethod, body []byte) *gosip.R
 	return req
 }
 
-// Bye ends an answered dialog with a BYE (RFC 3261 15), in the background;
+// Bye ends an answered dialog with a BYE (RFC 3261 15), in the background
+// (an outbound leg not yet answered is cancelled instead);
 // reason, when set, goes in a Reason header (RFC 3326). The leg is ended at
 // once; the owner gets no more events from it.
 func (l *Leg) Bye(reason string) {
 	l.mu.Lock()
-	if l.ended || !l.answered {
+	if l.ended {
 		l.mu.Unlock()
-		l.Close()
+		return
+	}
+	if !l.answered {
+		l.mu.Unlock()
+		if l.outbound {
+			l.Cancel() // not answered yet: CANCEL, or BYE if a 2xx races it
+		} else {
+			l.Close()
+		}
 		return
 	}
 	l.ended = true
