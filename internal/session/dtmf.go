@@ -41,6 +41,11 @@ func (s *Session) startDtmf(keys []byte, partyNumber string) {
 	cfg := dtmf.EncoderConfig{Duration: s.e.cfg.DTMFDuration, Gap: s.e.cfg.DTMFGap}
 	if info.TelephoneEvent >= 0 {
 		cfg.PayloadType = uint8(info.TelephoneEvent)
+		for _, c := range info.Codecs {
+			if int(c.PayloadType) == info.TelephoneEvent && c.ClockRate > 0 {
+				cfg.ClockRate = c.ClockRate // telephone-event/16000 on wideband legs
+			}
+		}
 		// While digits play, the other party's audio does not go to this
 		// party (their timestamps would interleave with the event's).
 		s.endpoint(s.other(leg)).Disconnect()

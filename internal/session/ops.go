@@ -29,6 +29,10 @@ var (
 	dtmfStates     = []State{InCall, CallerOnHold, CalleeOnHold, OnHold}
 )
 
+// maxDtmfKeys bounds one sendDtmf: a longer string would hold the call's
+// operations for minutes.
+const maxDtmfKeys = 64
+
 // opRequest is an operation waiting for, or running on, a session.
 type opRequest struct {
 	name  string
@@ -167,6 +171,9 @@ func (e *Engine) SendDtmf(ctx context.Context, id, keys, party string) error {
 	parsed, err := dtmf.ParseKeys(keys)
 	if err != nil {
 		return invalidArg("sendDtmf", "key", err.Error(), "0-9", "*", "#", "A-D")
+	}
+	if len(parsed) > maxDtmfKeys {
+		return invalidArg("sendDtmf", "key", fmt.Sprintf("%d keys; at most %d in one request", len(parsed), maxDtmfKeys))
 	}
 	if party == "" || (party != snap.Caller.Number && party != snap.Callee.Number) {
 		return invalidArg("sendDtmf", "party", fmt.Sprintf("party %q is neither party of the call", party),
