@@ -13,8 +13,42 @@ type Config struct {
 	Calls    Calls    `yaml:"calls"`
 	Media    Media    `yaml:"media"`
 	API      API      `yaml:"api"`
+	Clients  []Client `yaml:"clients"`
+	Roles    []Role   `yaml:"roles"`
+	Audit    Audit    `yaml:"audit"`
 	Log      Log      `yaml:"log"`
 	Shutdown Shutdown `yaml:"shutdown"`
+}
+
+// Client is one API client: who it is, what it may do, which calls it sees.
+type Client struct {
+	// Name identifies the client in logs and the audit trail.
+	Name string `yaml:"name"`
+	// TokenHash is "sha256:<64 hex digits>" of the client's bearer token
+	// (`callctl token new` prints a token and its hash). The token itself is
+	// never stored.
+	TokenHash string `yaml:"token_hash"`
+	// Privileges: sessions.view, sessions.hold, sessions.transfer,
+	// sessions.forward, sessions.hangup, sessions.dtmf, sessions.listen,
+	// audit.view.
+	Privileges []string `yaml:"privileges"`
+	// Roles name entries of roles whose privileges the client also gets.
+	Roles []string `yaml:"roles"`
+	// Scope, when set, limits the client to sessions whose caller or callee
+	// number matches one of these regular expressions (whole number).
+	Scope []string `yaml:"scope"`
+}
+
+// Role is a named bundle of privileges.
+type Role struct {
+	Name       string   `yaml:"name"`
+	Privileges []string `yaml:"privileges"`
+}
+
+// Audit is the audit trail and call records store.
+type Audit struct {
+	// Path is the SQLite database file (created if missing).
+	Path string `yaml:"path"`
 }
 
 // SIP is the signalling side: where callctl listens and whom it accepts.
@@ -108,6 +142,12 @@ type Media struct {
 type API struct {
 	// Listen is the host:port the HTTP API and console bind.
 	Listen string `yaml:"listen"`
+	// TLSCert and TLSKey are PEM files; both set means HTTPS.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// EventBuffer is how many recent events a reconnecting client can
+	// resume from.
+	EventBuffer int `yaml:"event_buffer"`
 }
 
 // Log configures zap.
@@ -156,7 +196,8 @@ func Default() Config {
 			PortRest: 5 * time.Second,
 			Timeout:  60 * time.Second,
 		},
-		API:      API{Listen: "127.0.0.1:8080"},
+		API:      API{Listen: "127.0.0.1:8080", EventBuffer: 10000},
+		Audit:    Audit{Path: "callctl.db"},
 		Log:      Log{Level: "info", Format: "console"},
 		Shutdown: Shutdown{DrainTimeout: 30 * time.Second},
 	}

@@ -100,7 +100,7 @@ func TestLoadRejectsBadFilesNamingFileLineAndKey(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: "log:\n  level: info\nlogging:\n  level: info\n",
-			want: []string{`callctl.yaml:3: unknown key "logging" at the top level (known: sip, trunk, routes, calls, media, api, log, shutdown)`},
+			want: []string{`callctl.yaml:3: unknown key "logging" at the top level (known: sip, trunk, routes, calls, media, api, clients, roles, audit, log, shutdown)`},
 		},
 		{
 			name: "unknown key in a route",
@@ -194,8 +194,15 @@ func TestExampleConfigLoadsAsDefaults(t *testing.T) {
 		t.Fatalf("Load(%s): %v", examplePath, err)
 	}
 	want := Default()
+	// "[]" in the example, nil in Default().
 	if len(got.Routes) == 0 {
-		got.Routes = nil // "routes: []" in the example, nil in Default()
+		got.Routes = nil
+	}
+	if len(got.Clients) == 0 {
+		got.Clients = nil
+	}
+	if len(got.Roles) == 0 {
+		got.Roles = nil
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("example =\n%+v\nwant Default()\n%+v", got, want)

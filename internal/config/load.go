@@ -36,6 +36,16 @@ func Load(path string) (Config, error) {
 	if err := decodeInto(&cfg, path, data); err != nil {
 		return Default(), err
 	}
+	// "[]" and an absent list mean the same: nil, as in Default().
+	if len(cfg.Routes) == 0 {
+		cfg.Routes = nil
+	}
+	if len(cfg.Clients) == 0 {
+		cfg.Clients = nil
+	}
+	if len(cfg.Roles) == 0 {
+		cfg.Roles = nil
+	}
 	return cfg, nil
 }
 
