@@ -2,11 +2,23 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
 	"net/netip"
+	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/callctl/callctl/internal/api"
+	"github.com/callctl/callctl/internal/audit"
+	"github.com/callctl/callctl/internal/auth"
 
 	"github.com/callctl/callctl/internal/config"
 	"github.com/callctl/callctl/internal/media"
@@ -23,10 +35,31 @@ type App struct {
 	engine *session.Engine
 	reg    *session.Registry
 	ports  *media.PortPool
+
+	auth        *auth.Authenticator
+	store       *audit.Store
+	api         *api.Server
+	apiLn       net.Listener
+	apiURL      string
+	recorder    sync.WaitGroup
+	recorderSub *session.Subscription
+}
+
+// Options are the parts of a run that are not configuration.
+type Options struct {
+	// Web is served at / by the API (the SDK, the console); nil: nothing.
+	Web fs.FS
+	// Out receives the one-time admin token notice; nil means os.Stderr.
+	Out io.Writer
 }
 
 // New checks cfg and binds callctl's SIP sockets; nothing is served until Run.
 func New(cfg config.Config, log *zap.Logger) (*App, error) {
+	return NewWithOptions(cfg, log, Options{})
+}
+
+// NewWithOptions is New with the non-configuration parts of a run.
+func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -97,8 +130,76 @@ func New(cfg config.Config, log *zap.Logger) (*App, error) {
 		return nil, err
 	}
 	engine.SetAgent(agent)
-	return &App{cfg: cfg, log: log, agent: agent, engine: engine, reg: reg, ports: ports}, nil
+	a := &App{cfg: cfg, log: log, agent: agent, engine: engine, reg: reg, ports: ports}
+	if err := a.setupAPI(opts); err != nil {
+		agent.Close()
+		agent.Wait()
+		return nil, err
+	}
+	return a, nil
 }
+
+// setupAPI opens the audit store, builds the client list and binds the API.
+func (a *App) setupAPI(opts Options) error {
+	cfg := a.cfg
+	authn, err := auth.New(cfg.Clients, cfg.Roles)
+	if err != nil {
+		return err
+	}
+	a.auth = authn
+	out := opts.Out
+	if out == nil {
+		out = os.Stderr
+	}
+	if cfg.Admin.Token != "" {
+		authn.AddClient(auth.NewAdmin(), auth.HashToken(cfg.Admin.Token))
+	}
+	ln, err := net.Listen("tcp", cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("api.listen %s: %w", cfg.API.Listen, err)
+	}
+	scheme := "http"
+	if cfg.API.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.API.TLSCert, cfg.API.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("api.tls_cert/api.tls_key: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		scheme = "https"
+	}
+	a.apiLn = ln
+	a.apiURL = scheme + "://" + ln.Addr().String()
+	if len(cfg.Clients) == 0 && cfg.Admin.Token == "" {
+		// Out of the box: one admin token, shown once, never stored.
+		token, hash, err := auth.NewToken()
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		authn.AddClient(auth.NewAdmin(), hash)
+		fmt.Fprintf(out, "\ncallctl: no API clients configured; this admin token works until callctl stops:\n\n    %s\n\n  console: %s/\n  API:     %s/api/v1/sessions  (Authorization: Bearer <token>)\n\n", token, a.apiURL, a.apiURL)
+	}
+	store, err := audit.Open(cfg.Audit.Path)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("audit.path: %w", err)
+	}
+	a.store = store
+	a.api = api.New(api.Options{
+		Engine:      a.engine,
+		Auth:        authn,
+		Audit:       store,
+		Log:         a.log.Named("api"),
+		EventBuffer: cfg.API.EventBuffer,
+		Static:      opts.Web,
+		Ready:       func() bool { return !a.engine.Draining() },
+	})
+	return nil
+}
+
+// APIURL is the base URL of the HTTP API, e.g. http://127.0.0.1:8080.
+func (a *App) APIURL() string { return a.apiURL }
 
 func prefixes(list []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
@@ -139,12 +240,23 @@ func (a *App) Dialogs() int { return a.agent.Dialogs() }
 // may go on for shutdown.drain_timeout, then the rest are ended (ABORTED).
 // It returns once every goroutine it started has stopped.
 func (a *App) Run(ctx context.Context) error {
+	a.startRecorder()
+	a.api.Start()
+	srv := &http.Server{Handler: a.api.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(a.log.Named("http"))}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := srv.Serve(a.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("API server stopped", zap.Error(err))
+		}
+	}()
 	a.agent.Serve()
 	a.log.Info("callctl serving",
 		zap.String("sip", a.agent.Addr()),
 		zap.Strings("transports", a.cfg.SIP.Transports),
 		zap.String("trunk", a.cfg.Trunk.Address),
-		zap.String("rtp_ports", a.cfg.Media.RTPPorts))
+		zap.String("rtp_ports", a.cfg.Media.RTPPorts),
+		zap.String("api", a.apiURL))
 	<-ctx.Done()
 
 	a.engine.Drain()
@@ -158,6 +270,15 @@ func (a *App) Run(ctx context.Context) error {
 	waitFor(2*time.Second, func() bool { return a.agent.Dialogs() == 0 })
 	a.agent.Close()
 	a.agent.Wait()
+	a.api.Close()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	<-served
+	a.stopRecorder()
+	if err := a.store.Close(); err != nil {
+		a.log.Warn("closing the audit store", zap.Error(err))
+	}
 	a.log.Info("callctl stopped")
 	return nil
 }

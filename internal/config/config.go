@@ -16,6 +16,7 @@ type Config struct {
 	Clients  []Client `yaml:"clients"`
 	Roles    []Role   `yaml:"roles"`
 	Audit    Audit    `yaml:"audit"`
+	Admin    Admin    `yaml:"admin"`
 	Log      Log      `yaml:"log"`
 	Shutdown Shutdown `yaml:"shutdown"`
 }
@@ -43,6 +44,13 @@ type Client struct {
 type Role struct {
 	Name       string   `yaml:"name"`
 	Privileges []string `yaml:"privileges"`
+}
+
+// Admin is an extra all-privileges client for automation.
+type Admin struct {
+	// Token, when set, is accepted as an admin bearer token. Prefer the
+	// environment variable CALLCTL_ADMIN_TOKEN to writing it in a file.
+	Token string `yaml:"token"`
 }
 
 // Audit is the audit trail and call records store.
@@ -208,6 +216,9 @@ func Default() Config {
 func (c Config) Redacted() Config {
 	if c.Trunk.Password != "" {
 		c.Trunk.Password = "REDACTED"
+	}
+	if c.Admin.Token != "" {
+		c.Admin.Token = "REDACTED"
 	}
 	return c
 }

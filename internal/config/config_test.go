@@ -100,7 +100,7 @@ func TestLoadRejectsBadFilesNamingFileLineAndKey(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: "log:\n  level: info\nlogging:\n  level: info\n",
-			want: []string{`callctl.yaml:3: unknown key "logging" at the top level (known: sip, trunk, routes, calls, media, api, clients, roles, audit, log, shutdown)`},
+			want: []string{`callctl.yaml:3: unknown key "logging" at the top level (known: sip, trunk, routes, calls, media, api, clients, roles, audit, admin, log, shutdown)`},
 		},
 		{
 			name: "unknown key in a route",
@@ -298,13 +298,14 @@ func TestApplyEnvOverridesKeys(t *testing.T) {
 		{"integer", []string{"CALLCTL_CALLS_MAX_SESSIONS=5"}, func(c *Config) { c.Calls.MaxSessions = 5 }},
 		{"duration", []string{"CALLCTL_SHUTDOWN_DRAIN_TIMEOUT=2s"}, func(c *Config) { c.Shutdown.DrainTimeout = 2 * time.Second }},
 		{"secret", []string{"CALLCTL_TRUNK_PASSWORD=pw"}, func(c *Config) { c.Trunk.Password = "pw" }},
+		{"admin token", []string{"CALLCTL_ADMIN_TOKEN=t"}, func(c *Config) { c.Admin.Token = "t" }},
 		{"list is comma-separated", []string{"CALLCTL_SIP_ALLOW=127.0.0.0/8, 10.0.0.0/8"}, func(c *Config) {
 			c.SIP.Allow = []string{"127.0.0.0/8", "10.0.0.0/8"}
 		}},
 		{"empty list", []string{"CALLCTL_SIP_TRANSPORTS="}, func(c *Config) { c.SIP.Transports = []string{} }},
 		{"empty string is still an override", []string{"CALLCTL_SIP_USER_AGENT="}, func(c *Config) { c.SIP.UserAgent = "" }},
 		{"value containing =", []string{"CALLCTL_TRUNK_PASSWORD=a=b"}, func(c *Config) { c.Trunk.Password = "a=b" }},
-		{"unknown and foreign variables are ignored", []string{"CALLCTL_CONFIG=x.yaml", "CALLCTL_ADMIN_TOKEN=t", "PATH=/bin", "sip_listen=x"}, func(*Config) {}},
+		{"unknown and foreign variables are ignored", []string{"CALLCTL_CONFIG=x.yaml", "CALLCTL_NO_SUCH_KEY=t", "PATH=/bin", "sip_listen=x"}, func(*Config) {}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -186,3 +186,6 @@ func (e *Engine) target(number string) (gosip.Uri, string, error) {
 	}
 	return u, e.cfg.TrunkTransport, nil
 }
+
+// Draining reports whether the engine refuses new calls (shutting down).
+func (e *Engine) Draining() bool { return e.draining.Load() }

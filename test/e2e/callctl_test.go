@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -66,6 +67,8 @@ func startCallctlWithPorts(t *testing.T, rtpPorts int, configure func(*config.Co
 	cfg.Media.Timeout = 15 * time.Second
 	cfg.Calls.RingTimeout = 15 * time.Second
 	cfg.Shutdown.DrainTimeout = 2 * time.Second
+	cfg.Audit.Path = filepath.Join(t.TempDir(), "audit.db")
+	cfg.Admin.Token = "e2e-admin-token"
 	if configure != nil {
 		configure(&cfg)
 	}
@@ -105,6 +108,16 @@ func startCallctlWithPorts(t *testing.T, rtpPorts int, configure func(*config.Co
 // addr is callctl's SIP address, "127.0.0.1:port".
 func (c *callctl) addr() string { return c.cfg.SIP.Listen }
 
+// rtpPorts is callctl's RTP port range: a packet from a port in it was sent
+// by callctl.
+func (c *callctl) rtpPorts(t *testing.T) (lo, hi int) {
+	t.Helper()
+	if _, err := fmt.Sscanf(c.cfg.Media.RTPPorts, "%d-%d", &lo, &hi); err != nil {
+		t.Fatalf("media.rtp_ports %q: %v", c.cfg.Media.RTPPorts, err)
+	}
+	return lo, hi
+}
+
 // waitEvent returns the first event, already read or arriving within
 // timeout, that match accepts; it fails the test if none does.
 func (c *callctl) waitEvent(t *testing.T, timeout time.Duration, what string, match func(session.Event) bool) session.Event {
@@ -138,11 +151,22 @@ func (c *callctl) firstSession(t *testing.T, timeout time.Duration) string {
 	return c.waitEvent(t, timeout, "session", func(session.Event) bool { return true }).SessionID
 }
 
-// waitState waits for session id to enter state.
+// waitState waits for session id to enter state (a state change, not an
+// operation or DTMF event that merely reports the state).
 func (c *callctl) waitState(t *testing.T, id string, state session.State, timeout time.Duration) session.Event {
 	t.Helper()
 	return c.waitEvent(t, timeout, fmt.Sprintf("session %s entering %s", id, state), func(e session.Event) bool {
-		return e.SessionID == id && e.State == state
+		return e.Type == session.EventStateChanged && e.SessionID == id && e.State == state
+	})
+}
+
+// waitStateAfter is waitState for an entry into state later than event
+// after (by sequence number): a session can enter a state twice, e.g.
+// IN_CALL again after a hold.
+func (c *callctl) waitStateAfter(t *testing.T, id string, state session.State, after session.Event, timeout time.Duration) session.Event {
+	t.Helper()
+	return c.waitEvent(t, timeout, fmt.Sprintf("session %s entering %s after event #%d", id, state, after.Seq), func(e session.Event) bool {
+		return e.Type == session.EventStateChanged && e.SessionID == id && e.State == state && e.Seq > after.Seq
 	})
 }
 
@@ -151,7 +175,7 @@ func (c *callctl) waitState(t *testing.T, id string, state session.State, timeou
 func (c *callctl) waitEnded(t *testing.T, id string, timeout time.Duration) session.Event {
 	t.Helper()
 	return c.waitEvent(t, timeout, fmt.Sprintf("session %s ending", id), func(e session.Event) bool {
-		return e.SessionID == id && e.State.Ended()
+		return e.Type == session.EventStateChanged && e.SessionID == id && e.State.Ended()
 	})
 }
 
@@ -160,7 +184,7 @@ func (c *callctl) waitEnded(t *testing.T, id string, timeout time.Duration) sess
 func (c *callctl) walk(id string) []session.State {
 	var states []session.State
 	for _, e := range c.events {
-		if e.SessionID != id {
+		if e.SessionID != id || e.Type != session.EventStateChanged {
 			continue
 		}
 		if len(states) == 0 && e.Previous != "" {
@@ -248,7 +272,14 @@ func legStats(s session.Snapshot, role string) session.LegStats {
 func (c *callctl) describe() string {
 	var b strings.Builder
 	for _, e := range c.events {
-		fmt.Fprintf(&b, "\n  #%d %s %s→%s (%s)", e.Seq, e.SessionID, e.Previous, e.State, e.Reason)
+		switch {
+		case e.Type == session.EventOperation && e.Operation != nil:
+			fmt.Fprintf(&b, "\n  #%d %s operation %s %v: %s %s (in %s)", e.Seq, e.SessionID, e.Operation.Name, e.Operation.Args, e.Operation.Result, e.Operation.Error, e.State)
+		case e.Type == session.EventDTMFReceived && e.DTMF != nil:
+			fmt.Fprintf(&b, "\n  #%d %s DTMF %+v (in %s)", e.Seq, e.SessionID, *e.DTMF, e.State)
+		default:
+			fmt.Fprintf(&b, "\n  #%d %s %s→%s (%s)", e.Seq, e.SessionID, e.Previous, e.State, e.Reason)
+		}
 	}
 	if b.Len() == 0 {
 		return "none"

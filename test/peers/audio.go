@@ -1,7 +1,9 @@
 package peers
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -29,6 +31,20 @@ func WavFile(t testing.TB, dir string, seconds float64, freq int) string {
 	path := filepath.Join(dir, fmt.Sprintf("tone-%d.wav", freq))
 	sox(t, "-n", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", path,
 		"synth", strconv.FormatFloat(seconds, 'f', -1, 64), "sine", strconv.Itoa(freq))
+	return path
+}
+
+// ConstantAudioFile writes dir/tone.raw like ToneFile, but every octet of
+// it is b: a flat PCMU signal no codec, tone or music produces for a whole
+// packet. Give each SIPp party its own b (and its own Dir), and a capture
+// tells whose audio a packet carries (UDPPacket.Carries), wherever it went.
+// It returns the path.
+func ConstantAudioFile(t testing.TB, dir string, seconds float64, b byte) string {
+	t.Helper()
+	path := filepath.Join(dir, "tone.raw")
+	if err := os.WriteFile(path, bytes.Repeat([]byte{b}, int(seconds*8000)), 0o644); err != nil {
+		t.Fatalf("peers: %v", err)
+	}
 	return path
 }
 

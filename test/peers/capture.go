@@ -25,6 +25,9 @@ type Capture struct {
 
 // UDPPacket is one captured UDP datagram.
 type UDPPacket struct {
+	// Time is when the packet was captured (the system clock, as time.Now
+	// reads it), so a test can cut a capture into windows by event times.
+	Time     time.Time
 	Src, Dst netip.AddrPort
 	Payload  []byte
 }
@@ -37,6 +40,73 @@ func (p UDPPacket) IsRTP() bool {
 	}
 	pt := p.Payload[1] & 0x7f
 	return pt < 72 || pt > 76
+}
+
+// RTPPayload returns the payload of an RTP packet: what follows the fixed
+// header, the CSRC list and any header extension, without padding
+// (RFC 3550 5.1, 5.3.1). It returns nil when the packet is not RTP or is
+// malformed.
+func (p UDPPacket) RTPPayload() []byte {
+	if !p.IsRTP() {
+		return nil
+	}
+	b := p.Payload
+	off := 12 + 4*int(b[0]&0x0f)
+	if b[0]&0x10 != 0 { // extension: 16-bit profile, 16-bit length in words
+		if len(b) < off+4 {
+			return nil
+		}
+		off += 4 + 4*int(binary.BigEndian.Uint16(b[off+2:]))
+	}
+	end := len(b)
+	if b[0]&0x20 != 0 && end > 0 { // padding: the last octet counts it
+		end -= int(b[end-1])
+	}
+	if off > end {
+		return nil
+	}
+	return b[off:end]
+}
+
+// RTPSeq is an RTP packet's sequence number (not meaningful for others).
+func (p UDPPacket) RTPSeq() uint16 {
+	if len(p.Payload) < 4 {
+		return 0
+	}
+	return binary.BigEndian.Uint16(p.Payload[2:4])
+}
+
+// RTPTimestamp is an RTP packet's timestamp (not meaningful for others).
+func (p UDPPacket) RTPTimestamp() uint32 {
+	if len(p.Payload) < 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint32(p.Payload[4:8])
+}
+
+// RTPPayloadType is an RTP packet's payload type (not meaningful for
+// others).
+func (p UDPPacket) RTPPayloadType() uint8 {
+	if len(p.Payload) < 2 {
+		return 0
+	}
+	return p.Payload[1] & 0x7f
+}
+
+// Carries reports whether p is an RTP packet whose payload is at least 80
+// octets (10 ms of G.711), all equal to b: the signature of audio streamed
+// from a ConstantAudioFile.
+func (p UDPPacket) Carries(b byte) bool {
+	payload := p.RTPPayload()
+	if len(payload) < 80 {
+		return false
+	}
+	for _, c := range payload {
+		if c != b {
+			return false
+		}
+	}
+	return true
 }
 
 // StartCapture captures on "lo" the packets matching a BPF filter such as
@@ -116,9 +186,15 @@ func parsePcapUDP(data []byte) ([]UDPPacket, error) {
 	default:
 		return nil, fmt.Errorf("not a pcap file (magic %x)", data[:4])
 	}
+	nanos := bo.Uint32(data) == 0xa1b23c4d
 	link := bo.Uint32(data[20:24])
 	var out []UDPPacket
 	for off := 24; off+16 <= len(data); {
+		sec, frac := int64(bo.Uint32(data[off:])), int64(bo.Uint32(data[off+4:]))
+		if !nanos {
+			frac *= 1000
+		}
+		at := time.Unix(sec, frac)
 		incl := int(bo.Uint32(data[off+8:]))
 		off += 16
 		if off+incl > len(data) {
@@ -149,6 +225,7 @@ func parsePcapUDP(data []byte) ([]UDPPacket, error) {
 			return nil, fmt.Errorf("unsupported link type %d", link)
 		}
 		if p, ok := parseUDP(ip); ok {
+			p.Time = at
 			out = append(out, p)
 		}
 	}

@@ -1,0 +1,153 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Call is the record of one session: its parties, times, how it ended and
+// what was done to it.
+type Call struct {
+	// SessionID identifies the session; required, and the key RecordCall
+	// upserts by.
+	SessionID string
+	// Caller and Callee are numbers; the Names are display names. Dialled
+	// is the number the caller dialled.
+	Caller, CallerName, Callee, CalleeName, Dialled string
+	// Start, Answer and End are when the session began, was answered and
+	// ended; zero when it has not (yet). Returned in UTC.
+	Start, Answer, End time.Time
+	// State is the session's last state.
+	State string
+	// EndReason says why it ended, e.g. "caller hung up".
+	EndReason string
+	// Operations are the operations applied, in order, e.g.
+	// "hold by alice ok".
+	Operations []string
+}
+
+// RecordCall stores c as the record of session c.SessionID, replacing any
+// earlier record of that session (so it may be called as the call
+// progresses and once more when it ends). Durable when it returns.
+func (s *Store) RecordCall(ctx context.Context, c Call) error {
+	const op = "record call"
+	if err := s.checkOpen(op); err != nil {
+		return err
+	}
+	if c.SessionID == "" {
+		return fmt.Errorf("audit: %s: SessionID is empty: %w", op, ErrInvalidArgument)
+	}
+	var times [3]sql.NullString
+	for i, t := range []struct {
+		field string
+		t     time.Time
+	}{{"Call.Start", c.Start}, {"Call.Answer", c.Answer}, {"Call.End", c.End}} {
+		var err error
+		if times[i], err = formatTime(t.field, t.t); err != nil {
+			return err
+		}
+	}
+	start, answer, end := times[0], times[1], times[2]
+	sortTime := end.String
+	if !end.Valid {
+		sortTime = start.String // "" when both are unset
+	}
+	ops := []byte("[]")
+	if len(c.Operations) > 0 {
+		var err error
+		if ops, err = json.Marshal(c.Operations); err != nil { // cannot fail for []string
+			return s.errorf(op, err)
+		}
+	}
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO calls (session_id, caller, caller_name, callee, callee_name, dialled,
+			start_time, answer_time, end_time, sort_time, state, end_reason, operations)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		 ON CONFLICT (session_id) DO UPDATE SET
+			caller = excluded.caller, caller_name = excluded.caller_name,
+			callee = excluded.callee, callee_name = excluded.callee_name,
+			dialled = excluded.dialled, start_time = excluded.start_time,
+			answer_time = excluded.answer_time, end_time = excluded.end_time,
+			sort_time = excluded.sort_time, state = excluded.state,
+			end_reason = excluded.end_reason, operations = excluded.operations`,
+		c.SessionID, c.Caller, c.CallerName, c.Callee, c.CalleeName, c.Dialled,
+		start, answer, end, sortTime, c.State, c.EndReason, string(ops))
+	if err != nil {
+		return s.errorf(op, err)
+	}
+	return nil
+}
+
+// Calls returns the calls f selects, newest first: by End, or Start for a
+// call that has not ended, then by Start. Filter.BeforeID does not apply
+// (calls have no ID): to page, pass the last call's End (or Start) as Until.
+func (s *Store) Calls(ctx context.Context, f Filter) ([]Call, error) {
+	const op = "read calls"
+	if err := s.checkOpen(op); err != nil {
+		return nil, err
+	}
+	if f.BeforeID != 0 {
+		return nil, fmt.Errorf("audit: %s: Filter.BeforeID pages requests only; page calls with Filter.Until: %w", op, ErrInvalidArgument)
+	}
+	limit, err := f.limit(op)
+	if err != nil {
+		return nil, err
+	}
+	var w where
+	if f.SessionID != "" {
+		w.add("c.session_id = ?", f.SessionID)
+	}
+	if f.Client != "" {
+		w.add("EXISTS (SELECT 1 FROM requests r WHERE r.session_id = c.session_id AND r.client = ?)", f.Client)
+	}
+	if f.Operation != "" {
+		w.add("EXISTS (SELECT 1 FROM requests r WHERE r.session_id = c.session_id AND r.operation = ?)", f.Operation)
+	}
+	if err := w.timeRange("c.sort_time", f); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT c.session_id, c.caller, c.caller_name, c.callee, c.callee_name, c.dialled,
+			c.start_time, c.answer_time, c.end_time, c.state, c.end_reason, c.operations
+		 FROM calls c`+w.String()+`
+		 ORDER BY c.sort_time DESC, c.start_time DESC, c.session_id DESC LIMIT ?`,
+		append(w.args, limit)...)
+	if err != nil {
+		return nil, s.errorf(op, err)
+	}
+	defer rows.Close()
+	var out []Call
+	for rows.Next() {
+		var (
+			c                  Call
+			start, answer, end sql.NullString
+			ops                string
+		)
+		if err := rows.Scan(&c.SessionID, &c.Caller, &c.CallerName, &c.Callee, &c.CalleeName, &c.Dialled,
+			&start, &answer, &end, &c.State, &c.EndReason, &ops); err != nil {
+			return nil, s.errorf(op, err)
+		}
+		for _, p := range []struct {
+			dst *time.Time
+			src sql.NullString
+		}{{&c.Start, start}, {&c.Answer, answer}, {&c.End, end}} {
+			if *p.dst, err = parseTime(p.src); err != nil {
+				return nil, s.errorf(op, fmt.Errorf("call %s: time: %w", c.SessionID, err))
+			}
+		}
+		if err := json.Unmarshal([]byte(ops), &c.Operations); err != nil {
+			return nil, s.errorf(op, fmt.Errorf("call %s: operations: %w", c.SessionID, err))
+		}
+		if len(c.Operations) == 0 {
+			c.Operations = nil
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.errorf(op, err)
+	}
+	return out, nil
+}
