@@ -47,8 +47,8 @@ type opRequest struct {
 // activeOp is the operation a session is running.
 type activeOp struct {
 	req     *opRequest
-	pending map[*sip.Leg]bool  // re-INVITEs sent for the op, by leg
-	results map[*sip.Leg]int   // their final statuses
+	pending map[*sip.Leg]bool // re-INVITEs sent for the op, by leg
+	results map[*sip.Leg]int  // their final statuses
 	reasons map[*sip.Leg]string
 	offers  map[*sip.Leg][]byte
 	target  State // hold: ON_HOLD, unhold: IN_CALL
