@@ -27,6 +27,7 @@ import (
 	"github.com/callctl/callctl/internal/app"
 	"github.com/callctl/callctl/internal/config"
 	"github.com/callctl/callctl/internal/logging"
+	"github.com/callctl/callctl/web"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -172,7 +173,7 @@ func serve(args, environ []string, stdout, stderr io.Writer) int {
 
 	logger.Info("callctl starting", zap.String("version", version)) // app logs the addresses
 
-	a, err := app.New(cfg, logger)
+	a, err := app.NewWithOptions(cfg, logger, app.Options{Web: web.FS(), Out: stderr})
 	if err != nil {
 		logger.Error("cannot start", zap.Error(err))
 		return exitRuntime
