@@ -63,7 +63,11 @@ func (e *OpError) Error() string {
 		for i, s := range e.AllowedStates {
 			allowed[i] = string(s)
 		}
-		fmt.Fprintf(&b, " (session is %s; allowed in %s)", e.State, strings.Join(allowed, ", "))
+		if len(allowed) == 0 {
+			fmt.Fprintf(&b, " (session is %s)", e.State)
+		} else {
+			fmt.Fprintf(&b, " (session is %s; allowed in %s)", e.State, strings.Join(allowed, ", "))
+		}
 	}
 	return b.String()
 }

@@ -245,7 +245,7 @@ func (s *Session) beginOp(op *opRequest) {
 		// in progress: that one is abandoned.
 		queued := s.opQueue
 		s.opQueue = nil
-		s.finishOp(&OpError{Code: CodeWrongState, Op: s.op.req.name, State: s.state(),
+		s.finishOp(&OpError{Code: CodeWrongState, Op: s.op.req.name, State: s.state(), AllowedStates: allowedFor(s.op.req.name),
 			Msg: "interrupted by " + op.name})
 		s.opQueue = queued
 	}
@@ -286,7 +286,7 @@ func (s *Session) finishOp(err error) {
 func (s *Session) failQueuedOps() {
 	if s.op != nil {
 		name := s.op.req.name
-		s.finishOp(&OpError{Code: CodeWrongState, Op: name, State: s.state(),
+		s.finishOp(&OpError{Code: CodeWrongState, Op: name, State: s.state(), AllowedStates: allowedFor(name),
 			Msg: "the session ended before the operation completed (" + s.snap.EndReason + ")"})
 	}
 	for _, op := range s.opQueue {

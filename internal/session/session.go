@@ -178,6 +178,11 @@ func (s *Session) end(to State, reason string) {
 	}
 	if s.transition(to, reason) {
 		s.finished = true
+		if to == Closed {
+			// Released at once: readers no longer find it, even before
+			// the goroutine has finished tidying up.
+			s.e.reg.retire(s, s.Snapshot())
+		}
 	}
 }
 
@@ -299,7 +304,6 @@ func (s *Session) cleanup() {
 	s.q.close()
 	if t := s.transfer; t != nil && t.leg != nil {
 		t.leg.SetSink(nil)
-		t.leg.Cancel()
 		t.leg.Bye("")
 		if t.ep != nil {
 			t.ep.Close()
@@ -382,7 +386,6 @@ func (s *Session) hangupAll(reason string) {
 	r := `SIP;cause=200;text="` + reason + `"`
 	s.stopMusic()
 	if t := s.transfer; t != nil && t.leg != nil {
-		t.leg.Cancel()
 		t.leg.Bye(r)
 	}
 	if s.answered {
@@ -391,7 +394,7 @@ func (s *Session) hangupAll(reason string) {
 		return
 	}
 	if s.b != nil {
-		s.b.Cancel()
+		s.b.CancelWithReason(r)
 	}
 	if strings.Contains(reason, "shutting down") {
 		s.a.Respond(503, "Service Unavailable", nil, warning(reason), s.e.retryAfter())

@@ -241,7 +241,6 @@ func (s *Session) failTransfer(err *OpError) {
 	s.transfer = nil
 	if t.leg != nil {
 		t.leg.SetSink(nil)
-		t.leg.Cancel()
 		t.leg.Bye("")
 		t.ep.Close()
 	}

@@ -52,6 +52,7 @@ type Leg struct {
 	destination  string // where in-dialog requests go when there is no route set (flow reuse)
 	provisional  bool   // outbound: a provisional response has arrived (CANCEL allowed, RFC 3261 9.1)
 	cancelWanted bool   // outbound: Cancel called before any provisional
+	cancelReason string // outbound: Reason header for the CANCEL
 	answered     bool   // a 2xx to the dialog-creating INVITE was sent or received
 	ended        bool
 	ack          *gosip.Request // outbound: the ACK for the 2xx, re-sent on retransmissions
@@ -187,7 +188,7 @@ func (l *Leg) Bye(reason string) {
 	if !l.answered {
 		l.mu.Unlock()
 		if l.outbound {
-			l.Cancel() // not answered yet: CANCEL, or BYE if a 2xx races it
+			l.CancelWithReason(reason) // not answered yet: CANCEL, or BYE if a 2xx races it
 		} else {
 			l.Close()
 		}

@@ -241,13 +241,17 @@ func (l *Leg) onRetransmitted2xx(req *gosip.Request, res *gosip.Response) {
 // at once if a provisional response arrived, else as soon as one does. The
 // outcome arrives as Failed (487) unless a 2xx raced it, in which case the
 // leg is ACKed and ended with BYE by the SIP layer.
-func (l *Leg) Cancel() {
+func (l *Leg) Cancel() { l.CancelWithReason("") }
+
+// CancelWithReason is Cancel with a Reason header (RFC 3326) on the CANCEL.
+func (l *Leg) CancelWithReason(reason string) {
 	l.mu.Lock()
 	if l.answered || l.ended || l.cancelWanted {
 		l.mu.Unlock()
 		return
 	}
 	l.cancelWanted = true
+	l.cancelReason = reason
 	ready := l.provisional
 	req := l.invite
 	l.mu.Unlock()
@@ -270,6 +274,11 @@ func (l *Leg) sendCancel(req *gosip.Request) {
 	c.AppendHeader(&gosip.CSeqHeader{SeqNo: req.CSeq().SeqNo, MethodName: gosip.CANCEL})
 	mf := gosip.MaxForwardsHeader(70)
 	c.AppendHeader(&mf)
+	l.mu.Lock()
+	if l.cancelReason != "" {
+		c.AppendHeader(gosip.NewHeader("Reason", l.cancelReason))
+	}
+	l.mu.Unlock()
 	c.SetTransport(req.Transport())
 	c.SetBody(nil)
 	l.agent.goOwned(func() {

@@ -145,6 +145,21 @@ func (c *callctl) waitEvent(t *testing.T, timeout time.Duration, what string, ma
 	}
 }
 
+// drain reads the events already waiting, without blocking.
+func (c *callctl) drain() {
+	for {
+		select {
+		case e, ok := <-c.sub.C():
+			if !ok {
+				return
+			}
+			c.events = append(c.events, e)
+		default:
+			return
+		}
+	}
+}
+
 // firstSession waits for the first session event and returns its session id.
 func (c *callctl) firstSession(t *testing.T, timeout time.Duration) string {
 	t.Helper()

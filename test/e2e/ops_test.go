@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -183,6 +185,68 @@ func TestHoldRefusedWith488ByCalleeResumesCallerAndStaysInCall(t *testing.T) {
 	cc.waitEnded(t, id, 5*time.Second)
 	cc.expectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerHungUp)
 	cc.expectIdle(t)
+}
+
+// With calls.hold_direction "inactive", the hold re-INVITE to each party
+// offers a=inactive instead (both scenarios check it and answer a=inactive),
+// and unhold a=sendrecv again.
+func TestHoldWithInactiveDirectionConfiguredOffersInactive(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	inactive := func(name string) string {
+		return scenarioVariant(t, name, `regexp="a=sendonly"`, `regexp="a=inactive"`, "a=recvonly", "a=inactive")
+	}
+	uas := peers.StartSIPp(t, peers.SIPpOptions{Scenario: inactive("uas_held_by_callctl.xml"), Dir: dir})
+	cc := startCallctl(t, func(cfg *config.Config) {
+		cfg.Trunk.Address = uas.LocalAddr()
+		cfg.Calls.HoldDirection = "inactive"
+	})
+	uac := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario:   inactive("uac_held_by_callctl.xml"),
+		RemoteAddr: cc.addr(),
+		Service:    "1000",
+		Keys:       map[string]string{"duration": "500"},
+		Dir:        dir,
+	})
+
+	id := cc.firstSession(t, 5*time.Second)
+	cc.waitState(t, id, session.InCall, 10*time.Second)
+	if err := cc.app.Engine().Hold(opContext(t), id); err != nil {
+		t.Fatalf("Hold: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := cc.app.Engine().Unhold(opContext(t), id); err != nil {
+		t.Fatalf("Unhold: %v", err)
+	}
+	uac.ExpectPass(t, 20*time.Second)
+	uas.ExpectPass(t, 10*time.Second)
+	cc.waitEnded(t, id, 5*time.Second)
+	cc.expectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.OnHold, session.InCall, session.CallerHungUp)
+	cc.expectIdle(t)
+}
+
+// scenarioVariant writes the named scenario with each old string replaced
+// by the new one after it (pairs), and returns its path. Every old must be
+// in the file.
+func scenarioVariant(t *testing.T, name string, oldNew ...string) string {
+	t.Helper()
+	data, err := sipp.Load(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	for i := 0; i+1 < len(oldNew); i += 2 {
+		if !strings.Contains(text, oldNew[i]) {
+			t.Fatalf("%s has no %q to replace", name, oldNew[i])
+		}
+		text = strings.ReplaceAll(text, oldNew[i], oldNew[i+1])
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // fromPortsTo is the RTP in pkts sent from a port in [lo, hi] (callctl's
@@ -631,7 +695,7 @@ func TestOperationsWithBadArgumentsFailNamingTheFieldAndSendNothing(t *testing.T
 	uas.ExpectPass(t, 10*time.Second)
 	cc.waitEnded(t, id, 5*time.Second)
 	cc.expectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerHungUp)
-	if got := methods(receivedRequests(uac)); !slices.Equal(got, []string{"BYE"}) && len(got) != 0 {
+	if got := methods(receivedRequests(uac)); len(got) != 0 {
 		t.Errorf("the caller received requests %v; want none (it hangs up itself)", got)
 	}
 	if got := methods(receivedRequests(uas)); !slices.Equal(got, []string{"INVITE", "ACK", "BYE"}) {
@@ -849,4 +913,209 @@ func expectByeWithReason(t *testing.T, party string, s *peers.SIPp) {
 	if bye.Header("Reason") == "" {
 		t.Errorf("the %s's BYE has no Reason header saying callctl ended the call (RFC 3326):\n%s", party, bye.Text)
 	}
+}
+
+// allKeys is every DTMF key a phone keypad has, in the order sent.
+const allKeys = "1234567890*#"
+
+// twoBaresipPhones is baresip 2001 calling baresip 3002 through callctl
+// (3xxx routed to 3002); it returns once both phones and the session are in
+// the call.
+func twoBaresipPhones(t *testing.T) (alice, bob *peers.Baresip, cc *callctl, id string) {
+	t.Helper()
+	bob = peers.StartBaresip(t, peers.BaresipOptions{User: "3002"})
+	cc = startCallctl(t, func(cfg *config.Config) {
+		cfg.Routes = []config.Route{{Match: `^3\d+$`, Target: "sip:{number}@" + bob.SIPAddr()}}
+	})
+	alice = peers.StartBaresip(t, peers.BaresipOptions{User: "2001"})
+	if err := alice.Dial("sip:3002@" + cc.addr()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.WaitEvent(peers.EventCallEstablished, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.WaitEvent(peers.EventCallEstablished, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	id = cc.firstSession(t, time.Second)
+	cc.waitState(t, id, session.InCall, 5*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	return alice, bob, cc, id
+}
+
+// dtmfDigits collects the digits of baresip's CALL_DTMF_START events until
+// want of them arrived or timeout passed, then for another quiet period, so
+// that a duplicate shows.
+func dtmfDigits(b *peers.Baresip, want int, timeout, quiet time.Duration) string {
+	var got strings.Builder
+	deadline := time.Now().Add(timeout)
+	for n := 0; ; n++ {
+		wait := time.Until(deadline)
+		if n >= want {
+			wait = quiet
+		}
+		e, err := b.WaitEvent("CALL_DTMF_START", wait)
+		if err != nil {
+			return got.String()
+		}
+		got.WriteString(e.Param)
+	}
+}
+
+// sendDtmf of every key to the caller, a baresip phone that negotiated
+// telephone-event: callctl sends RFC 4733 events in the RTP toward it, and
+// baresip reports each key once, in order (CALL_DTMF_START). The callee
+// hears none of them.
+func TestSendDtmfToBaresipCallerArrivesAsRFC4733KeysInOrder(t *testing.T) {
+	t.Parallel()
+	alice, bob, cc, id := twoBaresipPhones(t)
+	lo, hi := alice.RTPPorts()
+	capture := peers.StartCapture(t, fmt.Sprintf("udp and dst portrange %d-%d", lo, hi))
+	if err := cc.app.Engine().SendDtmf(opContext(t), id, allKeys, "2001"); err != nil {
+		t.Errorf("SendDtmf(%s, caller 2001): %v", allKeys, err)
+	}
+	if got := dtmfDigits(alice, len(allKeys), 5*time.Second, 500*time.Millisecond); got != allKeys {
+		t.Errorf("the caller (baresip) reported DTMF keys %q; want %q, each once, in order", got, allKeys)
+	}
+	pkts := capture.Stop(t)
+	events := rfc4733Events(pkts)
+	var keys strings.Builder
+	for _, e := range events {
+		keys.WriteByte("0123456789*#ABCD"[min(int(e.code), 15)])
+		// RFC 4733 2.5: marker on the first packet of an event, the end
+		// packet sent three times, the final duration the tone's length
+		// (100 ms, 800 samples at 8 kHz).
+		if !e.marker || e.ends != 3 || e.duration < 720 || e.duration > 880 || !e.growing {
+			t.Errorf("RFC 4733 event %d (timestamp %d): marker on its first packet %v, end packets %d, final duration %d, durations growing %v; want true, 3, 800 (±10%%), true",
+				e.code, e.timestamp, e.marker, e.ends, e.duration, e.growing)
+		}
+	}
+	if keys.String() != allKeys {
+		t.Errorf("RFC 4733 events toward the caller were for keys %q; want %q", keys.String(), allKeys)
+	}
+	if got := dtmfDigits(bob, 1, 0, 0); got != "" {
+		t.Errorf("the callee reported DTMF keys %q; want none (the keys were for the caller)", got)
+	}
+	if s := cc.snapshot(t, id); s.State != session.InCall {
+		t.Errorf("after SendDtmf the session is %s; want %s", s.State, session.InCall)
+	}
+	if err := alice.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	cc.waitEnded(t, id, 5*time.Second)
+	cc.expectIdle(t)
+}
+
+// sendDtmf of every key to a SIPp callee whose SDP has no telephone-event:
+// callctl sends one SIP INFO application/dtmf-relay per key, in order, each
+// with Signal and Duration=100 (the scenario checks every one, and fails on
+// a missing, extra or reordered INFO).
+func TestSendDtmfToCalleeWithoutTelephoneEventUsesSIPInfo(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	uas := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uas_expect_dtmf_info.xml"), Dir: dir})
+	cc := startCallctl(t, func(cfg *config.Config) { cfg.Trunk.Address = uas.LocalAddr() })
+	uac := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario:   sipp.Scenario(t, "uac_pcmu_rtp.xml"),
+		RemoteAddr: cc.addr(),
+		Service:    "1000",
+		Keys:       map[string]string{"duration": "5000"},
+		Dir:        dir,
+	})
+
+	id := cc.firstSession(t, 5*time.Second)
+	cc.waitState(t, id, session.InCall, 10*time.Second)
+	if err := cc.app.Engine().SendDtmf(opContext(t), id, allKeys, "1000"); err != nil {
+		t.Errorf("SendDtmf(%s, callee 1000): %v", allKeys, err)
+	}
+	uac.ExpectPass(t, 20*time.Second)
+	uas.ExpectPass(t, 10*time.Second)
+	cc.waitEnded(t, id, 5*time.Second)
+	if got := methods(receivedRequests(uac)); len(got) != 0 {
+		t.Errorf("the caller received requests %v; want none (the keys were for the callee)", got)
+	}
+	cc.expectIdle(t)
+}
+
+// The callee (baresip) presses every key (sndcode, RFC 4733): each becomes
+// one DTMF_RECEIVED event naming the key and the callee, in order.
+func TestDtmfFromBaresipBecomesDTMFReceivedEventsInOrder(t *testing.T) {
+	t.Parallel()
+	alice, bob, cc, id := twoBaresipPhones(t)
+	for _, k := range allKeys {
+		if _, err := bob.Command("sndcode", string(k)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	n := 0
+	cc.waitEvent(t, 5*time.Second, fmt.Sprintf("%d DTMF_RECEIVED events", len(allKeys)), func(e session.Event) bool {
+		if e.Type == session.EventDTMFReceived && e.SessionID == id {
+			n++
+		}
+		return n == len(allKeys)
+	})
+	time.Sleep(500 * time.Millisecond) // a duplicate would have come by now
+	cc.drain()
+	var digits strings.Builder
+	for _, e := range cc.events {
+		if e.Type != session.EventDTMFReceived || e.SessionID != id || e.DTMF == nil {
+			continue
+		}
+		digits.WriteString(e.DTMF.Digit)
+		if e.DTMF.Party != "3002" || e.DTMF.Role != "callee" {
+			t.Errorf("DTMF_RECEIVED %+v; want party 3002, role callee", *e.DTMF)
+		}
+	}
+	if digits.String() != allKeys {
+		t.Errorf("DTMF_RECEIVED digits %q; want %q, each once, in order", digits.String(), allKeys)
+	}
+	if err := alice.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	cc.waitEnded(t, id, 5*time.Second)
+	cc.expectIdle(t)
+}
+
+// rfc4733Event is one telephone-event as it went on the wire: the packets
+// sharing one RTP timestamp (RFC 4733 2.5.1).
+type rfc4733Event struct {
+	code      uint8
+	timestamp uint32
+	marker    bool   // the first packet had the RTP marker bit
+	ends      int    // packets with the E bit
+	duration  uint16 // the last packet's duration
+	growing   bool   // durations never went down
+}
+
+// rfc4733Events finds the telephone-events among pkts: RTP packets whose
+// payload is 4 octets (event, E/R/volume, duration) and whose payload type
+// is dynamic (96-127), in order of their first packet.
+func rfc4733Events(pkts []peers.UDPPacket) []rfc4733Event {
+	var out []rfc4733Event
+	index := map[uint32]int{}
+	for _, p := range pkts {
+		payload := p.RTPPayload()
+		if pt := p.RTPPayloadType(); pt < 96 || pt > 127 || len(payload) != 4 {
+			continue
+		}
+		ts := p.RTPTimestamp()
+		dur := uint16(payload[2])<<8 | uint16(payload[3])
+		i, seen := index[ts]
+		if !seen {
+			index[ts] = len(out)
+			out = append(out, rfc4733Event{code: payload[0], timestamp: ts, marker: p.Payload[1]&0x80 != 0, growing: true})
+			i = len(out) - 1
+		}
+		e := &out[i]
+		if dur < e.duration {
+			e.growing = false
+		}
+		e.duration = dur
+		if payload[1]&0x80 != 0 {
+			e.ends++
+		}
+	}
+	return out
 }

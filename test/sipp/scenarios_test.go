@@ -63,14 +63,17 @@ func TestScenariosPassAgainstEachOtherDirectly(t *testing.T) {
 		{name: "not answered 480", uac: "uac_expect_480_or_408.xml", uas: refusing(t, 480, "Temporarily Unavailable")},
 		{name: "not answered 408", uac: "uac_expect_480_or_408.xml", uas: refusing(t, 408, "Request Timeout")},
 		{name: "cancel while ringing", uac: "uac_cancel.xml", uas: "uas_ring_noanswer.xml"},
+		{name: "ringing call ended by the far side", uac: "uac_expect_487.xml", uas: refusing(t, 487, "Request Terminated")},
 		{name: "hold and resume", uac: "uac_hold.xml", uas: "uas_expect_hold.xml"},
 		{name: "hold and resume over TCP", uac: "uac_hold.xml", uas: "uas_expect_hold.xml", transport: "t1"},
+		{name: "hold and resume, callee streaming throughout", uac: "uac_hold.xml", uas: "uas_held_by_callctl.xml"},
 		{name: "malformed SDP", uac: "uac_bad_sdp.xml", uas: refusing(t, 488, "Not Acceptable Here")},
 		{name: "unknown dialog", uac: "uac_unknown_dialog.xml", uas: uas481},
 
 		// The checks can fail.
 		{name: "486 is not 404", uac: "uac_expect_404.xml", uas: "uas_busy.xml", uacExit: 1},
 		{name: "486 is not a no-answer", uac: "uac_expect_480_or_408.xml", uas: "uas_busy.xml", uacExit: 1},
+		{name: "486 is not 487", uac: "uac_expect_487.xml", uas: "uas_busy.xml", uacExit: 1},
 		{name: "hold with inactive is not sendonly", uac: variant(t, "uac_hold.xml", "a=sendonly", "a=inactive"), uas: "uas_expect_hold.xml", uasExit: 1},
 		{name: "offer without PCMU", uac: variant(t, "uac_pcmu_rtp.xml", "RTP/AVP 0\r\n", "RTP/AVP 8\r\n"), uas: "uas_pcmu_rtp.xml", keys: map[string]string{"duration": "500"}, uasExit: 1},
 	}
