@@ -101,7 +101,7 @@ func lookupEnv(environ []string, name string) string {
 // misspelt one does not go unnoticed. Only names are returned: values may
 // be secrets.
 func unknownEnv(environ []string) []string {
-	known := map[string]bool{configEnv: true, "CALLCTL_ADMIN_TOKEN": true}
+	known := map[string]bool{configEnv: true, adminTokenEnv: true, tokenEnv: true, apiURLEnv: true}
 	for _, name := range config.EnvVars() {
 		known[name] = true
 	}

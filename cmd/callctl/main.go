@@ -1,12 +1,20 @@
 // Command callctl is the call-control daemon: a SIP B2BUA with media
-// anchoring that runs beside a PBX. See README.md and configs/callctl.yaml.
+// anchoring that runs beside a PBX, and the client that drives a running
+// one over its API. See README.md and configs/callctl.yaml.
 //
 //	callctl [serve] [flags]        run the daemon (the default)
 //	callctl config check [flags]   validate the effective configuration
 //	callctl config print [flags]   print it as YAML, secrets redacted
 //	callctl version
+//	callctl sessions [--watch]     list the sessions, or follow their events
+//	callctl hold|unhold|hangup|close|close-with-hangup ID
+//	callctl transfer ID TRANSFEROR TARGET
+//	callctl forward ID TARGET
+//	callctl dtmf ID PARTY KEYS
+//	callctl token new              print a new API token and its hash
 //
-// Exit codes: 0 clean stop, 1 runtime error, 2 bad usage or configuration.
+// Exit codes: 0 clean stop or success, 1 runtime error (or the API refused),
+// 2 bad usage or configuration.
 package main
 
 import (
@@ -45,6 +53,12 @@ func main() {
 
 // run dispatches a command line and returns the exit code.
 func run(args, environ []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, environ, stdout, stderr)
+}
+
+// runContext is run with a context whose end stops a client command (a
+// `sessions --watch` follows events until then).
+func runContext(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -57,9 +71,14 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	case "version":
 		fmt.Fprintf(stdout, "callctl %s (%s)\n", version, runtime.Version())
 		return exitOK
+	case "token":
+		return tokenCmd(args, stdout, stderr)
 	case "help":
 		usage(stdout)
 		return exitOK
+	}
+	if c, ok := lookupClientCommand(cmd); ok {
+		return runClient(ctx, c, args, environ, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "callctl: unknown command %q\n\n", cmd)
 	usage(stderr)
@@ -72,7 +91,14 @@ func usage(w io.Writer) {
   callctl config check [flags]   validate the effective configuration; prints "ok" or the errors
   callctl config print [flags]   print the effective configuration as YAML (secrets redacted)
   callctl version                print the version
+  callctl token new              print a new API token and the token_hash for the configuration
 
+Client commands, talking to a running callctl's API:
+`)
+	for _, c := range clientCommands {
+		fmt.Fprintf(w, "  %s\n      %s\n", strings.TrimPrefix(c.usageLine(), "callctl "), c.help)
+	}
+	fmt.Fprint(w, `
 Flags (serve, config check, config print):
 `)
 	fs := newFlagSet("callctl")
@@ -81,7 +107,12 @@ Flags (serve, config check, config print):
 	fmt.Fprint(w, `
 Precedence: built-in defaults < config file < CALLCTL_<SECTION>_<KEY> environment variables < flags.
 Every key is documented in configs/callctl.yaml.
+
+Flags (client commands, anywhere on the line):
 `)
+	fs = newClientFlagSet("callctl", &clientOptions{}, &sessionsOptions{})
+	fs.SetOutput(w)
+	fs.PrintDefaults()
 }
 
 // load runs loadConfig and reports its errors; ok is false when the caller

@@ -10,8 +10,16 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/callctl/callctl/internal/config"
 )
+
+func TestMain(m *testing.M) {
+	// The in-process callctls, the client commands' connections and the
+	// watch goroutines all end before their tests do.
+	goleak.VerifyTestMain(m)
+}
 
 func writeConfig(t *testing.T, content string) string {
 	t.Helper()
@@ -186,6 +194,7 @@ func TestConfigPrintOutputLoadsBack(t *testing.T) {
 func TestUnknownEnvNamesMisspeltVariablesOnly(t *testing.T) {
 	got := unknownEnv([]string{
 		"CALLCTL_SIP_LISTEN=x", "CALLCTL_SIP_LISTN=x", "CALLCTL_CONFIG=f", "CALLCTL_ADMIN_TOKEN=secret", "HOME=/root",
+		"CALLCTL_TOKEN=secret", "CALLCTL_API_URL=http://127.0.0.1:8080", // read by the client commands
 	})
 	if !reflect.DeepEqual(got, []string{"CALLCTL_SIP_LISTN"}) {
 		t.Errorf("unknownEnv = %v, want [CALLCTL_SIP_LISTN]", got)
