@@ -371,7 +371,10 @@ func TestStartMusicAgainSwitchesOrChangesNothing(t *testing.T) {
 	if err := c.a.StartMusic(m, 8, "PCMA"); err != nil {
 		t.Fatal(err)
 	}
-	for got := c.phoneA.recv(); ; prev, got = got, c.phoneA.recv() {
+	for i, got := 0, c.phoneA.recv(); ; i, prev, got = i+1, got, c.phoneA.recv() {
+		if i == 50 {
+			t.Fatalf("still PT %d %d packets after switching to PCMA", got.PayloadType, i)
+		}
 		if got.SequenceNumber != prev.SequenceNumber+1 {
 			t.Fatalf("seq %d after %d while switching codec", got.SequenceNumber, prev.SequenceNumber)
 		}
@@ -483,6 +486,7 @@ func TestWriteRTPDuringMusicSharesTheSequence(t *testing.T) {
 	}
 	const events = 20
 	var wg sync.WaitGroup
+	defer wg.Wait() // also after a Fatalf: no WriteRTP on a closed endpoint
 	wg.Go(func() {
 		ev := &stream{ssrc: 0xD7, pt: 101}
 		for range events {
@@ -493,10 +497,14 @@ func TestWriteRTPDuringMusicSharesTheSequence(t *testing.T) {
 			time.Sleep(7 * time.Millisecond)
 		}
 	})
-	prev := c.phoneA.recv()
-	for seen := 0; seen < events; {
+	var prev *rtp.Packet
+	seen := 0
+	for i := 0; seen < events; i++ {
+		if i == 10*events {
+			t.Fatalf("%d of %d injected packets among the first %d received", seen, events, i)
+		}
 		got := c.phoneA.recv()
-		if got.SequenceNumber != prev.SequenceNumber+1 {
+		if prev != nil && got.SequenceNumber != prev.SequenceNumber+1 {
 			t.Fatalf("seq %d after %d: want each packet to follow the one before", got.SequenceNumber, prev.SequenceNumber)
 		}
 		if got.PayloadType == 101 {
@@ -504,5 +512,4 @@ func TestWriteRTPDuringMusicSharesTheSequence(t *testing.T) {
 		}
 		prev = got
 	}
-	wg.Wait()
 }
