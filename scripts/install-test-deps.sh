@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real SIP peers and tools the test suite drives (see TESTING.md
-# in the project's shared notes): SIPp, baresip, sox and tshark, from Debian's
-# packages, when any is missing. Idempotent and silent when all are present.
+# in the project's shared notes): SIPp, baresip, sox, tshark and Chromium (the
+# SDK's browser test, test/browser), from Debian's packages, when any is
+# missing. Idempotent and silent when all are present.
 # Needs root to install (no sudo is assumed); as another user it only names
 # what is missing and fails.
 set -euo pipefail
@@ -12,11 +13,12 @@ declare -A package=(
 	[baresip]=baresip-core
 	[sox]=sox
 	[tshark]=tshark
+	[chromium]=chromium
 )
 
 missing=()
 packages=()
-for cmd in sipp baresip sox tshark; do
+for cmd in sipp baresip sox tshark chromium; do
 	if ! command -v "$cmd" >/dev/null 2>&1; then
 		missing+=("$cmd")
 		packages+=("${package[$cmd]}")

@@ -108,7 +108,14 @@ func New(opts Options) *Server {
 	s.handle("DELETE /api/v1/sessions/{id}/listen/{listenId}", auth.SessionsListen, s.notYet)
 
 	if opts.Static != nil {
-		s.mux.Handle("GET /", http.FileServerFS(opts.Static))
+		files := http.FileServerFS(opts.Static)
+		s.mux.Handle("GET /", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// The system MIME table may call .ts an MPEG stream.
+			if strings.HasSuffix(r.URL.Path, ".d.ts") {
+				w.Header().Set("Content-Type", "application/typescript; charset=utf-8")
+			}
+			files.ServeHTTP(w, r)
+		}))
 	}
 	return s
 }

@@ -216,6 +216,17 @@ func (s *server) doFrom(t *testing.T, source, token, method, path, body string) 
 
 func (s *server) send(t *testing.T, c *http.Client, token, method, path, body string) reply {
 	t.Helper()
+	authz := ""
+	if token != "" {
+		authz = "Bearer " + token
+	}
+	return s.sendAuthorization(t, c, authz, method, path, body)
+}
+
+// sendAuthorization sends a request with this Authorization header ("" for
+// none).
+func (s *server) sendAuthorization(t *testing.T, c *http.Client, authz, method, path, body string) reply {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -224,8 +235,8 @@ func (s *server) send(t *testing.T, c *http.Client, token, method, path, body st
 	if err != nil {
 		t.Fatal(err)
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -334,6 +345,22 @@ func (s *server) dial(t *testing.T, uas *peers.SIPp, dir, caller, number string)
 		t.Fatalf("callee received %v; want INVITE, ACK", methods(received(uas)))
 	}
 	return c
+}
+
+// hangupIfLive ends c through the API (as admin) unless it has ended.
+func hangupIfLive(t *testing.T, s *server, c *call) {
+	t.Helper()
+	r := s.do(t, adminToken, "GET", "/api/v1/sessions/"+c.id, "")
+	if r.status != http.StatusOK {
+		return // closed and released
+	}
+	var v sessionView
+	r.decode(t, &v)
+	if !endedState(v.State) {
+		if r := s.do(t, adminToken, "POST", "/api/v1/sessions/"+c.id+"/hangup", ""); r.status != http.StatusOK {
+			t.Errorf("%v; want 200", r)
+		}
+	}
 }
 
 // sipMessage is one SIP message from a SIPp message trace (-trace_msg).
