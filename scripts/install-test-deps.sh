@@ -14,11 +14,14 @@ declare -A package=(
 	[sox]=sox
 	[tshark]=tshark
 	[chromium]=chromium
+	[dumpcap]=tshark
+	[ip]=iproute2
+	[unshare]=util-linux
 )
 
 missing=()
 packages=()
-for cmd in sipp baresip sox tshark chromium; do
+for cmd in sipp baresip sox tshark chromium dumpcap ip unshare; do
 	if ! command -v "$cmd" >/dev/null 2>&1; then
 		missing+=("$cmd")
 		packages+=("${package[$cmd]}")
