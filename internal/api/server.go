@@ -177,6 +177,7 @@ func (s *Server) authenticate(r *http.Request) (*auth.Client, *httpError) {
 // handle registers an authenticated route; priv "" means any client.
 func (s *Server) handle(pattern string, priv auth.Privilege, h authedFunc) {
 	s.routes = append(s.routes, pattern)
+	op := opFromPattern(pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		c, he := s.authenticate(r)
 		if he != nil {
@@ -189,7 +190,7 @@ func (s *Server) handle(pattern string, priv auth.Privilege, h authedFunc) {
 		if priv != "" && !c.Can(priv) {
 			he := forbidden(fmt.Sprintf("client %q lacks the privilege %s", c.Name, priv))
 			if id := r.PathValue("id"); id != "" {
-				s.audit(r, c, opName(r), nil, id, he)
+				s.audit(r, c, op, nil, id, he)
 			}
 			writeError(w, he)
 			return
@@ -200,9 +201,19 @@ func (s *Server) handle(pattern string, priv auth.Privilege, h authedFunc) {
 	})
 }
 
-func opName(r *http.Request) string {
-	path := strings.TrimSuffix(r.URL.Path, "/")
-	return path[strings.LastIndex(path, "/")+1:]
+// opFromPattern names a route's operation for the audit trail: the last
+// literal path segment ("hold", "transfer"), "view" for a session read,
+// "stopListen" for the listen id route.
+func opFromPattern(pattern string) string {
+	_, path, _ := strings.Cut(pattern, " ")
+	last := path[strings.LastIndex(path, "/")+1:]
+	switch last {
+	case "{id}":
+		return "view"
+	case "{listenId}":
+		return "stopListen"
+	}
+	return last
 }
 
 // op registers POST /api/v1/sessions/{id}/<name>.
@@ -238,7 +249,10 @@ func (s *Server) op(name string, priv auth.Privilege, newBody func() any, run fu
 		if he != nil {
 			return he
 		}
-		snap, _ := s.reg.Get(id)
+		snap, ok := s.reg.Get(id)
+		if !ok {
+			snap, _ = s.reg.Released(id) // close released it
+		}
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "session": view(snap, time.Now())})
 		return nil
 	})
@@ -346,10 +360,14 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request, c *auth.Clie
 }
 
 func (s *Server) notYet(w http.ResponseWriter, r *http.Request, c *auth.Client) *httpError {
-	if _, he := s.visible(c, r.PathValue("id")); he != nil {
-		return he
+	op := opFromPattern(r.Pattern)
+	id := r.PathValue("id")
+	he := &httpError{http.StatusNotImplemented, apiError{Code: "not_implemented", Message: "listen-in is not available in this version of callctl"}}
+	if _, nf := s.visible(c, id); nf != nil {
+		he = nf
 	}
-	return &httpError{http.StatusNotImplemented, apiError{Code: "not_implemented", Message: "listen-in is not available in this version of callctl"}}
+	s.audit(r, c, op, nil, id, he)
+	return he
 }
 
 // filter reads the audit/calls query parameters.

@@ -13,7 +13,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/callctl/callctl/internal/api"
@@ -36,13 +35,11 @@ type App struct {
 	reg    *session.Registry
 	ports  *media.PortPool
 
-	auth        *auth.Authenticator
-	store       *audit.Store
-	api         *api.Server
-	apiLn       net.Listener
-	apiURL      string
-	recorder    sync.WaitGroup
-	recorderSub *session.Subscription
+	auth   *auth.Authenticator
+	store  *audit.Store
+	api    *api.Server
+	apiLn  net.Listener
+	apiURL string
 }
 
 // Options are the parts of a run that are not configuration.
@@ -99,6 +96,7 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 			return nil, fmt.Errorf("calls.music_on_hold: %w", err)
 		}
 	}
+	a := &App{cfg: cfg, log: log}
 	reg := session.NewRegistry(cfg.Calls.EndedRetention)
 	engine := session.NewEngine(session.Config{
 		TrunkAddress:     cfg.Trunk.Address,
@@ -117,6 +115,7 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		TransferFallback: cfg.Calls.TransferFallback,
 		DTMFDuration:     cfg.Calls.DTMFDuration,
 		DTMFGap:          cfg.Calls.DTMFGap,
+		OnEnd:            a.recordCall,
 	}, log, ports, reg)
 	agent, err := sip.NewAgent(sip.Config{
 		Listen:      cfg.SIP.Listen,
@@ -130,7 +129,7 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		return nil, err
 	}
 	engine.SetAgent(agent)
-	a := &App{cfg: cfg, log: log, agent: agent, engine: engine, reg: reg, ports: ports}
+	a.agent, a.engine, a.reg, a.ports = agent, engine, reg, ports
 	if err := a.setupAPI(opts); err != nil {
 		agent.Close()
 		agent.Wait()
@@ -194,6 +193,7 @@ func (a *App) setupAPI(opts Options) error {
 		EventBuffer: cfg.API.EventBuffer,
 		Static:      opts.Web,
 		Ready:       func() bool { return !a.engine.Draining() },
+		SIPStats:    a.agent.Stats,
 	})
 	return nil
 }
@@ -240,7 +240,6 @@ func (a *App) Dialogs() int { return a.agent.Dialogs() }
 // may go on for shutdown.drain_timeout, then the rest are ended (ABORTED).
 // It returns once every goroutine it started has stopped.
 func (a *App) Run(ctx context.Context) error {
-	a.startRecorder()
 	a.api.Start()
 	srv := &http.Server{Handler: a.api.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(a.log.Named("http"))}
 	served := make(chan struct{})
@@ -275,7 +274,6 @@ func (a *App) Run(ctx context.Context) error {
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
 	<-served
-	a.stopRecorder()
 	if err := a.store.Close(); err != nil {
 		a.log.Warn("closing the audit store", zap.Error(err))
 	}

@@ -13,20 +13,26 @@ import (
 type Call struct {
 	// SessionID identifies the session; required, and the key RecordCall
 	// upserts by.
-	SessionID string
+	SessionID string `json:"sessionId"`
 	// Caller and Callee are numbers; the Names are display names. Dialled
 	// is the number the caller dialled.
-	Caller, CallerName, Callee, CalleeName, Dialled string
+	Caller     string `json:"caller"`
+	CallerName string `json:"callerName,omitempty"`
+	Callee     string `json:"callee"`
+	CalleeName string `json:"calleeName,omitempty"`
+	Dialled    string `json:"dialled"`
 	// Start, Answer and End are when the session began, was answered and
 	// ended; zero when it has not (yet). Returned in UTC.
-	Start, Answer, End time.Time
+	Start  time.Time `json:"start"`
+	Answer time.Time `json:"answer,omitzero"`
+	End    time.Time `json:"end,omitzero"`
 	// State is the session's last state.
-	State string
+	State string `json:"state"`
 	// EndReason says why it ended, e.g. "caller hung up".
-	EndReason string
+	EndReason string `json:"endReason,omitempty"`
 	// Operations are the operations applied, in order, e.g.
-	// "hold by alice ok".
-	Operations []string
+	// "hold ok".
+	Operations []string `json:"operations,omitempty"`
 }
 
 // RecordCall stores c as the record of session c.SessionID, replacing any

@@ -12,25 +12,25 @@ import (
 // Request is one API request that touched a session.
 type Request struct {
 	// ID is assigned by RecordRequest; it only grows, and is ignored on input.
-	ID int64
+	ID int64 `json:"id"`
 	// Time is when the request arrived; zero means now. Returned in UTC.
-	Time time.Time
+	Time time.Time `json:"time"`
 	// Client is the authenticated client's name; empty when there was none.
-	Client string
+	Client string `json:"client"`
 	// Source is where the request came from (remote address).
-	Source string
+	Source string `json:"source,omitempty"`
 	// Operation is what was asked, e.g. "hold", "blindTransfer". Required.
-	Operation string
+	Operation string `json:"operation"`
 	// Args are the operation's arguments, e.g. {"target": "1002"}.
-	Args map[string]string
+	Args map[string]string `json:"args,omitempty"`
 	// SessionID is the session the request was about.
-	SessionID string
+	SessionID string `json:"sessionId,omitempty"`
 	// Result is "ok" or "error".
-	Result string
+	Result string `json:"result"`
 	// Status is the HTTP status the request was answered with.
-	Status int
+	Status int `json:"status"`
 	// Error is the error message sent back, when Result is "error".
-	Error string
+	Error string `json:"error,omitempty"`
 }
 
 // Results a Request may have.

@@ -23,7 +23,9 @@
 // toward that party, and [Endpoint.StopMusic] resumes the relay where the
 // stream left off. [Endpoint.SetEventTap] shows the packets of one payload
 // type (telephone-event, RFC 4733) received from a party, so DTMF can be
-// read while it is relayed.
+// read while it is relayed, and [Endpoint.AddFork] hands every RTP packet a
+// party sends to other consumers (listen-in) after it has been relayed, at
+// the cost of one call per fork and no allocation.
 //
 // The package also reads and rewrites the SDP bodies that describe the media
 // (RFC 4566, RFC 3264): [ParseSDP] extracts the one audio stream callctl

@@ -55,6 +55,10 @@ type Endpoint struct {
 	out  outStream
 	// tap is the SetEventTap callback, or nil.
 	tap atomic.Pointer[eventTap]
+	// forks are the AddFork callbacks, or nil; replaced, never changed,
+	// under forkMu.
+	forks  atomic.Pointer[forkList]
+	forkMu sync.Mutex
 
 	// playing is set while music plays: the peer's readers then drop what
 	// they would relay into e.
@@ -197,8 +201,8 @@ func (e *Endpoint) Stats() Stats {
 // the party (zero if none yet), for the media timeout.
 func (e *Endpoint) LastActivity() time.Time { return unixNano(e.in.lastAny.Load()) }
 
-// Close stops the music and the readers and waits for them, closes both
-// sockets and hands the port pair back to the pool, where it rests before
+// Close stops the music and the readers and waits for them, removes the
+// forks (AddFork), closes both sockets and hands the port pair back to the pool, where it rests before
 // reuse. Packets a connected peer still relays toward a closed endpoint are
 // dropped. Close is idempotent; later calls return the first call's result.
 func (e *Endpoint) Close() error {
@@ -207,6 +211,7 @@ func (e *Endpoint) Close() error {
 		e.StopMusic()
 		e.peer.Store(nil)
 		e.tap.Store(nil)
+		e.clearForks()
 		err := errors.Join(e.rtp.conn.Close(), e.rtcp.conn.Close())
 		e.readers.Wait()
 		e.pool.release(e.port)

@@ -175,22 +175,27 @@ func (e *Endpoint) receiveRTP(pkt []byte, src netip.AddrPort, rx *rxSequence, no
 	e.in.lastRTP.Store(ns)
 	e.in.lastAny.Store(ns)
 	ssrc := binary.BigEndian.Uint32(pkt[8:12])
-	if d := rx.lost(ssrc, binary.BigEndian.Uint16(pkt[2:4])); d != 0 {
+	seq := binary.BigEndian.Uint16(pkt[2:4])
+	if d := rx.lost(ssrc, seq); d != 0 {
 		e.in.lost.Add(d)
 	}
 	ts := binary.BigEndian.Uint32(pkt[4:8])
-	pt := pkt[1] & 0x7f
+	b1 := pkt[1]
+	pt := b1 & 0x7f
 	to := e.peer.Load()
 	if to == nil || !to.sendRTP(pkt, source{from: e, ssrc: ssrc}, now) {
 		e.in.dropped.Add(1)
 	}
-	// The tap runs after the relay so that it delays no audio. Relaying
-	// rewrote the header in place, hence ssrc, ts and pt read before; the
-	// payload and the first octet are as received.
+	// The tap and the forks run after the relay so that they delay no
+	// audio. Relaying rewrote the header in place, hence b1, seq, ssrc and
+	// ts read before; the payload and the first octet are as received.
 	if tap := e.tap.Load(); tap != nil && pt == tap.payloadType {
 		if payload, ok := rtpPayload(pkt); ok {
 			tap.f(ssrc, ts, payload)
 		}
+	}
+	if forks := e.forks.Load(); forks != nil {
+		e.fork(forks, pkt, b1, seq, ts, ssrc, now)
 	}
 }
 

@@ -56,6 +56,13 @@ type Config struct {
 	// DTMFDuration and DTMFGap shape the digits callctl sends.
 	DTMFDuration time.Duration
 	DTMFGap      time.Duration
+	// OnEnd, when set, is called on the session's goroutine when a session
+	// has ended, with the operations applied to it ("hold ok", …); an
+	// operation that ended the call is included, and its caller is answered
+	// only after OnEnd returned (so a call record is stored before the API
+	// answers). It may be called more than once for a session (e.g. HUNG_UP,
+	// then CLOSED); the last call has the final state.
+	OnEnd func(snap Snapshot, operations []string)
 }
 
 // Engine turns inbound INVITEs into Sessions and runs them.

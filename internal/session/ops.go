@@ -269,11 +269,15 @@ func (s *Session) finishOp(err error) {
 		return
 	}
 	s.op = nil
-	op.req.reply <- err
 	result, msg := "ok", ""
 	if err != nil {
 		result, msg = "error", err.Error()
 	}
+	s.opsApplied = append(s.opsApplied, op.req.name+" "+result)
+	if s.finished {
+		s.recordEnd() // before the caller hears the outcome
+	}
+	op.req.reply <- err
 	s.publishOp(op.req.name, op.req.args, result, msg)
 	if len(s.opQueue) > 0 && !s.finished {
 		next := s.opQueue[0]

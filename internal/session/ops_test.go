@@ -92,7 +92,7 @@ func TestOperationsOnUnknownSessionAreNotFoundAndHangupOnClosedIsHarmless(t *tes
 		}
 	}
 	// A session that was closed may be closed or hung up again: no error.
-	reg.closed["gone"] = time.Now()
+	reg.closed["gone"] = Snapshot{ID: "gone", State: Closed, End: time.Now()}
 	if err := e.Close(ctx, "gone"); err != nil {
 		t.Errorf("second close: %v", err)
 	}

@@ -87,7 +87,7 @@ type Registry struct {
 	mu     sync.RWMutex
 	live   map[string]*Session
 	ended  map[string]Snapshot
-	closed map[string]time.Time // ids released by close, for idempotent repeats
+	closed map[string]Snapshot // released by close (End is when), for idempotent repeats
 
 	busMu sync.Mutex
 	seq   uint64
@@ -101,7 +101,7 @@ func NewRegistry(retention time.Duration) *Registry {
 		now:       time.Now,
 		live:      make(map[string]*Session),
 		ended:     make(map[string]Snapshot),
-		closed:    make(map[string]time.Time),
+		closed:    make(map[string]Snapshot),
 		subs:      make(map[*Subscription]struct{}),
 	}
 }
@@ -118,7 +118,7 @@ func (r *Registry) retire(s *Session, snap Snapshot) {
 	defer r.mu.Unlock()
 	delete(r.live, s.id)
 	if snap.State == Closed {
-		r.closed[s.id] = r.now()
+		r.closed[s.id] = snap
 	} else if r.retention > 0 {
 		r.ended[s.id] = snap
 	}
@@ -132,8 +132,8 @@ func (r *Registry) pruneLocked() {
 			delete(r.ended, id)
 		}
 	}
-	for id, t := range r.closed {
-		if t.Before(cut) {
+	for id, snap := range r.closed {
+		if snap.End.Before(cut) {
 			delete(r.closed, id)
 		}
 	}
@@ -152,15 +152,24 @@ func (r *Registry) forget(id string) {
 	r.mu.Lock()
 	snap, ok := r.ended[id]
 	delete(r.ended, id)
+	prev := snap.State
 	if ok {
-		r.closed[id] = r.now()
+		snap.State = Closed
+		r.closed[id] = snap
 	}
 	r.mu.Unlock()
 	if ok {
-		prev := snap.State
-		snap.State = Closed
 		r.publish(Event{Type: EventStateChanged, SessionID: id, State: Closed, Previous: prev, Reason: "closed by a client", Time: r.now(), Session: snap})
 	}
+}
+
+// Released returns the last snapshot of a session that close released
+// recently (for answering the close itself).
+func (r *Registry) Released(id string) (Snapshot, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	snap, ok := r.closed[id]
+	return snap, ok
 }
 
 // wasClosed reports whether id was released by close recently.

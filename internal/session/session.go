@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +48,7 @@ type Session struct {
 	timers      []*time.Timer
 	transfer    *transfer
 	transferGen int
+	opsApplied  []string // "hold ok", … for the call record
 	ctx         context.Context // cancelled when the session ends
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup // goroutines the session started (DTMF senders)
@@ -119,6 +121,13 @@ func (s *Session) state() State {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.snap.State
+}
+
+// recordEnd hands the ended session to the engine's OnEnd.
+func (s *Session) recordEnd() {
+	if s.e.cfg.OnEnd != nil && s.state().Ended() {
+		s.e.cfg.OnEnd(s.Snapshot(), slices.Clone(s.opsApplied))
+	}
 }
 
 // sink receives the legs' events; it never blocks.
@@ -315,6 +324,7 @@ func (s *Session) cleanup() {
 		}
 	}
 	snap := s.Snapshot() // final counters, before the sockets go
+	s.recordEnd()
 	s.mu.Lock()
 	ea, eb := s.ea, s.eb
 	s.mu.Unlock()

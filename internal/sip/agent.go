@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -70,6 +71,37 @@ type Agent struct {
 
 	// wg tracks every goroutine the agent or its legs start.
 	wg sync.WaitGroup
+
+	// responses counts SIP responses by direction (0 sent, 1 received) and
+	// status code, for metrics.
+	responses [2][700]atomic.Uint64
+}
+
+// countSent and countReceived tally a response's status code.
+func (a *Agent) countSent(code int) {
+	if code >= 100 && code < 700 {
+		a.responses[0][code].Add(1)
+	}
+}
+
+func (a *Agent) countReceived(code int) {
+	if code >= 100 && code < 700 {
+		a.responses[1][code].Add(1)
+	}
+}
+
+// Stats returns the non-zero response counters as "sent:486" → n and
+// "received:200" → n.
+func (a *Agent) Stats() map[string]uint64 {
+	out := map[string]uint64{}
+	for dir, name := range []string{"sent", "received"} {
+		for code := 100; code < 700; code++ {
+			if n := a.responses[dir][code].Load(); n > 0 {
+				out[name+":"+strconv.Itoa(code)] = n
+			}
+		}
+	}
+	return out
 }
 
 // ErrClosed is returned by Dial after Close.
@@ -277,6 +309,7 @@ func (a *Agent) respond(tx gosip.ServerTransaction, req *gosip.Request, status i
 	for _, h := range hdrs {
 		res.AppendHeader(h)
 	}
+	a.countSent(status)
 	if err := tx.Respond(res); err != nil {
 		a.log.Debug("sip respond failed", zap.Int("status", status), callIDField(req), zap.Error(err))
 	}

@@ -74,6 +74,7 @@ func (l *Leg) Respond(status int, reason string, body []byte, hdrs ...gosip.Head
 	for _, h := range hdrs {
 		res.AppendHeader(h)
 	}
+	l.agent.countSent(status)
 	if err := l.serverTx.Respond(res); err != nil {
 		l.logger().Debug("respond failed", zap.Int("status", status), zap.Error(err))
 	}

@@ -236,6 +236,7 @@ func (l *Leg) do(ctx context.Context, req *gosip.Request) (*gosip.Response, erro
 		if err != nil {
 			return nil, err
 		}
+		l.agent.countReceived(res.StatusCode)
 		if (res.StatusCode == 401 || res.StatusCode == 407) && !authed && l.agent.cfg.Credentials.Username != "" {
 			authed = true
 			l.mu.Lock()
@@ -459,6 +460,7 @@ func (l *Leg) onRequest(req *gosip.Request, tx gosip.ServerTransaction) {
 			for _, h := range hdrs {
 				res.AppendHeader(h)
 			}
+			l.agent.countSent(status)
 			if err := tx.Respond(res); err != nil {
 				l.logger().Debug("respond failed", zap.Error(err))
 			}
@@ -507,6 +509,7 @@ func (l *Leg) answerInvite(tx gosip.ServerTransaction, req *gosip.Request, statu
 	l.awaitAck = w
 	l.answered = true
 	l.mu.Unlock()
+	l.agent.countSent(status)
 	if err := tx.Respond(res); err != nil {
 		l.logger().Warn("sending 2xx failed", zap.Error(err))
 	}

@@ -113,6 +113,7 @@ func (l *Leg) readInvite(tx gosip.ClientTransaction, req *gosip.Request) (*gosip
 	for {
 		select {
 		case res := <-tx.Responses():
+			l.agent.countReceived(res.StatusCode)
 			switch {
 			case res.StatusCode == 100:
 			case res.IsProvisional():

@@ -172,6 +172,9 @@ func TestOperationsHappenOnlyForClientsWithTheirPrivilegeAndScope(t *testing.T) 
 		t.Run(tc.name, func(t *testing.T) {
 			c := s.dial(t, callees[i], dirs[i], fmt.Sprintf("10%02d", i+1), fmt.Sprintf("20%02d", i+1))
 			ids = append(ids, c.id)
+			// If a check stops the story early, the call still ends (before
+			// the caller's SIPp is stopped).
+			t.Cleanup(func() { hangupIfLive(t, s, c) })
 			refuseEverything(t, s, c)
 			tc.run(t, s, c, tc.by)
 			hangupIfLive(t, s, c)
@@ -185,6 +188,15 @@ func TestOperationsHappenOnlyForClientsWithTheirPrivilegeAndScope(t *testing.T) 
 			}
 		})
 	}
+
+	// Every refusal is in the audit trail (the same were made on every
+	// call: check the first).
+	t.Run("refusals are audited", func(t *testing.T) {
+		if len(ids) == 0 {
+			t.Skip("no call was made")
+		}
+		expectRefusalsAudited(t, s, ids[0])
+	})
 
 	// Every call has ended by now; give the streams a moment for the last
 	// events.
@@ -358,3 +370,44 @@ func dtmfAndListen(t *testing.T, s *server, c *call, by string) {
 }
 
 func anyMessage(sipMessage) bool { return true }
+
+// expectRefusalsAudited checks that every request refuseEverything sent is
+// in the audit trail with its client, session and status, under the
+// operation's name (for DELETE .../listen/{listenId}, a name of its own
+// that says listen: neither the listen id nor the name of starting to
+// listen).
+func expectRefusalsAudited(t *testing.T, s *server, id string) {
+	t.Helper()
+	r := s.do(t, adminToken, "GET", "/api/v1/audit?limit=1000&session="+id, "")
+	if r.status != http.StatusOK {
+		t.Fatalf("%v; want 200", r)
+	}
+	var audit struct{ Requests []auditRecord }
+	r.decode(t, &audit)
+	var missing []string
+	for _, op := range operations {
+		name := op.path[strings.LastIndex(op.path, "}/")+2:]
+		type who struct {
+			client string
+			status int
+		}
+		want := []who{{"outsider", http.StatusNotFound}}
+		for _, client := range lacking(op.priv) {
+			want = append(want, who{client, http.StatusForbidden})
+		}
+		for _, w := range want {
+			if !slices.ContainsFunc(audit.Requests, func(a auditRecord) bool {
+				named := a.Operation == name
+				if op.method == "DELETE" {
+					named = a.Operation != "l1" && a.Operation != "listen" && strings.Contains(strings.ToLower(a.Operation), "listen")
+				}
+				return named && a.Client == w.client && a.Status == w.status && a.Result == "error"
+			}) {
+				missing = append(missing, fmt.Sprintf("%s by %s (%d)", op, w.client, w.status))
+			}
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("the audit trail of session %s lacks these refused requests:\n  %s\nit has:\n%s", id, strings.Join(missing, "\n  "), describeAudit(audit.Requests))
+	}
+}
