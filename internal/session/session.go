@@ -48,7 +48,7 @@ type Session struct {
 	timers      []*time.Timer
 	transfer    *transfer
 	transferGen int
-	opsApplied  []string // "hold ok", … for the call record
+	opsApplied  []string        // "hold ok", … for the call record
 	ctx         context.Context // cancelled when the session ends
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup // goroutines the session started (DTMF senders)
