@@ -74,6 +74,7 @@ func New(opts Options) *Server {
 	})
 	s.handle("GET /metrics", "", s.getMetrics)
 	s.handle("GET /api/v1/openapi.json", "", s.getOpenAPI)
+	s.handle("GET /api/v1/me", "", s.getMe)
 	s.handle("GET /api/v1/sessions", auth.SessionsView, s.listSessions)
 	s.handle("GET /api/v1/sessions/{id}", auth.SessionsView, s.getSession)
 	s.handle("GET /api/v1/events", auth.SessionsView, s.events)
@@ -319,6 +320,22 @@ func view(s session.Snapshot, now time.Time) SessionView {
 	}
 	v.StateDuration = end.Sub(s.StateSince).Seconds()
 	return v
+}
+
+// getMe tells a client who it is and what it may do (the console shows only
+// the controls a client can use).
+func (s *Server) getMe(w http.ResponseWriter, r *http.Request, c *auth.Client) *httpError {
+	privs := c.Privileges()
+	out := make([]string, len(privs))
+	for i, p := range privs {
+		out[i] = string(p)
+	}
+	scope := c.Scope()
+	if scope == nil {
+		scope = []string{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": c.Name, "privileges": out, "scope": scope})
+	return nil
 }
 
 func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, c *auth.Client) *httpError {
