@@ -371,7 +371,7 @@ func TestSDKFollowsALiveSIPpCallThroughHoldAndUnholdAndThrowsBeforeSending(t *te
 		ops = append(ops, fmt.Sprintf("%s %d", r.Operation, r.Status))
 	}
 	slices.Sort(ops)
-	if want := []string{"dtmf 400", "hold 200", "unhold 200"}; !slices.Equal(ops, want) {
+	if want := []string{"dtmf 400", "hold 200", "listen 501", "unhold 200"}; !slices.Equal(ops, want) {
 		t.Errorf("callctl's audit trail for the session has %v; want %v (nothing from the calls that threw)", ops, want)
 	}
 	if !uacOK || !uasOK {
