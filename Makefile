@@ -17,6 +17,8 @@ run: build
 test:
 	bash scripts/install-test-deps.sh
 	$(GO) test -race -count=1 -timeout 25m ./...
+	# Allocation counts are measured without -race (files tagged !race).
+	$(GO) test -count=1 -run 'Alloc' ./internal/media/ ./internal/dtmf/ ./internal/listen/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -103,10 +103,8 @@ func New(opts Options) *Server {
 		}
 		return s.eng.SendDtmf(ctx, id, keys, d.Party)
 	})
-	// Listen-in arrives with issue 5; the routes are reserved so clients
-	// get a clear answer rather than a 404.
-	s.handle("POST /api/v1/sessions/{id}/listen", auth.SessionsListen, s.notYet)
-	s.handle("DELETE /api/v1/sessions/{id}/listen/{listenId}", auth.SessionsListen, s.notYet)
+	s.handle("POST /api/v1/sessions/{id}/listen", auth.SessionsListen, s.startListen)
+	s.handle("DELETE /api/v1/sessions/{id}/listen/{listenId}", auth.SessionsListen, s.stopListen)
 
 	if opts.Static != nil {
 		files := http.FileServerFS(opts.Static)
@@ -376,15 +374,58 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request, c *auth.Clie
 	return nil
 }
 
-func (s *Server) notYet(w http.ResponseWriter, r *http.Request, c *auth.Client) *httpError {
-	op := opFromPattern(r.Pattern)
+type listenBody struct {
+	SDP string `json:"sdp"`
+}
+
+// startListen takes the browser's WebRTC offer and answers it: two
+// receive-only tracks, caller and callee.
+func (s *Server) startListen(w http.ResponseWriter, r *http.Request, c *auth.Client) *httpError {
 	id := r.PathValue("id")
-	he := &httpError{http.StatusNotImplemented, apiError{Code: "not_implemented", Message: "listen-in is not available in this version of callctl"}}
-	if _, nf := s.visible(c, id); nf != nil {
-		he = nf
+	if _, he := s.visible(c, id); he != nil {
+		s.audit(r, c, "listen", nil, id, he)
+		return he
 	}
-	s.audit(r, c, op, nil, id, he)
-	return he
+	var body listenBody
+	if he := decodeBody(r, &body); he != nil {
+		s.audit(r, c, "listen", nil, id, he)
+		return he
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	listenID, answer, err := s.eng.Listen(ctx, id, c.Name, body.SDP)
+	var he *httpError
+	if err != nil {
+		he = fromSession(err)
+	}
+	s.metrics.operation("listen", err == nil)
+	s.audit(r, c, "listen", map[string]string{"listenId": listenID}, id, he)
+	if he != nil {
+		return he
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"listenId": listenID, "sdp": answer})
+	return nil
+}
+
+func (s *Server) stopListen(w http.ResponseWriter, r *http.Request, c *auth.Client) *httpError {
+	id, listenID := r.PathValue("id"), r.PathValue("listenId")
+	args := map[string]string{"listenId": listenID}
+	if _, he := s.visible(c, id); he != nil {
+		s.audit(r, c, "stopListen", args, id, he)
+		return he
+	}
+	err := s.eng.StopListen(r.Context(), id, listenID)
+	var he *httpError
+	if err != nil {
+		he = fromSession(err)
+	}
+	s.metrics.operation("stopListen", err == nil)
+	s.audit(r, c, "stopListen", args, id, he)
+	if he != nil {
+		return he
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	return nil
 }
 
 // filter reads the audit/calls query parameters.

@@ -20,6 +20,7 @@ import (
 	"github.com/callctl/callctl/internal/auth"
 
 	"github.com/callctl/callctl/internal/config"
+	"github.com/callctl/callctl/internal/listen"
 	"github.com/callctl/callctl/internal/media"
 	"github.com/callctl/callctl/internal/session"
 	"github.com/callctl/callctl/internal/sip"
@@ -35,6 +36,7 @@ type App struct {
 	reg    *session.Registry
 	ports  *media.PortPool
 
+	listen *listen.Manager
 	auth   *auth.Authenticator
 	store  *audit.Store
 	api    *api.Server
@@ -97,6 +99,11 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		}
 	}
 	a := &App{cfg: cfg, log: log}
+	lm, err := newListenManager(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a.listen = lm
 	reg := session.NewRegistry(cfg.Calls.EndedRetention)
 	engine := session.NewEngine(session.Config{
 		TrunkAddress:     cfg.Trunk.Address,
@@ -116,7 +123,9 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		DTMFDuration:     cfg.Calls.DTMFDuration,
 		DTMFGap:          cfg.Calls.DTMFGap,
 		OnEnd:            a.recordCall,
+		Listen:           lm,
 	}, log, ports, reg)
+	lm.OnEnded(engine.ListenerEnded)
 	agent, err := sip.NewAgent(sip.Config{
 		Listen:      cfg.SIP.Listen,
 		Transports:  cfg.SIP.Transports,
@@ -126,6 +135,7 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		Credentials: sip.Credentials{Username: cfg.Trunk.Username, Password: cfg.Trunk.Password},
 	}, log, engine.HandleInvite)
 	if err != nil {
+		lm.Close()
 		return nil, err
 	}
 	engine.SetAgent(agent)
@@ -133,6 +143,7 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 	if err := a.setupAPI(opts); err != nil {
 		agent.Close()
 		agent.Wait()
+		lm.Close()
 		return nil, err
 	}
 	return a, nil
@@ -265,6 +276,7 @@ func (a *App) Run(ctx context.Context) error {
 	waitFor(a.cfg.Shutdown.DrainTimeout, func() bool { return a.reg.LiveCount() == 0 })
 	a.engine.AbortAll("callctl shutting down")
 	a.engine.Wait()
+	a.listen.Close()
 	// Give the BYEs and CANCELs just sent a moment to be answered.
 	waitFor(2*time.Second, func() bool { return a.agent.Dialogs() == 0 })
 	a.agent.Close()
@@ -286,4 +298,30 @@ func waitFor(d time.Duration, done func() bool) {
 	for !done() && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// newListenManager sets up listen-in's WebRTC side from the config.
+func newListenManager(cfg config.Config, log *zap.Logger) (*listen.Manager, error) {
+	lc := listen.Config{
+		ICEIPs:     cfg.Listen.ICEIPs,
+		NAT1To1IPs: cfg.Listen.NAT1To1IPs,
+		SinglePort: cfg.Listen.SinglePort,
+		ICETimeout: cfg.Listen.ICETimeout,
+		Log:        log.Named("listen"),
+	}
+	if len(lc.ICEIPs) == 0 {
+		lc.ICEIPs = []string{cfg.Media.IP}
+	}
+	if cfg.Listen.UDPPorts != "" {
+		lo, hi, err := config.ParsePortRange(cfg.Listen.UDPPorts)
+		if err != nil {
+			return nil, fmt.Errorf("listen.udp_ports: %w", err)
+		}
+		lc.PortMin, lc.PortMax = uint16(lo), uint16(hi)
+	}
+	lm, err := listen.NewManager(lc)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return lm, nil
 }

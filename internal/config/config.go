@@ -12,6 +12,7 @@ type Config struct {
 	Routes   []Route  `yaml:"routes"`
 	Calls    Calls    `yaml:"calls"`
 	Media    Media    `yaml:"media"`
+	Listen   Listen   `yaml:"listen"`
 	API      API      `yaml:"api"`
 	Clients  []Client `yaml:"clients"`
 	Roles    []Role   `yaml:"roles"`
@@ -146,6 +147,23 @@ type Media struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
+// Listen is listen-in: WebRTC from callctl to supervisors' browsers.
+type Listen struct {
+	// ICEIPs are the local addresses offered to browsers as ICE host
+	// candidates; empty means media.ip.
+	ICEIPs []string `yaml:"ice_ips"`
+	// NAT1To1IPs replace those addresses in the candidates, for a server
+	// behind a 1:1 NAT.
+	NAT1To1IPs []string `yaml:"nat_1to1_ips"`
+	// UDPPorts is the port range "LO-HI" of listeners' ICE; empty means any
+	// ephemeral port.
+	UDPPorts string `yaml:"udp_ports"`
+	// SinglePort, when not 0, serves every listener on this one UDP port.
+	SinglePort int `yaml:"single_port"`
+	// ICETimeout ends a listener whose browser went silent for this long.
+	ICETimeout time.Duration `yaml:"ice_timeout"`
+}
+
 // API is the HTTP API and console (served from issue 4 on).
 type API struct {
 	// Listen is the host:port the HTTP API and console bind.
@@ -204,6 +222,7 @@ func Default() Config {
 			PortRest: 5 * time.Second,
 			Timeout:  60 * time.Second,
 		},
+		Listen:   Listen{ICETimeout: 10 * time.Second},
 		API:      API{Listen: "127.0.0.1:8080", EventBuffer: 10000},
 		Audit:    Audit{Path: "callctl.db"},
 		Log:      Log{Level: "info", Format: "console"},

@@ -46,6 +46,12 @@ func Load(path string) (Config, error) {
 	if len(cfg.Roles) == 0 {
 		cfg.Roles = nil
 	}
+	if len(cfg.Listen.ICEIPs) == 0 {
+		cfg.Listen.ICEIPs = nil
+	}
+	if len(cfg.Listen.NAT1To1IPs) == 0 {
+		cfg.Listen.NAT1To1IPs = nil
+	}
 	return cfg, nil
 }
 

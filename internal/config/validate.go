@@ -100,6 +100,26 @@ func (c Config) Validate() error {
 		v.add("calls.ring_timeout", "%s; must be more than 0 (e.g. \"60s\")", c.Calls.RingTimeout)
 	}
 	v.duration("calls.ended_retention", c.Calls.EndedRetention)
+	for i, ip := range append(append([]string{}, c.Listen.ICEIPs...), c.Listen.NAT1To1IPs...) {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			key := "listen.ice_ips"
+			if i >= len(c.Listen.ICEIPs) {
+				key = "listen.nat_1to1_ips"
+			}
+			v.add(key, "%q is not an IP address", ip)
+		}
+	}
+	if c.Listen.UDPPorts != "" {
+		if lo, hi, err := ParsePortRange(c.Listen.UDPPorts); err != nil || lo < 1024 || hi > 65535 || lo > hi {
+			v.add("listen.udp_ports", "%q; want LO-HI within 1024-65535, or empty for any port", c.Listen.UDPPorts)
+		}
+	}
+	if c.Listen.SinglePort != 0 && (c.Listen.SinglePort < 1024 || c.Listen.SinglePort > 65535) {
+		v.add("listen.single_port", "%d; want 0 (off) or a port within 1024-65535", c.Listen.SinglePort)
+	}
+	if c.Listen.ICETimeout < time.Second {
+		v.add("listen.ice_timeout", "%s; must be at least 1s", c.Listen.ICETimeout)
+	}
 	if c.Calls.HoldDirection != "sendonly" && c.Calls.HoldDirection != "inactive" {
 		v.add("calls.hold_direction", "%q; must be one of: sendonly, inactive", c.Calls.HoldDirection)
 	}

@@ -52,9 +52,12 @@ func newRenumber(clock uint32) *renumber {
 		frame: uint32(uint64(clock) * uint64(defaultFrame) / uint64(time.Second))}
 }
 
-// next maps one source packet into the stream. ok is false for a packet to
-// drop: a duplicate, or a late one from before the current segment.
-func (r *renumber) next(gen, ssrc uint32, seq uint16, ts uint32, at time.Time, marker bool) (outSeq uint16, outTS uint32, outMarker, ok bool) {
+// next maps one source packet into the stream. skipped is how many packets
+// of the source were filtered out just before this one (telephone-event,
+// comfort noise): they take no sequence numbers in the stream. ok is false
+// for a packet to drop: a duplicate, or a late one from before the current
+// segment.
+func (r *renumber) next(gen, ssrc uint32, seq uint16, ts uint32, skipped uint16, at time.Time, marker bool) (outSeq uint16, outTS uint32, outMarker, ok bool) {
 	newSegment := !r.started || gen != r.gen || ssrc != r.ssrc
 	d := int16(seq - r.inSeq)
 	if !newSegment {
@@ -76,10 +79,13 @@ func (r *renumber) next(gen, ssrc uint32, seq uint16, ts uint32, at time.Time, m
 	if newSegment {
 		r.resync(gen, ssrc, seq, ts, at)
 		marker = true // RFC 3551 §4.1: the first packet of a talkspurt
-	} else if d == 1 {
-		if f := ts - r.inTS; f > 0 && f <= r.clock/5 { // up to 200 ms a packet
-			r.frame = f
+	} else {
+		if d == 1 {
+			if f := ts - r.inTS; f > 0 && f <= r.clock/5 { // up to 200 ms a packet
+				r.frame = f
+			}
 		}
+		r.seqOffset -= min(skipped, uint16(d-1))
 	}
 	r.inSeq, r.inTS, r.inAt = seq, ts, at
 	r.outSeq, r.outTS = seq+r.seqOffset, ts+r.tsOffset

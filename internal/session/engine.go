@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/callctl/callctl/internal/listen"
 	"github.com/callctl/callctl/internal/media"
 	"github.com/callctl/callctl/internal/sip"
 	gosip "github.com/emiago/sipgo/sip"
@@ -63,6 +64,8 @@ type Config struct {
 	// answers). It may be called more than once for a session (e.g. HUNG_UP,
 	// then CLOSED); the last call has the final state.
 	OnEnd func(snap Snapshot, operations []string)
+	// Listen runs listen-in; nil disables it.
+	Listen *listen.Manager
 }
 
 // Engine turns inbound INVITEs into Sessions and runs them.

@@ -41,6 +41,8 @@ type Snapshot struct {
 	// Transfer is set while a transfer or forward is under way, and kept
 	// with its last news once it ended.
 	Transfer *TransferInfo `json:"transfer,omitempty"`
+	// Listeners is the number of supervisors listening in now.
+	Listeners int `json:"listeners"`
 }
 
 // EventType says what an Event reports.
@@ -54,6 +56,9 @@ const (
 	EventOperation EventType = "OPERATION"
 	// EventDTMFReceived: a party sent a digit.
 	EventDTMFReceived EventType = "DTMF_RECEIVED"
+	// EventListenStarted and EventListenStopped: a listener joined or left.
+	EventListenStarted EventType = "LISTEN_STARTED"
+	EventListenStopped EventType = "LISTEN_STOPPED"
 )
 
 // OperationInfo describes an operation event.
@@ -77,6 +82,7 @@ type Event struct {
 
 	Operation *OperationInfo `json:"operation,omitempty"`
 	DTMF      *DTMFInfo      `json:"dtmf,omitempty"`
+	Listen    *ListenInfo    `json:"listen,omitempty"`
 }
 
 // Registry holds the live sessions and, for Retention, the ended ones.

@@ -103,6 +103,9 @@ func (s *Session) Snapshot() Snapshot {
 	defer s.mu.RUnlock()
 	snap := s.snap
 	snap.Legs = nil
+	if s.e != nil && s.e.cfg.Listen != nil {
+		snap.Listeners = s.e.cfg.Listen.Count(s.id)
+	}
 	for _, l := range []struct {
 		role string
 		ep   *media.Endpoint
@@ -333,6 +336,11 @@ func (s *Session) cleanup() {
 	}
 	if eb != nil {
 		eb.Close()
+	}
+	if s.e.cfg.Listen != nil {
+		// After the endpoints closed: a listener starting now fails
+		// instead of outliving the call.
+		s.e.cfg.Listen.StopSession(s.id)
 	}
 	s.e.reg.retire(s, snap)
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/callctl/callctl/internal/listen"
 	"github.com/callctl/callctl/internal/media"
 	"github.com/callctl/callctl/internal/sip"
 	gosip "github.com/emiago/sipgo/sip"
@@ -326,6 +327,17 @@ func (s *Session) onFallbackAnswered(ev *sip.Answered) {
 	s.mu.Unlock()
 	s.setFrom(ev.Leg, info)
 	s.setRawFrom(ev.Leg, ev.Response.Body())
+	if lm := s.e.cfg.Listen; lm != nil && lm.Count(s.id) > 0 {
+		party := "callee"
+		if t.transferor == s.a {
+			party = "caller"
+		}
+		if tr, err := listen.TrackFor(t.ep, info, info); err == nil {
+			if err := lm.Rebind(s.id, party, tr); err != nil {
+				s.log.Warn("listeners keep the old party's track", zap.Error(err))
+			}
+		}
+	}
 	oldEp.Close()
 	s.transfer = nil
 	s.holdA, s.holdB = false, false
