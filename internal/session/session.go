@@ -126,6 +126,18 @@ func (s *Session) state() State {
 	return s.snap.State
 }
 
+// mapEvents maps telephone-event payload types between the legs when the
+// parties chose different ones (an answerer may, for dynamic types).
+func (s *Session) mapEvents() {
+	ta, tb := s.fromA.TelephoneEvent, s.fromB.TelephoneEvent
+	s.ea.ResetPayloadMap()
+	s.eb.ResetPayloadMap()
+	if ta >= 0 && tb >= 0 && ta != tb {
+		s.eb.SetPayloadMap(uint8(ta), uint8(tb)) // the caller's events, toward the callee
+		s.ea.SetPayloadMap(uint8(tb), uint8(ta))
+	}
+}
+
 // recordEnd hands the ended session to the engine's OnEnd.
 func (s *Session) recordEnd() {
 	if s.e.cfg.OnEnd != nil && s.state().Ended() {
@@ -486,6 +498,7 @@ func (s *Session) onAnswered(ev *sip.Answered) {
 	}
 	s.answered = true
 	s.a.Respond(200, "OK", body)
+	s.mapEvents()
 	media.Connect(s.ea, s.eb)
 	s.transition(InCall, "callee answered")
 }
@@ -743,6 +756,7 @@ func (s *Session) onRelayResult(ev *sip.ReinviteResult) {
 		s.lastToB = out
 	}
 	r.req.Respond(200, "OK", out)
+	s.mapEvents()
 	s.setHold(r.from, r.offer.Direction == media.SendOnly || r.offer.Direction == media.Inactive)
 }
 

@@ -327,6 +327,7 @@ func (s *Session) onFallbackAnswered(ev *sip.Answered) {
 	s.mu.Unlock()
 	s.setFrom(ev.Leg, info)
 	s.setRawFrom(ev.Leg, ev.Response.Body())
+	s.mapEvents()
 	if lm := s.e.cfg.Listen; lm != nil && lm.Count(s.id) > 0 {
 		party := "callee"
 		if t.transferor == s.a {
