@@ -1,6 +1,7 @@
-// Package web holds the files callctl serves to browsers: the JavaScript
-// SDK under sdk/ (and, later, the supervisor console). They are embedded in
-// the binary, so serving them needs nothing on disk.
+// Package web holds the files callctl serves to browsers at /: the
+// supervisor console (index.html, console.js, console.css) and the
+// JavaScript SDK under sdk/. They are embedded in the binary, so serving
+// them needs nothing on disk; none needs a build step.
 package web
 
 import (
@@ -8,8 +9,9 @@ import (
 	"io/fs"
 )
 
-//go:embed sdk
+//go:embed index.html console.js console.css sdk
 var files embed.FS
 
-// FS is the web root: sdk/callctl.js, sdk/callctl.d.ts, …
+// FS is the web root: index.html (the console), console.js, console.css,
+// sdk/callctl.js, sdk/callctl.d.ts, …
 func FS() fs.FS { return files }

@@ -38,6 +38,13 @@ type callctl struct {
 // embedded, sending B legs to trunk. The test's cleanup stops it and waits.
 func startCallctl(t *testing.T, trunk string) *callctl {
 	t.Helper()
+	return startCallctlWith(t, trunk, nil)
+}
+
+// startCallctlWith is startCallctl with configure (if not nil) applied to
+// the configuration last, e.g. to add clients.
+func startCallctlWith(t *testing.T, trunk string, configure func(*config.Config)) *callctl {
+	t.Helper()
 	cfg := config.Default()
 	cfg.SIP.Listen = fmt.Sprintf("127.0.0.1:%d", peers.FreeUDPPort(t))
 	cfg.SIP.Transports = []string{"udp", "tcp"}
@@ -53,6 +60,9 @@ func startCallctl(t *testing.T, trunk string) *callctl {
 	cfg.Audit.Path = filepath.Join(t.TempDir(), "audit.db")
 	cfg.Admin.Token = adminToken
 	cfg.Trunk.Address = trunk
+	if configure != nil {
+		configure(&cfg)
+	}
 
 	log := zaptest.NewLogger(t, zaptest.Level(zapcore.InfoLevel))
 	a, err := app.NewWithOptions(cfg, log, app.Options{Web: web.FS(), Out: io.Discard})
@@ -124,6 +134,8 @@ func chromiumPath(t *testing.T) string {
 // page is a headless Chromium tab and what its console said.
 type page struct {
 	ctx context.Context
+	// cancel closes the tab (the browser, for the first tab).
+	cancel context.CancelFunc
 
 	mu      sync.Mutex
 	console []string
@@ -148,10 +160,13 @@ func startChromium(t *testing.T) *page {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
+		// Listen-in: without it Chromium gathers no ICE candidate on loopback,
+		// the only interface of the test's network namespace.
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx)
-	p := &page{ctx: ctx}
+	p := &page{ctx: ctx, cancel: cancelTab}
 	t.Cleanup(func() {
 		cancelTab()
 		cancelAlloc()
@@ -166,6 +181,29 @@ func startChromium(t *testing.T) *page {
 	}
 	return p
 }
+
+// newTab opens another tab in p's browser. Its close() closes it as a
+// user closing the tab would; the test's cleanup closes it otherwise.
+func (p *page) newTab(t *testing.T) *page {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(p.ctx)
+	tab := &page{ctx: ctx, cancel: cancel}
+	t.Cleanup(func() {
+		cancel()
+		if t.Failed() {
+			tab.mu.Lock()
+			defer tab.mu.Unlock()
+			t.Logf("second tab's console:\n%s", strings.Join(tab.console, "\n"))
+		}
+	})
+	if err := chromedp.Listen(ctx, tab.record); err != nil {
+		t.Fatalf("opening a tab: %v", err)
+	}
+	return tab
+}
+
+// close closes the tab (for the first tab of a browser, the browser).
+func (p *page) close() { p.cancel() }
 
 // record keeps console output and exceptions; it runs in chromedp's read
 // loop, so it only appends.

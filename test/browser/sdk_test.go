@@ -101,8 +101,18 @@ func TestSDKFollowsALiveSIPpCallThroughHoldAndUnholdAndThrowsBeforeSending(t *te
 	}
 	type request struct{ Method, URL string }
 	fetches := func() []request { return eval[[]request](t, p, "reading the page's fetches", `window.__fetches`) }
-	if got := fetches(); len(got) != 1 || got[0].Method != "GET" || !strings.HasSuffix(got[0].URL, "/api/v1/sessions") {
-		t.Errorf("connect() made the requests %v; want one GET /api/v1/sessions", got)
+	if got := fetches(); len(got) != 2 || got[0].Method != "GET" || !strings.HasSuffix(got[0].URL, "/api/v1/me") ||
+		got[1].Method != "GET" || !strings.HasSuffix(got[1].URL, "/api/v1/sessions") {
+		t.Errorf("connect() made the requests %v; want GET /api/v1/me (who am I), then GET /api/v1/sessions", got)
+	}
+	type identity struct {
+		Name       string   `json:"name"`
+		Privileges []string `json:"privileges"`
+		CanListen  bool     `json:"canListen"`
+	}
+	if me := eval[identity](t, p, "reading the client's identity", `({ name: client.name, privileges: client.privileges, canListen: client.can(sdk.Privilege.LISTEN) })`); me.Name == "" ||
+		!slices.Contains(me.Privileges, "sessions.hold") || !me.CanListen {
+		t.Errorf("client.name %q, privileges %v, can(listen) %v; want the admin's name and all privileges", me.Name, me.Privileges, me.CanListen)
 	}
 	type socket struct {
 		URL      string `json:"url"`
@@ -247,7 +257,7 @@ func TestSDKFollowsALiveSIPpCallThroughHoldAndUnholdAndThrowsBeforeSending(t *te
 
 	// Calls that pass the SDK's checks do reach callctl, and its errors come
 	// back as CallctlError: 65 keys are valid keys but more than callctl
-	// sends in one request (400), and listen-in is not there yet (501).
+	// sends in one request (400). (Listen-in has its own tests.)
 	type rejection struct {
 		Resolved     bool   `json:"resolved"`
 		CallctlError bool   `json:"callctlError"`
@@ -263,17 +273,13 @@ func TestSDKFollowsALiveSIPpCallThroughHoldAndUnholdAndThrowsBeforeSending(t *te
     (e) => ({ callctlError: e instanceof sdk.CallctlError, code: e.code, field: e.field, status: e.status, message: e.message }));
   return {
     sendDtmf: await outcome(s.sendDtmf("1".repeat(65), s.caller)),
-    startListen: await outcome(s.startListen()),
   };
 })()`, id))
 	if r := rejected["sendDtmf"]; !r.CallctlError || r.Status != 400 || r.Code != "invalid_argument" || r.Field != "key" {
 		t.Errorf("sendDtmf of 65 keys: %+v; want a CallctlError with callctl's 400 invalid_argument on field key", r)
 	}
-	if r := rejected["startListen"]; !r.CallctlError || r.Status != 501 || r.Code != "not_implemented" {
-		t.Errorf("startListen: %+v; want a CallctlError with callctl's 501 not_implemented", r)
-	}
-	if after := fetches(); len(after) != before+2 {
-		t.Errorf("the refused calls sent %v; want POST .../dtmf and POST .../listen", after[before:])
+	if after := fetches(); len(after) != before+1 {
+		t.Errorf("the refused call sent %v; want POST .../dtmf", after[before:])
 	}
 
 	// hold() and unhold() from the page; the socket drops in between, and
@@ -371,7 +377,7 @@ func TestSDKFollowsALiveSIPpCallThroughHoldAndUnholdAndThrowsBeforeSending(t *te
 		ops = append(ops, fmt.Sprintf("%s %d", r.Operation, r.Status))
 	}
 	slices.Sort(ops)
-	if want := []string{"dtmf 400", "hold 200", "listen 501", "unhold 200"}; !slices.Equal(ops, want) {
+	if want := []string{"dtmf 400", "hold 200", "unhold 200"}; !slices.Equal(ops, want) {
 		t.Errorf("callctl's audit trail for the session has %v; want %v (nothing from the calls that threw)", ops, want)
 	}
 	if !uacOK || !uasOK {

@@ -71,6 +71,29 @@ export declare const ConnectionState: Readonly<{
 /** A connection state name: one of the values of ConnectionState. */
 export type ConnectionStateName = (typeof ConnectionState)[keyof typeof ConnectionState];
 
+/** The privileges a client can hold, as the API spells them. */
+export declare const Privilege: Readonly<{
+  /** See sessions and follow their events. */
+  VIEW: "sessions.view";
+  /** hold() and unhold(). */
+  HOLD: "sessions.hold";
+  /** blindTransfer(). */
+  TRANSFER: "sessions.transfer";
+  /** forward(). */
+  FORWARD: "sessions.forward";
+  /** hangup(), close() and closeWithHangup(). */
+  HANGUP: "sessions.hangup";
+  /** sendDtmf(). */
+  DTMF: "sessions.dtmf";
+  /** startListen() and stopListen(). */
+  LISTEN: "sessions.listen";
+  /** Read the audit trail and call records. */
+  AUDIT_VIEW: "audit.view";
+}>;
+
+/** A privilege name: one of the values of Privilege. */
+export type PrivilegeName = (typeof Privilege)[keyof typeof Privilege];
+
 /**
  * An error from callctl or from the SDK's argument checks. Errors from the
  * server carry its JSON error body and the HTTP status; argument errors thrown
@@ -156,13 +179,25 @@ export interface SessionSnapshot {
   talkDuration?: number;
   /** Seconds in the state, at the time of a REST answer. */
   stateDuration?: number;
+  /** How many listen-ins the call has (all clients). */
+  listeners?: number;
+}
+
+/** A listen-in that started or stopped (LISTEN_STARTED, LISTEN_STOPPED). */
+export interface ListenInfo {
+  /** The listen id startListen() got. */
+  listenId: string;
+  /** The name of the client listening. */
+  client?: string;
+  /** Why it stopped (LISTEN_STOPPED), e.g. stopped, call ended, ICE failed. */
+  reason?: string;
 }
 
 /** One message of the event stream. */
 export interface SessionEvent {
   /** The event's sequence number; it only grows. */
   seq: number;
-  type: "STATE_CHANGED" | "OPERATION" | "DTMF_RECEIVED";
+  type: "STATE_CHANGED" | "OPERATION" | "DTMF_RECEIVED" | "LISTEN_STARTED" | "LISTEN_STOPPED";
   sessionId: string;
   /** The session's state after the event. */
   state: SessionStateName;
@@ -178,6 +213,8 @@ export interface SessionEvent {
   operation?: { name: string; args?: Record<string, string>; result: string; error?: string };
   /** A digit a party sent (DTMF_RECEIVED). */
   dtmf?: { digit: string; party: string; role: string };
+  /** The listen-in (LISTEN_STARTED, LISTEN_STOPPED). */
+  listen?: ListenInfo;
 }
 
 /** The server's answer to an operation. */
@@ -214,10 +251,10 @@ export interface ConnectOptions {
 }
 
 /**
- * Connects to callctl: loads the sessions the token may see and opens the
- * event stream, which the client keeps open, reconnecting with backoff and
- * resuming after the last event it got. Rejects with a CallctlError (e.g.
- * status 401 for a bad token).
+ * Connects to callctl: asks who the token's client is (GET /api/v1/me),
+ * loads the sessions the token may see and opens the event stream, which the
+ * client keeps open, reconnecting with backoff and resuming after the last
+ * event it got. Rejects with a CallctlError (e.g. status 401 for a bad token).
  *
  * @param url callctl's base URL, e.g. location.origin
  * @param token a bearer token of a client with at least sessions.view
@@ -233,6 +270,17 @@ export declare class Client {
   readonly connectionState: ConnectionStateName;
   /** The sequence number of the last event received; a reconnect resumes after it. */
   readonly lastSeq: number;
+  /** The token's client name, or "" when callctl did not say (no GET /api/v1/me). */
+  readonly name: string;
+  /** The privileges callctl granted the token, or null when it did not say. */
+  readonly privileges: readonly string[] | null;
+  /** The number patterns limiting the calls the client sees ([] for all), or null when callctl did not say. */
+  readonly scope: readonly string[] | null;
+  /**
+   * Whether the client holds privilege, as callctl said at connect; true when
+   * callctl did not say (callctl still checks every request).
+   */
+  can(privilege: PrivilegeName | string): boolean;
   /** The live sessions, oldest first. */
   sessions(): Session[];
   /** The session with this id, live or recently ended. */
@@ -286,6 +334,10 @@ export declare class Session {
   readonly talkDuration: number;
   /** Seconds in the current state, to now (to the end once ended). */
   readonly stateDuration: number;
+  /** How many listen-ins the call has, from all clients, as of the last snapshot. */
+  readonly listeners: number;
+  /** This client's listen-in once startListen() resolved and until it ends; null otherwise. */
+  readonly listen: Listen | null;
   /** The last snapshot the server sent. Do not modify it. */
   readonly raw: SessionSnapshot;
 
@@ -316,12 +368,69 @@ export declare class Session {
    *   key, or if phoneNumber is not the caller ID or the callee ID
    */
   sendDtmf(key: string, phoneNumber: string): Promise<OperationResult>;
-  /** Starts listening in. Needs sessions.listen; this version of callctl rejects with 501. */
-  startListen(): Promise<any>;
-  /** Stops listening in. Needs sessions.listen; this version of callctl rejects with 501. */
-  stopListen(): Promise<any>;
+  /**
+   * Starts listening in: a WebRTC PeerConnection (host candidates, no ICE
+   * servers) with two receive-only audio tracks, caller and callee. Resolves
+   * once audio arrives on both. While one is starting or running, returns the
+   * same promise. Needs sessions.listen; IN_CALL and the hold states.
+   * Rejects with a CallctlError: callctl's refusal (403, 409, …), "timeout",
+   * "aborted" (stopListen or the call's end came first), "webrtc"; the
+   * PeerConnection is then closed and callctl's listener released.
+   * @throws {CallctlError} synchronously if options.timeout is not a number of ms above 0
+   */
+  startListen(options?: StartListenOptions): Promise<Listen>;
+  /**
+   * Stops this client's listen-in: closes the PeerConnection and releases
+   * callctl's listener. A startListen() under way rejects with "aborted".
+   * Without a listen-in it does nothing. Needs sessions.listen.
+   */
+  stopListen(): Promise<{ ok: boolean }>;
   /** Calls callback(session, state) each time the state changes. Returns a function that removes it. */
   onSessionStateChanged(callback: SessionStateChangedCallback): () => void;
   toString(): string;
   toJSON(): SessionSnapshot;
+}
+
+/** Options of Session.startListen(). */
+export interface StartListenOptions {
+  /** ms to wait for audio on both tracks before rejecting (default 10000). */
+  timeout?: number;
+  /** The RTCPeerConnection class to use (default: globalThis.RTCPeerConnection). */
+  RTCPeerConnection?: typeof RTCPeerConnection;
+}
+
+/**
+ * A listen-in, resolved by Session.startListen(). Ends on stop() (or the
+ * session's stopListen()), when the call ends, when callctl stops it, or when
+ * the connection fails: then the PeerConnection is closed and ended resolves.
+ */
+export declare class Listen {
+  private constructor();
+  /** The session listened to. */
+  readonly session: Session;
+  /** callctl's id of the listener (named by LISTEN_STARTED/LISTEN_STOPPED). */
+  readonly listenId: string;
+  /** Both tracks, caller then callee. */
+  readonly stream: MediaStream;
+  /** The caller's audio. */
+  readonly caller: MediaStreamTrack;
+  /** The callee's audio. */
+  readonly callee: MediaStreamTrack;
+  /** The RTCPeerConnection to callctl (closed once ended). */
+  readonly peerConnection: RTCPeerConnection;
+  /** Whether it is running: started and not ended. */
+  readonly listening: boolean;
+  /**
+   * Why it ended: "stopped", "connection failed", "call ended (…)", or
+   * callctl's reason from LISTEN_STOPPED.
+   */
+  readonly ended: Promise<string>;
+  /**
+   * Plays both parties in audioElement (srcObject = stream); returns its
+   * play() promise, which rejects when the browser blocks autoplay. The
+   * element is emptied when the listen-in ends.
+   */
+  attach(audioElement: HTMLMediaElement): Promise<void>;
+  /** Stops the listen-in: the session's stopListen(). */
+  stop(): Promise<{ ok: boolean }>;
 }

@@ -7,9 +7,12 @@
 //     session.onSessionStateChanged((s, state) => console.log(s.sessionId, state));
 //   });
 //   await client.sessions()[0]?.hold();
+//   const listen = await client.sessions()[0]?.startListen(); // WebRTC listen-in
+//   listen.attach(document.querySelector("audio"));
 //
-// The client loads the sessions over REST (GET /api/v1/sessions) and keeps
-// them current from the WebSocket event stream (/api/v1/events). Session
+// The client asks callctl who it is (GET /api/v1/me: name and privileges),
+// loads the sessions over REST (GET /api/v1/sessions) and keeps them current
+// from the WebSocket event stream (/api/v1/events). Session
 // methods are the seed's: they check their arguments and throw synchronously
 // where the seed says they throw, and otherwise return a Promise of the
 // server's answer that rejects with a CallctlError.
@@ -126,6 +129,33 @@ export const ConnectionState = Object.freeze(
  *
  * @typedef {(typeof ConnectionState)[keyof typeof ConnectionState]} ConnectionStateName
  */
+
+/**
+ * The privileges a client can hold, as the API spells them. Client.can()
+ * tells which ones callctl granted the token.
+ *
+ * @readonly
+ */
+export const Privilege = Object.freeze(
+  /** @type {const} */ ({
+  /** See sessions and follow their events. */
+  VIEW: "sessions.view",
+  /** hold() and unhold(). */
+  HOLD: "sessions.hold",
+  /** blindTransfer(). */
+  TRANSFER: "sessions.transfer",
+  /** forward(). */
+  FORWARD: "sessions.forward",
+  /** hangup(), close() and closeWithHangup(). */
+  HANGUP: "sessions.hangup",
+  /** sendDtmf(). */
+  DTMF: "sessions.dtmf",
+  /** startListen() and stopListen(). */
+  LISTEN: "sessions.listen",
+  /** Read the audit trail and call records. */
+  AUDIT_VIEW: "audit.view",
+  }),
+);
 
 /** The DTMF keys a party can be sent (RFC 4733 events 0-15); a-d are taken as A-D. */
 const dtmfKeys = /^[0-9*#A-Da-d]+$/;
@@ -299,15 +329,25 @@ function subscribe(set, cb, what) {
  * @property {LegStats[]} [legs] media counters per leg
  * @property {number} [talkDuration] seconds since answer, at the time of a REST answer
  * @property {number} [stateDuration] seconds in the state, at the time of a REST answer
+ * @property {number} [listeners] how many listen-ins the call has (all clients)
+ */
+
+/**
+ * A listen-in that started or stopped (events LISTEN_STARTED, LISTEN_STOPPED).
+ *
+ * @typedef {object} ListenInfo
+ * @property {string} listenId the listen id startListen() got
+ * @property {string} [client] the name of the client listening
+ * @property {string} [reason] why it stopped (LISTEN_STOPPED), e.g. stopped, call ended, ICE failed
  */
 
 /**
  * One message of the event stream: a state change, an operation's outcome,
- * or a DTMF digit a party sent.
+ * a DTMF digit a party sent, or a listen-in that started or stopped.
  *
  * @typedef {object} SessionEvent
  * @property {number} seq the event's sequence number; it only grows
- * @property {"STATE_CHANGED" | "OPERATION" | "DTMF_RECEIVED"} type
+ * @property {"STATE_CHANGED" | "OPERATION" | "DTMF_RECEIVED" | "LISTEN_STARTED" | "LISTEN_STOPPED"} type
  * @property {string} sessionId
  * @property {SessionStateName} state the session's state after the event
  * @property {SessionStateName} [previous] the state before (STATE_CHANGED)
@@ -316,6 +356,7 @@ function subscribe(set, cb, what) {
  * @property {SessionSnapshot} session the session after the event
  * @property {{name: string, args?: Record<string, string>, result: string, error?: string}} [operation]
  * @property {{digit: string, party: string, role: string}} [dtmf]
+ * @property {ListenInfo} [listen] the listen-in (LISTEN_STARTED, LISTEN_STOPPED)
  */
 
 /**
@@ -370,7 +411,8 @@ function subscribe(set, cb, what) {
  */
 
 /**
- * Connects to callctl: loads the sessions the token may see and opens the
+ * Connects to callctl: asks who the token's client is (GET /api/v1/me: its
+ * name and privileges), loads the sessions the token may see and opens the
  * event stream, which the client keeps open, reconnecting with backoff and
  * resuming after the last event it got.
  *
@@ -414,6 +456,13 @@ export class Client {
   #queue = null;
   /** Server clock minus local clock, in ms, estimated from REST answers. */
   #clockOffset = 0;
+
+  /** The client's name, from GET /api/v1/me; "" when callctl did not say. */
+  #name = "";
+  /** The client's privileges, from GET /api/v1/me; null when callctl did not say. @type {readonly string[] | null} */
+  #privileges = null;
+  /** The client's scope (number patterns); null when callctl did not say. @type {readonly string[] | null} */
+  #scope = null;
 
   /** Live sessions by id. @type {Map<string, Session>} */
   #live = new Map();
@@ -474,6 +523,50 @@ export class Client {
   /** The sequence number of the last event received; a reconnect resumes after it. @type {number} */
   get lastSeq() {
     return this.#lastSeq;
+  }
+
+  /**
+   * The token's client name as callctl knows it (its configuration's name),
+   * or "" when callctl did not say (a version without GET /api/v1/me).
+   *
+   * @type {string}
+   */
+  get name() {
+    return this.#name;
+  }
+
+  /**
+   * The privileges callctl granted the token (see Privilege), as it said at
+   * connect; null when callctl did not say (a version without
+   * GET /api/v1/me).
+   *
+   * @type {readonly string[] | null}
+   */
+  get privileges() {
+    return this.#privileges;
+  }
+
+  /**
+   * The number patterns that limit which calls the client sees; [] for all
+   * calls; null when callctl did not say.
+   *
+   * @type {readonly string[] | null}
+   */
+  get scope() {
+    return this.#scope;
+  }
+
+  /**
+   * Reports whether the client holds privilege (a Privilege value, e.g.
+   * "sessions.hold"), as callctl said at connect. When callctl did not say
+   * (privileges is null) it answers true: a page then offers everything and
+   * callctl, which checks every request, refuses what is not allowed.
+   *
+   * @param {string} privilege
+   * @returns {boolean}
+   */
+  can(privilege) {
+    return this.#privileges === null || this.#privileges.includes(privilege);
   }
 
   /**
@@ -639,12 +732,43 @@ export class Client {
    * @internal
    * @returns {Promise<void>}
    */
-  _start() {
+  async _start() {
     this.#setState(ConnectionState.CONNECTING);
+    try {
+      await this.#loadIdentity();
+    } catch (err) {
+      this.#shutdown(err instanceof CallctlError ? err : undefined);
+      throw err;
+    }
+    if (this.#closed()) {
+      throw new CallctlError({ code: "closed", message: "connect: the client was closed while connecting" });
+    }
     return new Promise((resolve, reject) => {
       this.#starting = { resolve, reject };
       this.#open();
     });
+  }
+
+  /**
+   * Asks callctl who the token's client is. A callctl without
+   * GET /api/v1/me (404) leaves the name and privileges unknown; a refused
+   * token rejects.
+   */
+  async #loadIdentity() {
+    let me;
+    try {
+      me = await this._request("GET", "/api/v1/me");
+    } catch (err) {
+      if (err instanceof CallctlError && (err.status === 404 || err.status === 405)) {
+        return;
+      }
+      throw err;
+    }
+    /** @param {unknown} list */
+    const strings = (list) => (Array.isArray(list) ? Object.freeze(list.filter((x) => typeof x === "string")) : null);
+    this.#name = typeof me?.name === "string" ? me.name : "";
+    this.#privileges = strings(me?.privileges);
+    this.#scope = strings(me?.scope);
   }
 
   // --- the event stream ------------------------------------------------
@@ -818,7 +942,9 @@ export class Client {
         return;
       case "STATE_CHANGED":
       case "OPERATION":
-      case "DTMF_RECEIVED": {
+      case "DTMF_RECEIVED":
+      case "LISTEN_STARTED":
+      case "LISTEN_STOPPED": {
         if (typeof msg.seq !== "number" || msg.seq <= this.#lastSeq) {
           return; // already seen
         }
@@ -928,14 +1054,18 @@ export class Client {
   /** @param {SessionEvent} ev */
   #apply(ev) {
     let s = this.getSession(ev.sessionId);
+    const snap = ev.session && typeof ev.session === "object" ? ev.session : null;
     if (!s) {
-      if (!isEndedState(ev.state)) {
-        s = new Session(this, ev.session);
+      if (snap && !isEndedState(snap.state)) {
+        s = new Session(this, snap);
         this.#live.set(s.sessionId, s);
         notify(this.#created, s);
       }
-    } else {
-      this.#update(s, ev.session);
+    } else if (snap) {
+      this.#update(s, snap);
+    }
+    if (s && ev.type === "LISTEN_STOPPED" && ev.listen) {
+      s._listenStopped(ev.listen);
     }
     notify(this.#eventCallbacks, ev, s);
   }
@@ -995,6 +1125,7 @@ export class Client {
   #leave(s) {
     const id = s.sessionId;
     this.#live.delete(id);
+    s._sessionEnded();
     if (s.sessionState === SessionState.CLOSED) {
       this.#ended.delete(id); // released: the server forgets it too
     } else {
@@ -1045,8 +1176,13 @@ export class Session {
   /** @type {Set<SessionStateChangedCallback>} */ #callbacks = new Set();
   /** Whether onSessionClosed was told. */
   #closedNotified = false;
-  /** The id of this client's listen-in, once startListen() gave one. @type {string | null} */
-  #listenId = null;
+  /**
+   * This client's listen-in on the session, starting or running, and the
+   * promise startListen() returned for it.
+   *
+   * @type {{listen: Listen, promise: Promise<Listen>} | null}
+   */
+  #listenIn = null;
 
   /**
    * Made by the Client; do not construct.
@@ -1142,6 +1278,28 @@ export class Session {
       return 0;
     }
     return Math.max(0, (this.#until() - since) / 1000);
+  }
+
+  /**
+   * How many listen-ins the call has, from all clients (this one's
+   * included), as of the last snapshot.
+   *
+   * @type {number}
+   */
+  get listeners() {
+    const n = this.#raw.listeners;
+    return typeof n === "number" && n > 0 ? n : 0;
+  }
+
+  /**
+   * This client's listen-in on the session once startListen() resolved and
+   * until it ends; null otherwise.
+   *
+   * @type {Listen | null}
+   */
+  get listen() {
+    const l = this.#listenIn?.listen;
+    return l && l.listening ? l : null;
   }
 
   /**
@@ -1270,40 +1428,83 @@ export class Session {
   }
 
   /**
-   * Starts listening in on the call (WebRTC, two receive-only audio tracks).
-   * Needs sessions.listen. This version of callctl answers 501: the promise
-   * rejects with that error (code "not_implemented").
+   * Starts listening in on the call: a WebRTC PeerConnection (no ICE
+   * servers: host candidates) with two receive-only audio tracks, the caller
+   * and the callee, as callctl relays them. The offer is sent once ICE
+   * gathering completed (POST /api/v1/sessions/{id}/listen, no trickle); the
+   * promise resolves once audio arrives on both tracks (getStats() counts
+   * packets received on each). Needs sessions.listen; allowed in IN_CALL and
+   * the hold states.
    *
-   * @returns {Promise<any>}
+   * One listen-in per session and client: while one is starting or running,
+   * startListen() returns the same promise.
+   *
+   * @param {StartListenOptions} [options]
+   * @returns {Promise<Listen>} rejects with a CallctlError: callctl's refusal
+   *   (403 without sessions.listen, 409 in the wrong state), code "timeout" when
+   *   no audio arrived in time, "aborted" when stopListen() or the end of the
+   *   call came first, "webrtc" when the browser's WebRTC failed. On any
+   *   rejection the PeerConnection is closed and callctl's listener released.
+   * @throws {CallctlError} synchronously (code "invalid_argument", nothing sent) if
+   *   options.timeout is not a number of milliseconds above 0
    */
-  startListen() {
-    return this.#client._request("POST", `${this.#path()}/listen`).then((answer) => {
-      const id = answer?.listenId ?? answer?.id;
-      if (typeof id === "string" && id !== "") {
-        this.#listenId = id;
+  startListen(options = {}) {
+    const timeout = options?.timeout ?? 10000;
+    if (typeof timeout !== "number" || !(timeout > 0)) {
+      throw argumentError("timeout", `startListen: options.timeout ${JSON.stringify(timeout)} is not a number of milliseconds above 0`);
+    }
+    if (this.#listenIn) {
+      return this.#listenIn.promise;
+    }
+    const listen = new Listen(this, listenToken, (id) => this.#releaseListen(id));
+    const entry = { listen, promise: this.#runListen(listen, options, timeout) };
+    this.#listenIn = entry;
+    const forget = () => {
+      if (this.#listenIn === entry) {
+        this.#listenIn = null;
       }
-      return answer;
-    });
+    };
+    entry.promise.catch(forget);
+    listen.ended.then(forget);
+    return entry.promise;
   }
 
   /**
-   * Stops this client's listening session on the call. Needs
-   * sessions.listen. This version of callctl answers 501: the promise
-   * rejects with that error (code "not_implemented").
+   * Stops this client's listen-in on the session: closes the
+   * PeerConnection, then releases callctl's listener
+   * (DELETE /api/v1/sessions/{id}/listen/{listenId}). A startListen() still
+   * under way rejects with code "aborted". Without a listen-in it does
+   * nothing. Needs sessions.listen.
    *
-   * @returns {Promise<any>}
+   * @returns {Promise<{ok: boolean}>} resolves once callctl released the listener
+   *   (or had already: the call ended, the connection failed)
    */
-  stopListen() {
-    // Without a listen id from startListen, "current" names this client's
-    // listen-in on the session.
-    const id = this.#listenId ?? "current";
-    return this.#client._request("DELETE", `${this.#path()}/listen/${encodeURIComponent(id)}`).then((answer) => {
-      this.#listenId = null;
-      return answer;
-    });
+  async stopListen() {
+    const entry = this.#listenIn;
+    if (!entry) {
+      return { ok: true };
+    }
+    this.#listenIn = null;
+    const { listen } = entry;
+    // Silent at once, but the PeerConnection stays open until callctl
+    // released the listener: closed first, callctl would end it on the DTLS
+    // close and the DELETE would find nothing (the audit trail says who
+    // stopped it).
+    const wasLive = listen._end("stopped", true);
+    try {
+      // A POST still under way: wait for its listen id to release it.
+      const id = await listen._posted;
+      if (!wasLive || id === "") {
+        return { ok: true };
+      }
+      return await this.#releaseListen(id);
+    } finally {
+      listen._close();
+    }
   }
 
   /**
+   * Calls callback(session, state) each time this session's state changes.  /**
    * Calls callback(session, state) each time this session's state changes.
    *
    * @param {SessionStateChangedCallback} callback
@@ -1340,6 +1541,113 @@ export class Session {
       );
     }
     return n;
+  }
+
+  /**
+   * Runs startListen(): offer, answer, and the wait for audio.
+   *
+   * @param {Listen} listen
+   * @param {StartListenOptions} options
+   * @param {number} timeout ms
+   * @returns {Promise<Listen>}
+   */
+  async #runListen(listen, options, timeout) {
+    const deadline = Date.now() + timeout;
+    const PeerConnection = options.RTCPeerConnection ?? globalThis.RTCPeerConnection;
+    try {
+      if (typeof PeerConnection !== "function") {
+        throw new CallctlError({ code: "unsupported", message: "startListen: this environment has no RTCPeerConnection (WebRTC)" });
+      }
+      /** @type {RTCPeerConnection} */
+      let pc;
+      try {
+        pc = new PeerConnection({ iceServers: [] });
+      } catch (err) {
+        throw webrtcError("creating the RTCPeerConnection", err);
+      }
+      listen._setPeerConnection(pc);
+      /** The answer's stream id ("caller", "callee") of each transceiver's track. @type {Map<RTCRtpTransceiver, string>} */
+      const streamOf = new Map();
+      pc.addEventListener("track", (ev) => {
+        const id = ev.streams?.[0]?.id;
+        if (ev.transceiver && id) {
+          streamOf.set(ev.transceiver, id);
+        }
+      });
+      let offer;
+      try {
+        pc.addTransceiver("audio", { direction: "recvonly" });
+        pc.addTransceiver("audio", { direction: "recvonly" });
+        offer = await pc.createOffer();
+        await pc.setLocalDescription(offer);
+      } catch (err) {
+        throw webrtcError("making the offer", err);
+      }
+      await iceGathered(pc, Math.min(3000, Math.max(0, deadline - Date.now())));
+      listen._check();
+
+      const answer = await this.#client._request("POST", `${this.#path()}/listen`, { sdp: pc.localDescription?.sdp ?? offer.sdp });
+      const id = typeof answer?.listenId === "string" ? answer.listenId : "";
+      listen._setPosted(id);
+      if (id === "" || typeof answer?.sdp !== "string") {
+        throw new CallctlError({ code: "bad_answer", message: "startListen: callctl's answer has no listenId or no sdp" });
+      }
+      listen._check();
+      try {
+        await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+      } catch (err) {
+        throw webrtcError("applying callctl's answer", err);
+      }
+      listen._check();
+
+      // The answer names the tracks' streams "caller" and "callee"; without
+      // those, its first audio track is the caller's and the second the callee's.
+      const transceivers = pc.getTransceivers().filter((t) => t.receiver.track?.kind === "audio");
+      const byStream = (/** @type {string} */ name) => transceivers.find((t) => streamOf.get(t) === name);
+      const callerT = byStream("caller") ?? transceivers[0];
+      const calleeT = byStream("callee") ?? transceivers.find((t) => t !== callerT);
+      if (!callerT || !calleeT) {
+        throw new CallctlError({ code: "bad_answer", message: "startListen: callctl's answer has fewer than two audio tracks" });
+      }
+      listen._setTracks(callerT.receiver, calleeT.receiver);
+      await audioArriving(listen, pc, [callerT.receiver, calleeT.receiver], deadline, timeout);
+      return listen;
+    } catch (err) {
+      // Released here unless stopListen() (which releases) or callctl (the
+      // call ended) got there first. A stopListen() waiting for the POST
+      // learns here that there is nothing to release.
+      listen._setPosted(listen.listenId);
+      if (listen._end("failed")) {
+        if (listen.listenId !== "") {
+          this.#releaseListen(listen.listenId).catch(() => {});
+        }
+      } else if (!(err instanceof CallctlError && err.status !== 0)) {
+        // Stopped meanwhile (which may have made WebRTC calls fail): say so.
+        listen._check();
+      }
+      if (err instanceof CallctlError) {
+        throw err;
+      }
+      throw webrtcError("listening in", err);
+    }
+  }
+
+  /**
+   * DELETEs the listener; one callctl no longer has (404) counts as released.
+   *
+   * @param {string} id a listen id
+   * @returns {Promise<{ok: boolean}>}
+   */
+  async #releaseListen(id) {
+    try {
+      const answer = await this.#client._request("DELETE", `${this.#path()}/listen/${encodeURIComponent(id)}`);
+      return answer ?? { ok: true };
+    } catch (err) {
+      if (err instanceof CallctlError && err.status === 404) {
+        return { ok: true };
+      }
+      throw err;
+    }
   }
 
   /** @returns {string} */
@@ -1383,5 +1691,391 @@ export class Session {
   /** @internal */
   _reopen() {
     this.#closedNotified = false;
+  }
+
+  /**
+   * callctl said a listen-in stopped (LISTEN_STOPPED): if it is this
+   * client's, it ends here too.
+   *
+   * @internal
+   * @param {ListenInfo} info
+   */
+  _listenStopped(info) {
+    const listen = this.#listenIn?.listen;
+    if (listen && info.listenId !== "" && listen.listenId === info.listenId) {
+      listen._end(info.reason || "stopped by callctl");
+    }
+  }
+
+  /**
+   * The call ended: callctl drops its listeners and says so
+   * (LISTEN_STOPPED, with its reason). Should that not come, the
+   * listen-in ends here a moment later anyway.
+   *
+   * @internal
+   */
+  _sessionEnded() {
+    const listen = this.#listenIn?.listen;
+    if (listen) {
+      const state = this.sessionState;
+      setTimeout(() => listen._end(`call ended (${state})`), listenGraceMs);
+    }
+  }
+}
+
+/** How long a listen-in waits for callctl's LISTEN_STOPPED once its call ended. */
+const listenGraceMs = 2000;
+
+/** Lets only the SDK construct a Listen. */
+const listenToken = Symbol("callctl.Listen");
+
+/**
+ * Options of Session.startListen().
+ *
+ * @typedef {object} StartListenOptions
+ * @property {number} [timeout] ms to wait for audio on both tracks before rejecting (default 10000)
+ * @property {typeof RTCPeerConnection} [RTCPeerConnection] the RTCPeerConnection class to use
+ *   (default: globalThis.RTCPeerConnection)
+ */
+
+/**
+ * A listen-in on a call, resolved by Session.startListen(): the
+ * PeerConnection and its two receive-only audio tracks, the caller and the
+ * callee. Ends on stop() (or the session's stopListen()), when the call
+ * ends, when callctl stops it, or when the connection fails; then the
+ * PeerConnection is closed and `ended` resolves with why.
+ *
+ * @hideconstructor
+ */
+export class Listen {
+  /** @type {Session} */ #session;
+  /** @type {RTCPeerConnection | null} */ #pc = null;
+  #listenId = "";
+  /** @type {MediaStreamTrack | null} */ #caller = null;
+  /** @type {MediaStreamTrack | null} */ #callee = null;
+  /** @type {MediaStream | null} */ #stream = null;
+  /** Resolved when startListen() got audio. */
+  #started = false;
+  /** Why it ended, once it did. @type {string | null} */
+  #endReason = null;
+  /** @type {(reason: string) => void} */ #resolveEnded = () => {};
+  /** @type {Promise<string>} */ #ended;
+  /** @type {((id: string) => void) | null} */ #resolvePosted = null;
+  /** Releases callctl's listener (the session's DELETE). @type {(id: string) => Promise<unknown>} */ #release;
+  /** Media elements attach() filled, emptied at the end. @type {Set<HTMLMediaElement>} */
+  #attached = new Set();
+
+  /**
+   * The listen id once the POST answered, "" if it failed. Set before
+   * anything awaits it.
+   *
+   * @internal
+   * @type {Promise<string>}
+   */
+  _posted;
+
+  /**
+   * Made by Session.startListen(); do not construct.
+   *
+   * @param {Session} session
+   * @param {symbol} token
+   * @param {(id: string) => Promise<unknown>} release
+   */
+  constructor(session, token, release) {
+    if (token !== listenToken) {
+      throw new TypeError("Listen: use Session.startListen()");
+    }
+    this.#session = session;
+    this.#release = release;
+    this.#ended = new Promise((resolve) => {
+      this.#resolveEnded = resolve;
+    });
+    this._posted = new Promise((resolve) => {
+      this.#resolvePosted = resolve;
+    });
+  }
+
+  /** The session listened to. @type {Session} */
+  get session() {
+    return this.#session;
+  }
+
+  /** callctl's id of the listener (the LISTEN_STARTED/LISTEN_STOPPED events name it). @type {string} */
+  get listenId() {
+    return this.#listenId;
+  }
+
+  /** Both tracks, caller then callee, in one stream (to play both parties). @type {MediaStream} */
+  get stream() {
+    if (!this.#stream) {
+      throw new TypeError("Listen: not started");
+    }
+    return this.#stream;
+  }
+
+  /** The caller's audio. @type {MediaStreamTrack} */
+  get caller() {
+    if (!this.#caller) {
+      throw new TypeError("Listen: not started");
+    }
+    return this.#caller;
+  }
+
+  /** The callee's audio. @type {MediaStreamTrack} */
+  get callee() {
+    if (!this.#callee) {
+      throw new TypeError("Listen: not started");
+    }
+    return this.#callee;
+  }
+
+  /** The RTCPeerConnection to callctl (closed once ended). @type {RTCPeerConnection} */
+  get peerConnection() {
+    if (!this.#pc) {
+      throw new TypeError("Listen: not started");
+    }
+    return this.#pc;
+  }
+
+  /** Whether it is running: started and not ended. @type {boolean} */
+  get listening() {
+    return this.#started && this.#endReason === null;
+  }
+
+  /**
+   * Resolves with why the listen-in ended: "stopped" (stop() or
+   * stopListen()), "connection failed", "call ended (…)", or callctl's
+   * reason from its LISTEN_STOPPED event.
+   *
+   * @type {Promise<string>}
+   */
+  get ended() {
+    return this.#ended;
+  }
+
+  /**
+   * Plays both parties in audioElement (sets its srcObject to stream) and
+   * returns the element's play() promise, which rejects when the browser
+   * blocks autoplay (call it from a click then). The element is emptied
+   * when the listen-in ends.
+   *
+   * @param {HTMLMediaElement} audioElement an <audio> element
+   * @returns {Promise<void>}
+   */
+  attach(audioElement) {
+    if (!audioElement || typeof audioElement !== "object" || !("srcObject" in audioElement)) {
+      throw new TypeError("attach: audioElement must be an <audio> element");
+    }
+    audioElement.srcObject = this.stream;
+    this.#attached.add(audioElement);
+    const played = audioElement.play?.();
+    return played instanceof Promise ? played : Promise.resolve();
+  }
+
+  /**
+   * Stops the listen-in: the session's stopListen().
+   *
+   * @returns {Promise<{ok: boolean}>}
+   */
+  stop() {
+    if (this.#endReason !== null) {
+      return Promise.resolve({ ok: true });
+    }
+    return this.#session.stopListen();
+  }
+
+  /** @internal @param {RTCPeerConnection} pc */
+  _setPeerConnection(pc) {
+    this.#pc = pc;
+    pc.addEventListener("connectionstatechange", () => {
+      // While starting, startListen() sees the failure and cleans up.
+      if (pc.connectionState === "failed" && this.#started && this._end("connection failed")) {
+        // callctl ends its side too when ICE/DTLS fails; the DELETE covers
+        // the case it has not noticed yet.
+        this.#release(this.#listenId).catch(() => {});
+      }
+    });
+  }
+
+  /** @internal Closes the PeerConnection. */
+  _close() {
+    try {
+      this.#pc?.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  /**
+   * Settles _posted with the listen id, or "" when no POST answered; only
+   * the first call counts.
+   *
+   * @internal
+   * @param {string} id
+   */
+  _setPosted(id) {
+    if (this.#resolvePosted) {
+      this.#listenId = id;
+      this.#resolvePosted(id);
+      this.#resolvePosted = null;
+    }
+  }
+
+  /** @internal @param {RTCRtpReceiver} caller @param {RTCRtpReceiver} callee */
+  _setTracks(caller, callee) {
+    this.#caller = caller.track;
+    this.#callee = callee.track;
+    this.#stream = new MediaStream([caller.track, callee.track]);
+  }
+
+  /**
+   * Throws the "aborted" error if the listen-in ended while starting;
+   * otherwise marks nothing.
+   *
+   * @internal
+   */
+  _check() {
+    if (this.#endReason !== null) {
+      throw new CallctlError({ code: "aborted", message: `startListen: stopped before audio arrived (${this.#endReason})` });
+    }
+  }
+
+  /** @internal */
+  _markStarted() {
+    this.#started = true;
+  }
+
+  /**
+   * Ends the listen-in here: closes the PeerConnection (or, with keepOpen,
+   * only silences its tracks: then _close() closes it), empties attached
+   * elements, resolves ended. Releasing callctl's listener is the caller's.
+   *
+   * @internal
+   * @param {string} reason
+   * @param {boolean} [keepOpen]
+   * @returns {boolean} whether it was not already ended
+   */
+  _end(reason, keepOpen = false) {
+    if (this.#endReason !== null) {
+      return false;
+    }
+    this.#endReason = reason;
+    if (keepOpen) {
+      for (const track of [this.#caller, this.#callee]) {
+        if (track) {
+          track.enabled = false;
+        }
+      }
+    } else {
+      this._close();
+    }
+    for (const el of this.#attached) {
+      if (el.srcObject === this.#stream) {
+        el.srcObject = null;
+      }
+    }
+    this.#attached.clear();
+    this.#resolveEnded(reason);
+    return true;
+  }
+}
+
+/**
+ * Wraps a WebRTC failure of the browser.
+ *
+ * @param {string} doing what startListen was doing
+ * @param {unknown} err
+ * @returns {CallctlError}
+ */
+function webrtcError(doing, err) {
+  return new CallctlError({
+    code: "webrtc",
+    message: `startListen: ${doing} failed: ${err instanceof Error ? err.message : String(err)}`,
+    cause: err,
+  });
+}
+
+/**
+ * Waits until pc's ICE gathering completes, or ms passed: the offer is then
+ * sent with the candidates it has (callctl does not trickle).
+ *
+ * @param {RTCPeerConnection} pc
+ * @param {number} ms
+ * @returns {Promise<void>}
+ */
+function iceGathered(pc, ms) {
+  if (pc.iceGatheringState === "complete") {
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      pc.removeEventListener("icegatheringstatechange", onState);
+      pc.removeEventListener("icecandidate", onCandidate);
+      resolve();
+    };
+    const onState = () => {
+      if (pc.iceGatheringState === "complete") {
+        done();
+      }
+    };
+    /** @param {RTCPeerConnectionIceEvent} ev */
+    const onCandidate = (ev) => {
+      if (!ev.candidate) {
+        done();
+      }
+    };
+    const timer = setTimeout(done, ms);
+    pc.addEventListener("icegatheringstatechange", onState);
+    pc.addEventListener("icecandidate", onCandidate);
+  });
+}
+
+/**
+ * The RTP packets a receiver got, from its inbound-rtp stats.
+ *
+ * @param {RTCRtpReceiver} receiver
+ * @returns {Promise<number>}
+ */
+async function packetsReceived(receiver) {
+  const report = await receiver.getStats();
+  let n = 0;
+  report.forEach((/** @type {any} */ st) => {
+    if (st.type === "inbound-rtp" && (st.kind ?? st.mediaType) === "audio") {
+      n += st.packetsReceived ?? 0;
+    }
+  });
+  return n;
+}
+
+/**
+ * Polls the receivers' stats until each has received packets; rejects at
+ * the deadline, when the connection fails, or when the listen-in ended.
+ *
+ * @param {Listen} listen
+ * @param {RTCPeerConnection} pc
+ * @param {RTCRtpReceiver[]} receivers caller, callee
+ * @param {number} deadline Date.now() value
+ * @param {number} timeout ms, for the message
+ */
+async function audioArriving(listen, pc, receivers, deadline, timeout) {
+  for (;;) {
+    listen._check();
+    if (pc.connectionState === "failed") {
+      throw new CallctlError({ code: "webrtc", message: "startListen: the connection to callctl failed (ICE/DTLS)" });
+    }
+    const counts = await Promise.all(receivers.map(packetsReceived));
+    listen._check();
+    if (counts.every((n) => n > 0)) {
+      listen._markStarted();
+      return;
+    }
+    if (Date.now() >= deadline) {
+      throw new CallctlError({
+        code: "timeout",
+        message: `startListen: no audio from callctl within ${timeout} ms (connection ${pc.connectionState}; packets received: caller ${counts[0]}, callee ${counts[1]})`,
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(100, Math.max(0, deadline - Date.now()))));
   }
 }
