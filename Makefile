@@ -4,7 +4,7 @@
 GO ?= go
 BIN := bin/callctl
 
-.PHONY: build run test bench lint clean
+.PHONY: build run demo test bench lint clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/callctl
@@ -13,6 +13,10 @@ build:
 # Extra flags: make run ARGS="--log-level debug".
 run: build
 	$(BIN) serve $(ARGS)
+
+# callctl with a simulated PBX and phones: live calls to watch in the console.
+demo: build
+	$(BIN) demo $(ARGS)
 
 test:
 	bash scripts/install-test-deps.sh

@@ -66,6 +66,8 @@ func runContext(ctx context.Context, args, environ []string, stdout, stderr io.W
 	switch cmd {
 	case "serve":
 		return serve(args, environ, stdout, stderr)
+	case "demo":
+		return demoCmd(ctx, args, stdout, stderr)
 	case "config":
 		return configCmd(args, environ, stdout, stderr)
 	case "version":
@@ -88,6 +90,7 @@ func runContext(ctx context.Context, args, environ []string, stdout, stderr io.W
 func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
   callctl [serve] [flags]        run the call-control daemon (the default)
+  callctl demo [flags]           callctl with a simulated PBX and phones on loopback (see callctl demo -h)
   callctl config check [flags]   validate the effective configuration; prints "ok" or the errors
   callctl config print [flags]   print the effective configuration as YAML (secrets redacted)
   callctl version                print the version
