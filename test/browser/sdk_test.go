@@ -331,6 +331,11 @@ func TestSDKFollowsALiveSIPpCallThroughHoldAndUnholdAndThrowsBeforeSending(t *te
 		}
 	}
 	want := []string{"created SETUP", "RINGING", "IN_CALL", "ON_HOLD", "IN_CALL", "CALLER_HUNG_UP", "closed CALLER_HUNG_UP"}
+	// RINGING is skipped when the callee's 200 overtakes its 180 (each SIP
+	// message is handled on its own goroutine): SETUP → IN_CALL is legal.
+	if len(walk) > 1 && walk[1] == "IN_CALL" {
+		want = slices.Delete(want, 1, 2)
+	}
 	if !slices.Equal(walk, want) {
 		t.Errorf("the page saw %v; want %v", walk, want)
 	}
