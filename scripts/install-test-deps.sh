@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the real SIP peers and tools the test suite drives (see TESTING.md
-# in the project's shared notes): SIPp, baresip, sox, tshark and Chromium (the
-# SDK's browser test, test/browser), from Debian's packages, when any is
-# missing. Idempotent and silent when all are present.
+# in the project's shared notes): SIPp, baresip, sox, tshark, Chromium (the
+# SDK's browser test, test/browser), Kamailio (the record-routing proxy of
+# test/pbx) and docker-compose (only `docker-compose config -q`, a syntax
+# check of docker-compose.yml: no engine is needed), from Debian's packages,
+# when any is missing. Idempotent and silent when all are present.
 # Needs root to install (no sudo is assumed); as another user it only names
 # what is missing and fails.
 set -euo pipefail
@@ -17,12 +19,20 @@ declare -A package=(
 	[dumpcap]=tshark
 	[ip]=iproute2
 	[unshare]=util-linux
+	[kamailio]=kamailio
+	[docker-compose]=docker-compose
 )
+
+# have CMD: CMD is on PATH, or in an sbin directory a non-root PATH may lack
+# (Debian installs kamailio in /usr/sbin).
+have() {
+	command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]
+}
 
 missing=()
 packages=()
-for cmd in sipp baresip sox tshark chromium dumpcap ip unshare; do
-	if ! command -v "$cmd" >/dev/null 2>&1; then
+for cmd in sipp baresip sox tshark chromium dumpcap ip unshare kamailio docker-compose; do
+	if ! have "$cmd"; then
 		missing+=("$cmd")
 		packages+=("${package[$cmd]}")
 	fi
@@ -56,7 +66,7 @@ if ! apt-get update >"$log" 2>&1 ||
 fi
 
 for cmd in "${missing[@]}"; do
-	if ! command -v "$cmd" >/dev/null 2>&1; then
+	if ! have "$cmd"; then
 		echo "install-test-deps: $cmd still missing after installing ${package[$cmd]}" >&2
 		exit 1
 	fi
