@@ -133,6 +133,8 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		Allow:       allow,
 		UserAgent:   cfg.SIP.UserAgent,
 		Credentials: sip.Credentials{Username: cfg.Trunk.Username, Password: cfg.Trunk.Password},
+		Accepting:   func() bool { return !engine.Draining() },
+		RetryAfter:  int(cfg.Calls.RetryAfter.Seconds()),
 	}, log, engine.HandleInvite)
 	if err != nil {
 		lm.Close()

@@ -40,6 +40,11 @@ type Config struct {
 	UserAgent string
 	// Credentials, when Username is set, answer 401/407 challenges.
 	Credentials Credentials
+	// Accepting, when set and false, makes OPTIONS answer 503 (callctl is
+	// draining), so a load balancer's probes stop sending new calls here.
+	Accepting func() bool
+	// RetryAfter is the Retry-After of that 503, in seconds.
+	RetryAfter int
 }
 
 // InviteHandler receives each new dialog-creating INVITE from an allowed,
@@ -326,6 +331,10 @@ func (a *Agent) handleOptions(req *gosip.Request, tx gosip.ServerTransaction) {
 			a.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
 			return
 		}
+	}
+	if a.cfg.Accepting != nil && !a.cfg.Accepting() {
+		a.respond(tx, req, 503, "Service Unavailable", nil, gosip.NewHeader("Retry-After", strconv.Itoa(a.cfg.RetryAfter)))
+		return
 	}
 	// RFC 3261 11.2: say what we support.
 	a.respond(tx, req, 200, "OK", nil,

@@ -176,3 +176,26 @@ func TestInDialogRequestWithStaleCSeqIsRefusedNotDelivered(t *testing.T) {
 		t.Fatalf("%d dialogs left after BYE", a.Dialogs())
 	}
 }
+
+func TestOptionsWhileDrainingGets503WithRetryAfter(t *testing.T) {
+	accepting := false
+	agent, err := NewAgent(Config{
+		Listen:     "127.0.0.1:0",
+		Transports: []string{"udp"},
+		Allow:      []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Accepting:  func() bool { return accepting },
+		RetryAfter: 30,
+	}, zaptest.NewLogger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent.Serve()
+	t.Cleanup(func() { agent.Close(); agent.Wait() })
+	res := do(t, peer(t), gosip.NewRequest(gosip.OPTIONS, uri(t, "sip:"+agent.Addr())))
+	if res.StatusCode != 503 {
+		t.Fatalf("got %d while draining, want 503", res.StatusCode)
+	}
+	if h := res.GetHeader("Retry-After"); h == nil || h.Value() != "30" {
+		t.Fatalf("Retry-After = %v, want 30", h)
+	}
+}
