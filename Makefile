@@ -4,7 +4,7 @@
 GO ?= go
 BIN := bin/callctl
 
-.PHONY: build run demo test bench lint clean
+.PHONY: build run demo test bench bench-smoke lint clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/callctl
@@ -23,9 +23,19 @@ test:
 	$(GO) test -race -count=1 -timeout 25m ./...
 	# Allocation counts are measured without -race (files tagged !race).
 	$(GO) test -count=1 -run 'Alloc' ./internal/media/ ./internal/dtmf/ ./internal/listen/
+	$(MAKE) bench-smoke
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# The benchmark suite (bench/README.md): builds callctl and the load
+# generator, writes bench/results/latest.{json,md,svg}; under 15 minutes.
+bench: build
+	$(GO) build -o bin/callctl-load ./cmd/callctl-load
+	$(GO) run ./bench/suite -callctl $(BIN) -load bin/callctl-load -go $(GO)
+
+# A few seconds of the load generator (through callctl and through SIPp);
+# part of `make test`, no timing assertions.
+bench-smoke:
+	$(GO) build -o bin/callctl-load ./cmd/callctl-load
+	$(GO) run ./bench/smoke -load bin/callctl-load
 
 lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$out"; exit 1; fi

@@ -497,9 +497,11 @@ func (s *Session) onAnswered(ev *sip.Answered) {
 		return
 	}
 	s.answered = true
-	s.a.Respond(200, "OK", body)
+	// Relay first: the callee may already be talking, and the caller starts
+	// as soon as it sees the 200.
 	s.mapEvents()
 	media.Connect(s.ea, s.eb)
+	s.a.Respond(200, "OK", body)
 	s.transition(InCall, "callee answered")
 }
 

@@ -1,0 +1,164 @@
+// Command suite is callctl's benchmark suite, run by `make bench`: it
+// starts the built callctl (bin/callctl) for each phase, drives it with the
+// load generator (internal/loadgen) on loopback, reads callctl's CPU time
+// and RSS from /proc, runs the Go micro-benchmarks and in-process CPU
+// profiles, and writes bench/results/latest.{json,md,svg}. What each figure
+// means and how it is measured: bench/README.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	var (
+		s      suite
+		budget time.Duration
+		rates  string
+		levels string
+		skip   string
+		render string
+	)
+	flag.StringVar(&s.bin, "callctl", "bin/callctl", "the built callctl `binary`")
+	flag.StringVar(&s.loadBin, "load", "bin/callctl-load", "the built generator `binary` (for the in-process profiles)")
+	flag.StringVar(&s.goBin, "go", "go", "the go command (micro-benchmarks, pprof)")
+	flag.StringVar(&s.out, "out", "bench/results", "results `directory`")
+	flag.DurationVar(&budget, "budget", 14*time.Minute, "the whole suite's time limit; phases that would not fit are skipped and noted")
+	flag.DurationVar(&s.opt.probe, "probe", 6*time.Second, "length of each call-rate probe")
+	flag.DurationVar(&s.opt.sustain, "sustain", 60*time.Second, "length of the sustained call-rate run")
+	flag.DurationVar(&s.opt.window, "window", 15*time.Second, "measurement window of each concurrency level")
+	flag.StringVar(&rates, "rates", "100,200,300,400,500,650,800,1000,1250,1500,2000", "call-rate probes, calls/s, in order")
+	flag.StringVar(&levels, "levels", "100,250,500,1000,1500,2000", "concurrency levels with RTP, in order")
+	flag.IntVar(&s.opt.sippCalls, "sipp-calls", 500, "calls through SIPp's RTP echo (one stream each: the packet rate of half as many calls through callctl)")
+	flag.IntVar(&s.opt.listenN, "listener-calls", 100, "calls with 2 WebRTC listeners each")
+	flag.StringVar(&skip, "skip", "", "comma-separated phases to skip: micro, rate, concurrency, baseline, sipp, listeners, profiles")
+	flag.StringVar(&render, "render", "", "only rewrite latest.md and latest.svg (and the targets) from this `latest.json`, measuring nothing")
+	flag.Parse()
+	if render != "" {
+		if err := rerender(render, s.out); err != nil {
+			fatal(1, "%v", err)
+		}
+		return
+	}
+	var err error
+	if s.opt.rates, err = floats(rates); err != nil {
+		fatal(2, "-rates: %v", err)
+	}
+	var lv []float64
+	if lv, err = floats(levels); err != nil {
+		fatal(2, "-levels: %v", err)
+	}
+	for _, v := range lv {
+		s.opt.levels = append(s.opt.levels, int(v))
+	}
+	s.opt.skip = map[string]bool{}
+	for _, p := range strings.Split(skip, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			s.opt.skip[p] = true
+		}
+	}
+	for _, b := range []string{s.bin, s.loadBin} {
+		if _, err := os.Stat(b); err != nil {
+			fatal(2, "%v (run `make bench`, which builds it)", err)
+		}
+	}
+	if s.bin, err = filepath.Abs(s.bin); err != nil {
+		fatal(2, "%v", err)
+	}
+	if s.loadBin, err = filepath.Abs(s.loadBin); err != nil {
+		fatal(2, "%v", err)
+	}
+	if err := os.MkdirAll(s.out, 0o755); err != nil {
+		fatal(1, "%v", err)
+	}
+	if s.dir, err = os.MkdirTemp("", "callctl-bench-"); err != nil {
+		fatal(1, "%v", err)
+	}
+	defer os.RemoveAll(s.dir)
+	if s.p, err = freePorts(); err != nil {
+		fatal(1, "%v", err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s.ctx = ctx
+	start := time.Now()
+	s.deadline = start.Add(budget)
+	s.rep = &Report{Generated: start.UTC().Format(time.RFC3339), Machine: machine()}
+	s.logf("machine: %d cores, %s, load average %s; scratch %s", s.rep.Machine.Cores, s.rep.Machine.CPUModel, s.rep.Machine.LoadStart, s.dir)
+
+	phases := []struct {
+		name string
+		run  func()
+	}{
+		{"micro", s.micro},
+		{"concurrency", s.concurrency},
+		{"baseline", s.baseline},
+		{"sipp", s.sippEcho},
+		{"listeners", s.listeners},
+		{"rate", s.callRate}, // its soak takes what time is left, less the profiles'
+		{"profiles", func() { s.profiles(profileRate(s.rep)) }},
+	}
+	for _, ph := range phases {
+		if ctx.Err() != nil {
+			break
+		}
+		if s.opt.skip[ph.name] {
+			s.note("%s: skipped (-skip)", ph.name)
+			continue
+		}
+		t := time.Now()
+		s.logf("== %s (%.0fs left)", ph.name, s.left().Seconds())
+		ph.run()
+		s.logf("== %s took %.0fs", ph.name, time.Since(t).Seconds())
+	}
+	s.rep.Machine.LoadEnd = loadAvg()
+	s.rep.DurationS = round(time.Since(start).Seconds(), 1)
+	s.rep.Targets = targets(s.rep)
+	if err := writeResults(s.out, s.rep); err != nil {
+		fatal(1, "%v", err)
+	}
+	s.logf("done in %.0fs: %s", s.rep.DurationS, filepath.Join(s.out, "latest.md"))
+	if ctx.Err() != nil {
+		os.Exit(1)
+	}
+}
+
+// profileRate is the call rate of the call-rate profile: 70% of the rate
+// sustained, so that callctl is busy but not failing.
+func profileRate(r *Report) float64 {
+	if cr := r.CallRate; cr != nil {
+		for _, run := range []*RateRun{cr.Sustained, cr.Retry} {
+			if run != nil && run.Passed {
+				return max(50, float64(int(run.Rate*0.7/10))*10)
+			}
+		}
+	}
+	return 200
+}
+
+func floats(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("%q is not a positive number", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func fatal(code int, format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+	os.Exit(code)
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestParseBenchReadsPackagesMetricsAndCustomUnits(t *testing.T) {
+	out := `goos: linux
+pkg: github.com/callctl/callctl/internal/media
+BenchmarkRelayReceiveRTP-2   	  500000	      2276 ns/op	       0 B/op	       0 allocs/op
+pkg: github.com/callctl/callctl/bench
+BenchmarkDTMFSendPerPacket-2   	       2	 925221788 ns/op	       180.2 B/packet	         2.054 allocs/packet	   21624 B/op	     246 allocs/op
+PASS
+`
+	got := parseBench(out)
+	if len(got) != 2 {
+		t.Fatalf("parsed %d benchmarks, want 2: %+v", len(got), got)
+	}
+	if g := got[0]; g.Package != "internal/media" || g.Name != "RelayReceiveRTP" || g.NsPerOp != 2276 || g.AllocsPerOp != 0 {
+		t.Errorf("first = %+v", g)
+	}
+	if g := got[1]; g.Package != "bench" || g.Extra["allocs/packet"] != 2.054 || g.AllocsPerOp != 246 || g.BytesPerOp != 21624 {
+		t.Errorf("second = %+v", g)
+	}
+}
+
+func TestSlopeFitsGrowthAfterTheWarmUp(t *testing.T) {
+	samples := []RSSAt{{0, 1000}, {5000, 90000}} // warm-up, ignored
+	for c := uint64(10000); c <= 100000; c += 10000 {
+		samples = append(samples, RSSAt{Calls: c, RSSKiB: 100000 + c/100}) // 0.01 KiB per call
+	}
+	if got := slope(samples, 10000); math.Abs(got-0.01) > 1e-9 {
+		t.Errorf("slope = %v KiB per call, want 0.01", got)
+	}
+	if got := slope(samples[:3], 10000); got != 0 {
+		t.Errorf("slope of one sample after warm-up = %v, want 0 (not enough points)", got)
+	}
+}
+
+func TestChartIsOneSVGWithBothPanels(t *testing.T) {
+	r := &Report{Machine: Machine{Cores: 2, CPUModel: "Test <CPU>"}, Concurrency: []Level{
+		{Calls: 100, LatencyP50Us: 200, LatencyP99Us: 600, BaseP50Us: 20, BaseP99Us: 80, CPUPerPacketUs: 12},
+		{Calls: 500, LatencyP50Us: 900, LatencyP99Us: 3400, BaseP50Us: 50, BaseP99Us: 300, CPUPerPacketUs: 8},
+	}}
+	svg := chart(r)
+	for _, want := range []string{"<svg", "</svg>", "one-way latency", "CPU per relayed packet", "Test &lt;CPU&gt;", "<polyline"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("chart lacks %q", want)
+		}
+	}
+	if strings.Count(svg, "<polyline") != 5 {
+		t.Errorf("chart has %d lines, want 5 (4 latency, 1 CPU)", strings.Count(svg, "<polyline"))
+	}
+}
+
+func TestNiceCeil(t *testing.T) {
+	for in, want := range map[float64]float64{0: 1, 0.3: 0.5, 7: 10, 12: 20, 4800: 5000, 5000: 5000} {
+		if got := niceCeil(in); math.Abs(got-want) > 1e-9 {
+			t.Errorf("niceCeil(%v) = %v, want %v", in, got, want)
+		}
+	}
+}
