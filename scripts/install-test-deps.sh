@@ -19,6 +19,7 @@ declare -A package=(
 	[dumpcap]=tshark
 	[ip]=iproute2
 	[unshare]=util-linux
+	[systemd-analyze]=systemd
 	[kamailio]=kamailio
 	[docker-compose]=docker-compose
 )
@@ -31,7 +32,7 @@ have() {
 
 missing=()
 packages=()
-for cmd in sipp baresip sox tshark chromium dumpcap ip unshare kamailio docker-compose; do
+for cmd in sipp baresip sox tshark chromium dumpcap ip unshare kamailio docker-compose systemd-analyze; do
 	if ! have "$cmd"; then
 		missing+=("$cmd")
 		packages+=("${package[$cmd]}")
