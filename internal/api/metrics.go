@@ -114,6 +114,11 @@ func (s *Server) getMetrics(w http.ResponseWriter, r *http.Request, c *auth.Clie
 		}
 	}
 
+	if s.opts.SIPRefused != nil {
+		b.WriteString("# HELP callctl_sip_refused_total SIP requests refused because their source is not on sip.allow.\n# TYPE callctl_sip_refused_total counter\n")
+		fmt.Fprintf(&b, "callctl_sip_refused_total %d\n", s.opts.SIPRefused())
+	}
+
 	m := s.metrics
 	m.mu.Lock()
 	b.WriteString("# HELP callctl_operations_total Session operations requested over the API, by result.\n# TYPE callctl_operations_total counter\n")

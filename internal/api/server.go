@@ -34,6 +34,9 @@ type Options struct {
 	Ready func() bool
 	// SIPStats, when set, adds SIP counters to /metrics.
 	SIPStats func() map[string]uint64
+	// SIPRefused, when set, adds the count of requests refused by the SIP
+	// allow-list to /metrics.
+	SIPRefused func() uint64
 }
 
 // opTimeout bounds how long a request waits for an operation's outcome; a

@@ -207,6 +207,7 @@ func (a *App) setupAPI(opts Options) error {
 		Static:      opts.Web,
 		Ready:       func() bool { return !a.engine.Draining() },
 		SIPStats:    a.agent.Stats,
+		SIPRefused:  a.agent.Refused,
 	})
 	return nil
 }

@@ -65,9 +65,14 @@ type Agent struct {
 	host      string
 	port      int
 	udpLocal  gosip.Addr
+	udpKey    string // the UDP listener's key in sipgo's connection pool
 	onInvite  InviteHandler
 	listeners []func() error
 	closeFns  []func()
+
+	// closing is set first thing in Close: from then on nothing read from
+	// the network is handed to sipgo's transaction layer.
+	closing atomic.Bool
 
 	mu       sync.Mutex
 	dialogs  map[string]*Leg // Call-ID + local tag → leg
@@ -80,7 +85,13 @@ type Agent struct {
 	// responses counts SIP responses by direction (0 sent, 1 received) and
 	// status code, for metrics.
 	responses [2][700]atomic.Uint64
+	// refused counts requests refused because their source is not on the
+	// allow-list (ACKs included, though they get no answer).
+	refused atomic.Uint64
 }
+
+// Refused returns how many requests came from sources not on sip.allow.
+func (a *Agent) Refused() uint64 { return a.refused.Load() }
 
 // countSent and countReceived tally a response's status code.
 func (a *Agent) countSent(code int) {
@@ -176,7 +187,8 @@ func NewAgent(cfg Config, log *zap.Logger, onInvite InviteHandler) (*Agent, erro
 
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(a.host),
 		sipgo.WithUserAgentTransactionLayerOptions(gosip.WithTransactionLayerLogger(slogger)),
-		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerLogger(slogger)))
+		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerLogger(slogger),
+			gosip.WithTransportLayerReadFilter(a.dropWhenClosing)))
 	if err != nil {
 		a.closeListeners(udpConn, tcpLn)
 		return nil, err
@@ -193,6 +205,7 @@ func NewAgent(cfg Config, log *zap.Logger, onInvite InviteHandler) (*Agent, erro
 	if udpConn != nil {
 		ua := udpConn.LocalAddr().(*net.UDPAddr)
 		a.udpLocal = gosip.Addr{IP: ua.IP, Port: ua.Port}
+		a.udpKey = udpConn.LocalAddr().String()
 		a.listeners = append(a.listeners, func() error { return a.srv.ServeUDP(udpConn) })
 	}
 	if tcpLn != nil {
@@ -207,15 +220,15 @@ func NewAgent(cfg Config, log *zap.Logger, onInvite InviteHandler) (*Agent, erro
 		}
 	})
 
-	a.srv.OnInvite(a.handleInvite)
-	a.srv.OnAck(a.handleAck)
-	a.srv.OnBye(a.handleInDialog)
-	a.srv.OnCancel(a.handleStrayCancel)
-	a.srv.OnOptions(a.handleOptions)
+	a.srv.OnInvite(a.unlessClosing(a.handleInvite))
+	a.srv.OnAck(a.unlessClosing(a.handleAck))
+	a.srv.OnBye(a.unlessClosing(a.handleInDialog))
+	a.srv.OnCancel(a.unlessClosing(a.handleStrayCancel))
+	a.srv.OnOptions(a.unlessClosing(a.handleOptions))
 	for _, m := range []gosip.RequestMethod{gosip.INFO, gosip.UPDATE, gosip.REFER, gosip.NOTIFY, gosip.MESSAGE, gosip.PRACK, gosip.SUBSCRIBE} {
-		a.srv.OnRequest(m, a.handleInDialog)
+		a.srv.OnRequest(m, a.unlessClosing(a.handleInDialog))
 	}
-	a.srv.OnNoRoute(a.handleUnsupported)
+	a.srv.OnNoRoute(a.unlessClosing(a.handleUnsupported))
 	return a, nil
 }
 
@@ -242,6 +255,25 @@ func (a *Agent) Serve() {
 			}
 		}()
 	}
+	a.awaitUDPListener()
+}
+
+// awaitUDPListener returns once sipgo has registered the UDP listener in its
+// connection pool. Until then a request sent from the listener's address
+// would make sipgo try to open a second socket on the same port and fail, so
+// a Dial right after Serve must not race the serving goroutine.
+func (a *Agent) awaitUDPListener() {
+	if a.udpKey == "" {
+		return
+	}
+	pool := a.ua.TransportLayer().Pool("udp")
+	for range 1000 {
+		if pool.Get(a.udpKey) != nil {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	a.log.Warn("sip: UDP listener not registered after 1s", zap.String("addr", a.udpKey))
 }
 
 // Close stops the listeners and the transaction layer. Live legs get no more
@@ -254,10 +286,44 @@ func (a *Agent) Close() {
 	}
 	a.closed = true
 	a.mu.Unlock()
+	// Order matters (sipgo v1.7.3): a message read before Close is handled
+	// on a goroutine of sipgo's, and if its transaction and pooled socket
+	// are gone it opens a new socket on our port to answer, which nothing
+	// would ever close. So: stop taking messages in, end the transactions
+	// and pool while the listeners still hold the port (a late answer then
+	// fails to bind instead of leaking), and only then close the listeners.
+	a.closing.Store(true)
+	a.ua.Close()
 	for _, f := range a.closeFns {
 		f()
 	}
-	a.ua.Close()
+}
+
+// unlessClosing wraps a request handler: once Close has begun the request is
+// not handled, and the socket sipgo may have opened to answer it (see Close)
+// is closed. A listener's socket is left alone: sipgo's Close is a no-op on
+// listeners, which Close closes itself.
+func (a *Agent) unlessClosing(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *gosip.Request, tx gosip.ServerTransaction) {
+		if !a.closing.Load() {
+			h(req, tx)
+			return
+		}
+		if stx, ok := tx.(*gosip.ServerTx); ok {
+			if c := stx.Connection(); c != nil {
+				c.Close()
+			}
+		}
+	}
+}
+
+// dropWhenClosing is sipgo's read filter: it passes every datagram through
+// until Close begins.
+func (a *Agent) dropWhenClosing(_ gosip.TransportReadProps, data []byte) ([]byte, error) {
+	if a.closing.Load() {
+		return nil, nil
+	}
+	return data, nil
 }
 
 // Wait blocks until every goroutine started by the agent has returned. Call
@@ -293,6 +359,7 @@ func (a *Agent) allowed(req *gosip.Request, tx gosip.ServerTransaction) bool {
 			}
 		}
 	}
+	a.refused.Add(1)
 	a.log.Warn("security: request from a source not on sip.allow refused",
 		zap.String("method", string(req.Method)), zap.String("source", src), callIDField(req))
 	if !req.IsAck() && tx != nil {

@@ -400,6 +400,9 @@ func (l *Leg) onBye(req *gosip.Request, tx gosip.ServerTransaction) {
 		return
 	}
 	l.remoteSeq = req.CSeq().SeqNo
+	// Forget the dialog before answering, so that once the peer has its 200
+	// nothing can still be routed to this leg. a.mu is a leaf lock.
+	l.agent.unregister(l)
 	l.agent.respond(tx, req, 200, "OK", nil)
 	l.ended = true
 	if l.awaitAck != nil {
@@ -409,7 +412,6 @@ func (l *Leg) onBye(req *gosip.Request, tx gosip.ServerTransaction) {
 	l.emitLocked(&Bye{Leg: l, Request: req})
 	l.sink = nil
 	l.mu.Unlock()
-	l.agent.unregister(l)
 }
 
 // onRequest hands an in-dialog request to the owner and waits for its answer.
