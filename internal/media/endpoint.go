@@ -3,7 +3,6 @@ package media
 import (
 	"errors"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -34,8 +33,8 @@ type EndpointConfig struct {
 }
 
 // Endpoint is callctl's media end facing one party: an RTP socket on an even
-// port and an RTCP socket on the port above it, both read by goroutines the
-// endpoint owns until Close. What arrives is counted and, when the endpoint
+// port and an RTCP socket on the port above it, both read by one of the
+// package's pollers (poller.go) until Close. What arrives is counted and, when the endpoint
 // is connected (see Connect), relayed out of the peer endpoint. What the
 // endpoint sends forms one RTP stream with callctl's own SSRC, sequence
 // numbers and timestamps: relayed packets, packets injected with WriteRTP,
@@ -70,15 +69,20 @@ type Endpoint struct {
 	in      inCounters
 	outStat outCounters
 
+	// slot and poller read the sockets; rx follows the received sequence
+	// numbers and is touched only by the poller's goroutine.
+	slot   *pollerSlot
+	poller *poller
+	rx     rxSequence
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
-	readers   sync.WaitGroup
 }
 
 // path is one of the endpoint's sockets and the address it sends to.
 type path struct {
-	conn   *net.UDPConn
+	sock   *udpSocket
 	remote atomic.Pointer[remote] // never nil after newEndpoint
 }
 
@@ -132,7 +136,7 @@ type Stats struct {
 	LastIn time.Time
 }
 
-func newEndpoint(pool *PortPool, port int, adv netip.Addr, rtpConn, rtcpConn *net.UDPConn, log *zap.Logger) *Endpoint {
+func newEndpoint(pool *PortPool, port int, adv netip.Addr, rtpSock, rtcpSock *udpSocket, log *zap.Logger) (*Endpoint, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -140,18 +144,20 @@ func newEndpoint(pool *PortPool, port int, adv netip.Addr, rtpConn, rtcpConn *ne
 		pool:      pool,
 		port:      port,
 		advertise: adv,
-		log:       log.With(zap.Int("rtp_port", port)),
+		log:       log.WithLazy(zap.Int("rtp_port", port)),
 	}
-	e.rtp.conn, e.rtcp.conn = rtpConn, rtcpConn
+	e.rtp.sock, e.rtcp.sock = rtpSock, rtcpSock
 	e.rtp.remote.Store(&remote{})
 	e.rtcp.remote.Store(&remote{})
 	e.out.init(time.Now())
 
-	e.readers.Add(2)
-	go e.readRTP()
-	go e.readRTCP()
+	e.slot = pickPoller()
+	if err := e.slot.register(e); err != nil {
+		_ = errors.Join(rtpSock.close(), rtcpSock.close())
+		return nil, err
+	}
 	e.log.Debug("media endpoint open", zap.Stringer("advertise", adv), zap.Uint32("ssrc", e.out.ssrc))
-	return e
+	return e, nil
 }
 
 // Port returns the RTP port; RTCP is on Port()+1.
@@ -201,10 +207,13 @@ func (e *Endpoint) Stats() Stats {
 // the party (zero if none yet), for the media timeout.
 func (e *Endpoint) LastActivity() time.Time { return unixNano(e.in.lastAny.Load()) }
 
-// Close stops the music and the readers and waits for them, removes the
-// forks (AddFork), closes both sockets and hands the port pair back to the pool, where it rests before
+// Close stops the music, takes the sockets off their poller (waiting for a
+// packet being handled to be done), removes the forks (AddFork), closes both
+// sockets and hands the port pair back to the pool, where it rests before
 // reuse. Packets a connected peer still relays toward a closed endpoint are
 // dropped. Close is idempotent; later calls return the first call's result.
+// It must not be called from an event tap or a fork callback, which run on
+// the poller that Close waits for.
 func (e *Endpoint) Close() error {
 	e.closeOnce.Do(func() {
 		e.closed.Store(true)
@@ -212,53 +221,37 @@ func (e *Endpoint) Close() error {
 		e.peer.Store(nil)
 		e.tap.Store(nil)
 		e.clearForks()
-		err := errors.Join(e.rtp.conn.Close(), e.rtcp.conn.Close())
-		e.readers.Wait()
+		e.slot.unregister(e)
+		e.closeErr = errors.Join(e.rtp.sock.close(), e.rtcp.sock.close())
 		e.pool.release(e.port)
-		e.closeErr = err
 		e.log.Debug("media endpoint closed", zap.Object("stats", e.Stats()))
 	})
 	return e.closeErr
 }
 
-// readRTP is the RTP socket's reader goroutine.
-func (e *Endpoint) readRTP() {
-	defer e.readerDone()
-	buf := make([]byte, maxPacket)
-	var rx rxSequence
-	for {
-		n, src, err := e.rtp.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if e.closed.Load() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue // transient (e.g. ICMP-induced); UDP reads do not otherwise fail
-		}
-		e.receiveRTP(buf[:n], src, &rx, time.Now())
+// readRTPOnce handles one datagram from the RTP socket, if one is queued;
+// p's goroutine calls it when the socket is readable.
+func (e *Endpoint) readRTPOnce(p *poller, now time.Time) {
+	n, src, err := e.rtp.sock.readFrom(p.buf[:], &p.sa)
+	if err != nil {
+		return // nothing queued, or transient (ICMP-induced): UDP reads do not otherwise fail
 	}
+	if hook := e.pool.packetHook.Load(); hook != nil {
+		(*hook)()
+	}
+	e.receiveRTP(p.buf[:n], src, &e.rx, now)
 }
 
-// readRTCP is the RTCP socket's reader goroutine.
-func (e *Endpoint) readRTCP() {
-	defer e.readerDone()
-	buf := make([]byte, maxPacket)
-	for {
-		n, src, err := e.rtcp.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if e.closed.Load() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		e.receiveRTCP(buf[:n], src, time.Now())
+// readRTCPOnce is readRTPOnce for the RTCP socket.
+func (e *Endpoint) readRTCPOnce(p *poller, now time.Time) {
+	n, src, err := e.rtcp.sock.readFrom(p.buf[:], &p.sa)
+	if err != nil {
+		return
 	}
-}
-
-func (e *Endpoint) readerDone() {
-	if hook := e.pool.readerExitHook; hook != nil {
-		hook()
+	if hook := e.pool.packetHook.Load(); hook != nil {
+		(*hook)()
 	}
-	e.readers.Done()
+	e.receiveRTCP(p.buf[:n], src, now)
 }
 
 // accept reports whether a packet from src may be relayed, latching the

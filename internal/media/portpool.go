@@ -3,11 +3,11 @@ package media
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -28,8 +28,9 @@ type PortPool struct {
 	lo, hi int // lo even; every RTP port p in the pool has lo <= p and p+1 <= hi
 	rest   time.Duration
 	now    func() time.Time // replaced in tests
-	// readerExitHook, if set (by tests), runs as each endpoint reader exits.
-	readerExitHook func()
+	// packetHook, if set (by tests), runs before each datagram an
+	// endpoint of this pool handles.
+	packetHook atomic.Pointer[func()]
 
 	mu      sync.Mutex
 	free    ring[int]         // RTP ports ready to hand out, oldest released first
@@ -130,8 +131,8 @@ func (p *PortPool) Range() (first, last int) {
 
 // Allocate binds an RTP and an RTCP UDP socket on cfg.IP, on the next free
 // pair of the pool, skipping pairs the operating system refuses (in use by
-// another program), and starts the endpoint's two reader goroutines. The
-// endpoint owns them: Close stops them and waits for them.
+// another program), and registers them with a poller (see poller.go), which
+// reads them until Close.
 func (p *PortPool) Allocate(cfg EndpointConfig) (*Endpoint, error) {
 	ip := cfg.IP.Unmap()
 	if !ip.IsValid() {
@@ -157,9 +158,14 @@ func (p *PortPool) Allocate(cfg EndpointConfig) (*Endpoint, error) {
 		if !ok {
 			break
 		}
-		rtpConn, rtcpConn, err := bindPair(ip, port)
+		rtpSock, rtcpSock, err := bindPair(ip, port)
 		if err == nil {
-			return newEndpoint(p, port, adv, rtpConn, rtcpConn, cfg.Log), nil
+			e, err := newEndpoint(p, port, adv, rtpSock, rtcpSock, cfg.Log)
+			if err != nil {
+				p.release(port)
+				return nil, fmt.Errorf("media: poll RTP/RTCP on %v: %w", netip.AddrPortFrom(ip, uint16(port)), err)
+			}
+			return e, nil
 		}
 		p.putBack(port)
 		if !portRefused(err) {
@@ -223,21 +229,17 @@ func (p *PortPool) wakeLocked(now time.Time) {
 }
 
 // bindPair binds RTP on port and RTCP on port+1.
-func bindPair(ip netip.Addr, port int) (rtpConn, rtcpConn *net.UDPConn, err error) {
-	network := "udp4"
-	if ip.Is6() {
-		network = "udp6"
-	}
-	rtpConn, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
+func bindPair(ip netip.Addr, port int) (rtp, rtcp *udpSocket, err error) {
+	rtp, err = listenUDP(ip, port)
 	if err != nil {
 		return nil, nil, err
 	}
-	rtcpConn, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port+1))))
+	rtcp, err = listenUDP(ip, port+1)
 	if err != nil {
-		_ = rtpConn.Close()
+		_ = rtp.close()
 		return nil, nil, err
 	}
-	return rtpConn, rtcpConn, nil
+	return rtp, rtcp, nil
 }
 
 // portRefused tells a port taken by someone else (try the next one) from a

@@ -98,7 +98,7 @@ func TestAllocateHandsOutDistinctEvenPortsWithRTCPAbove(t *testing.T) {
 			t.Fatalf("Allocate gave port %d; want a new even port in %d..%d (seen %v)", port, first, last, seen)
 		}
 		seen[port] = true
-		if got := e.rtcp.conn.LocalAddr().(*net.UDPAddr).Port; got != port+1 {
+		if got := int(e.rtcp.sock.localAddr().Port()); got != port+1 {
 			t.Errorf("RTCP socket on port %d, want %d", got, port+1)
 		}
 		if e.Advertise() != loopback {

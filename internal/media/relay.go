@@ -3,7 +3,6 @@ package media
 import (
 	"encoding/binary"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -116,10 +115,13 @@ func (e *Endpoint) WriteRTP(pkt *rtp.Packet) error {
 	if e.closed.Load() {
 		return fmt.Errorf("media: WriteRTP on port %d: %w", e.port, ErrClosed)
 	}
-	buf, err := pkt.Marshal()
+	// Marshalled on the stack: a packet on its way out allocates nothing.
+	var space [maxPacket]byte
+	n, err := pkt.MarshalTo(space[:])
 	if err != nil {
-		return fmt.Errorf("media: WriteRTP: marshal: %w", err)
+		return fmt.Errorf("media: WriteRTP: marshal (%d bytes at most): %w", maxPacket, err)
 	}
+	buf := space[:n]
 	if len(buf) < rtpHeaderLen {
 		return fmt.Errorf("media: WriteRTP: %d-byte packet is shorter than an RTP header: %w", len(buf), ErrInvalidArgument)
 	}
@@ -137,7 +139,7 @@ func (e *Endpoint) sendOwn(pkt []byte, src source, now time.Time) error {
 	if !dst.IsValid() {
 		return ErrNoRemote
 	}
-	if err := e.out.send(e.rtp.conn, dst, pkt, src, false, now); err != nil {
+	if err := e.out.send(e.rtp.sock, dst, pkt, src, false, now); err != nil {
 		if e.closed.Load() {
 			return ErrClosed
 		}
@@ -284,7 +286,7 @@ func (e *Endpoint) sendRTP(pkt []byte, src source, now time.Time) bool {
 	if !dst.IsValid() {
 		return false // do not spend a sequence number on a packet never sent
 	}
-	if e.out.send(e.rtp.conn, dst, pkt, src, true, now) != nil {
+	if e.out.send(e.rtp.sock, dst, pkt, src, true, now) != nil {
 		return false
 	}
 	e.outStat.packets.Add(1)
@@ -303,7 +305,7 @@ func (e *Endpoint) sendRaw(p *path, pkt []byte) bool {
 	if !dst.IsValid() {
 		return false
 	}
-	if _, err := p.conn.WriteToUDPAddrPort(pkt, dst); err != nil {
+	if err := p.sock.writeTo(pkt, dst); err != nil {
 		return false
 	}
 	e.outStat.rtcp.Add(1)
@@ -386,11 +388,11 @@ func (s *outStream) resync() {
 // their sequence numbers whichever goroutine sends them (the peer's reader,
 // WriteRTP, music). A packet the socket refuses gives its place back, so
 // the stream has no gap where nothing was sent.
-func (s *outStream) send(conn *net.UDPConn, dst netip.AddrPort, pkt []byte, src source, mapPT bool, now time.Time) error {
+func (s *outStream) send(sock *udpSocket, dst netip.AddrPort, pkt []byte, src source, mapPT bool, now time.Time) error {
 	s.mu.Lock()
 	pos := s.streamPos
 	s.rewriteLocked(pkt, src, mapPT, now)
-	_, err := conn.WriteToUDPAddrPort(pkt, dst)
+	err := sock.writeTo(pkt, dst)
 	if err != nil {
 		s.streamPos = pos
 	}

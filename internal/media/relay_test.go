@@ -246,36 +246,56 @@ func TestDisconnectCountsButDropsPackets(t *testing.T) {
 	}
 }
 
-func TestCloseStopsReadersBeforeReturning(t *testing.T) {
-	pool := newTestPool(t, 1, 0)
-	// Slow readers down on their way out, so that a Close that does not
-	// wait for them would return while they are still in the hook.
-	var finished atomic.Int32
-	pool.readerExitHook = func() {
+func TestCloseWaitsForThePacketBeingHandled(t *testing.T) {
+	c := newCall(t, 2)
+	// Slow the handling of a packet down, so that a Close that does not
+	// wait for it would return while the poller still uses the endpoint
+	// (and could read a reused descriptor after Close).
+	var started, finished atomic.Int32
+	hook := func() {
+		started.Add(1)
 		time.Sleep(50 * time.Millisecond)
 		finished.Add(1)
 	}
-	// Readers of endpoints that earlier tests closed may still be on their
-	// way out; count from none.
-	eventually(t, "earlier tests' readers gone", func() bool { return readerGoroutines() == 0 })
-	e := allocate(t, pool)
-	if n := readerGoroutines(); n != 2 {
-		t.Fatalf("%d reader goroutines running for one endpoint, want 2", n)
-	}
-	if err := e.Close(); err != nil {
+	c.pool.packetHook.Store(&hook)
+	c.phoneA.send(rtpAddr(c.a), (&stream{ssrc: 1}).next())
+	eventually(t, "the packet is being handled", func() bool { return started.Load() == 1 })
+	if err := c.a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := finished.Load(); n != 2 {
-		t.Errorf("%d of 2 readers had finished when Close returned", n)
+	if n := finished.Load(); n != 1 {
+		t.Errorf("Close returned while the packet was still being handled")
 	}
 }
 
-// readerGoroutines counts endpoint reader goroutines, right now (goleak
-// would wait for them to finish, which is not the question here).
-func readerGoroutines() int {
+// TestClosingTheLastEndpointStopsThePollers: an idle process keeps no
+// poller goroutine (goleak checks the package at the end, too).
+func TestClosingTheLastEndpointStopsThePollers(t *testing.T) {
+	eventually(t, "earlier tests' pollers gone", func() bool { return pollerGoroutines() == 0 })
+	pool := newTestPool(t, 4, 0)
+	var eps []*Endpoint
+	for range 4 {
+		eps = append(eps, allocate(t, pool))
+	}
+	if n := pollerGoroutines(); n == 0 || n > runtime.GOMAXPROCS(0) {
+		t.Fatalf("%d poller goroutines for 4 endpoints, want 1..%d", n, runtime.GOMAXPROCS(0))
+	}
+	for _, e := range eps {
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := pollerGoroutines(); n != 0 {
+		t.Errorf("%d poller goroutines left after the last Close returned", n)
+	}
+}
+
+// pollerGoroutines counts poller goroutines, right now (goleak would wait
+// for them to finish, which is not the question here).
+func pollerGoroutines() int {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
-	return bytes.Count(buf, []byte("created by github.com/callctl/callctl/internal/media.newEndpoint "))
+	return bytes.Count(buf, []byte("internal/media.(*poller).run("))
 }
 
 func TestPayloadMapRewritesRelayedPayloadType(t *testing.T) {
@@ -541,8 +561,12 @@ func TestWriteRTPAndRelayShareOneSequenceSpace(t *testing.T) {
 func TestFailedSendLeavesNoHoleInTheSequence(t *testing.T) {
 	var s outStream
 	s.init(time.Now())
-	conn := newPhone(t).rtp
-	ok := netip.AddrPortFrom(loopback, uint16(conn.LocalAddr().(*net.UDPAddr).Port))
+	ok := netip.AddrPortFrom(loopback, uint16(newPhone(t).rtp.LocalAddr().(*net.UDPAddr).Port))
+	conn, err := listenUDP(loopback, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.close() })
 	refused := netip.MustParseAddrPort("[::1]:9") // an IPv6 destination from an IPv4 socket
 	pkt := func(seq uint16) []byte {
 		p := make([]byte, 12)

@@ -1,0 +1,253 @@
+package media
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Endpoint sockets are read by a few pollers, one per CPU the Go runtime
+// uses, each an epoll set drained by one goroutine that handles every
+// readable socket inline: the packet is read, checked and relayed (or
+// tapped, forked) before the next. Compared with a goroutine per socket
+// parked in Go's network poller, a packet then costs no goroutine wake-up
+// and no scheduler work: two system calls (recvfrom, sendto) and a share of
+// an epoll_wait that, under load, returns many sockets at once. It also
+// saves two goroutine stacks and two read buffers per endpoint.
+//
+// A poller's goroutine runs while sockets are registered with it: the first
+// registration starts it, and the removal of the last stops it (and waits),
+// so an idle process, or a test that closed its endpoints, has none.
+
+// pollerSet is the process's pollers; endpoints are spread round-robin.
+var pollerSet = struct {
+	once  sync.Once
+	slots []*pollerSlot
+	next  atomic.Uint32
+}{}
+
+func pickPoller() *pollerSlot {
+	pollerSet.once.Do(func() {
+		n := runtime.GOMAXPROCS(0)
+		pollerSet.slots = make([]*pollerSlot, n)
+		for i := range pollerSet.slots {
+			pollerSet.slots[i] = &pollerSlot{}
+		}
+	})
+	return pollerSet.slots[int(pollerSet.next.Add(1))%len(pollerSet.slots)]
+}
+
+// pollerSlot holds the running poller of one slot, if any.
+type pollerSlot struct {
+	mu  sync.Mutex
+	cur *poller // nil when no socket is registered
+}
+
+// pollTarget is what a registered socket's readiness is handed to.
+type pollTarget struct {
+	e    *Endpoint
+	rtcp bool // the endpoint's RTCP socket, else its RTP one
+}
+
+// poller is one epoll set and the goroutine that drains it.
+type poller struct {
+	epfd, wakefd int
+	// targets maps a registered fd to what handles it; only this poller's
+	// goroutine reads it, under no lock, so it is changed only between
+	// batches: registrations are queued and applied by the goroutine.
+	targets map[int32]pollTarget
+	count   int // registered sockets; guarded by the slot's mu
+
+	pendingMu sync.Mutex
+	pending   []pollChange
+
+	// batch is odd while the goroutine handles a batch of events; Close of
+	// an endpoint waits for the batch in progress to end before closing the
+	// sockets, so no read can hit a reused descriptor.
+	batch atomic.Uint64
+	done  chan struct{}
+
+	buf    [maxPacket]byte
+	sa     unix.RawSockaddrAny
+	events [128]unix.EpollEvent
+}
+
+type pollChange struct {
+	fd     int32
+	target pollTarget // zero: remove
+}
+
+// register adds the endpoint's sockets to a poller, starting it if needed.
+func (s *pollerSlot) register(e *Endpoint) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.cur
+	if p == nil {
+		var err error
+		if p, err = newPoller(); err != nil {
+			return err
+		}
+		s.cur = p
+		go p.run()
+	}
+	p.queue(pollChange{fd: int32(e.rtp.sock.fd), target: pollTarget{e: e}},
+		pollChange{fd: int32(e.rtcp.sock.fd), target: pollTarget{e: e, rtcp: true}})
+	for _, fd := range []int{e.rtp.sock.fd, e.rtcp.sock.fd} {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+		if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			p.queue(pollChange{fd: int32(e.rtp.sock.fd)}, pollChange{fd: int32(e.rtcp.sock.fd)})
+			unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, e.rtp.sock.fd, nil)
+			s.stopIfIdleLocked(p)
+			return err
+		}
+	}
+	p.count += 2
+	e.poller = p
+	return nil
+}
+
+// unregister removes the endpoint's sockets and returns once the poller
+// can no longer be handling them; the last one out stops the poller and
+// waits for its goroutine.
+func (s *pollerSlot) unregister(e *Endpoint) {
+	s.mu.Lock()
+	p := e.poller
+	for _, fd := range []int{e.rtp.sock.fd, e.rtcp.sock.fd} {
+		unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	}
+	p.queue(pollChange{fd: int32(e.rtp.sock.fd)}, pollChange{fd: int32(e.rtcp.sock.fd)})
+	p.count -= 2
+	stopped := s.stopIfIdleLocked(p)
+	s.mu.Unlock()
+	if stopped {
+		<-p.done
+		return
+	}
+	p.awaitBatch()
+}
+
+// stopIfIdleLocked tells an idle poller to stop and detaches it from the
+// slot, so the next registration starts a new one.
+func (s *pollerSlot) stopIfIdleLocked(p *poller) bool {
+	if p.count > 0 {
+		return false
+	}
+	s.cur = nil
+	p.wake()
+	return true
+}
+
+func newPoller() (*poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil, err
+	}
+	return &poller{epfd: epfd, wakefd: wakefd, targets: map[int32]pollTarget{}, done: make(chan struct{})}, nil
+}
+
+func (p *poller) queue(changes ...pollChange) {
+	p.pendingMu.Lock()
+	p.pending = append(p.pending, changes...)
+	p.pendingMu.Unlock()
+}
+
+func (p *poller) wake() {
+	var one = [8]byte{1}
+	unix.Write(p.wakefd, one[:])
+}
+
+// awaitBatch returns once the batch of events in progress, if any, is over.
+func (p *poller) awaitBatch() {
+	b := p.batch.Load()
+	if b%2 == 0 {
+		return
+	}
+	for p.batch.Load() == b {
+		time.Sleep(20 * time.Microsecond)
+	}
+}
+
+// applyPending brings targets up to date with the queued changes.
+func (p *poller) applyPending() {
+	p.pendingMu.Lock()
+	for _, c := range p.pending {
+		if c.target.e == nil {
+			delete(p.targets, c.fd)
+		} else {
+			p.targets[c.fd] = c.target
+		}
+	}
+	p.pending = p.pending[:0]
+	p.pendingMu.Unlock()
+}
+
+// run is the poller's goroutine: it waits for readable sockets and handles
+// one datagram per ready socket per round (level-triggered, so a socket
+// with more queued is reported again at once).
+func (p *poller) run() {
+	defer close(p.done)
+	defer unix.Close(p.wakefd)
+	defer unix.Close(p.epfd)
+	for {
+		n, err := unix.EpollWait(p.epfd, p.events[:], -1)
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return // EBADF and the like: the poller cannot go on
+		}
+		p.batch.Add(1)
+		p.applyPending()
+		now := time.Now()
+		stop := false
+		for i := range n {
+			fd := p.events[i].Fd
+			if int(fd) == p.wakefd {
+				stop = true
+				continue
+			}
+			t, ok := p.targets[fd]
+			if !ok {
+				continue // removed since the wait began
+			}
+			if t.rtcp {
+				t.e.readRTCPOnce(p, now)
+			} else {
+				t.e.readRTPOnce(p, now)
+			}
+		}
+		p.batch.Add(1)
+		if stop {
+			var drain [8]byte
+			unix.Read(p.wakefd, drain[:])
+			// Stop only if still idle: a wake from a stop that raced a
+			// new registration on this poller is not a stop. (A stopped
+			// poller is detached from its slot, so nothing registers on
+			// it after the wake that stops it.)
+			if p.idle() {
+				return
+			}
+		}
+	}
+}
+
+// idle reports whether no socket is registered: the pending removals have
+// emptied the targets.
+func (p *poller) idle() bool {
+	p.applyPending()
+	return len(p.targets) == 0
+}
