@@ -295,7 +295,7 @@ func TestClosingTheLastEndpointStopsThePollers(t *testing.T) {
 func pollerGoroutines() int {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
-	return bytes.Count(buf, []byte("internal/media.(*poller).run("))
+	return bytes.Count(buf, []byte("created by github.com/callctl/callctl/internal/media.(*pollerSlot).register "))
 }
 
 func TestPayloadMapRewritesRelayedPayloadType(t *testing.T) {
