@@ -288,7 +288,11 @@ func (s *Server) audit(r *http.Request, c *auth.Client, op string, args map[stri
 	if he != nil {
 		rec.Result, rec.Status, rec.Error = "error", he.status, he.body.Message
 	}
-	if _, err := s.opts.Audit.RecordRequest(r.Context(), rec); err != nil {
+	// The operation has happened whether or not the client is still there:
+	// its record must be written even if the client hung up.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+	defer cancel()
+	if _, err := s.opts.Audit.RecordRequest(ctx, rec); err != nil {
 		s.log.Error("audit trail write failed", zap.String("operation", op), zap.String("session", id), zap.Error(err))
 	}
 }

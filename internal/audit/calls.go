@@ -37,7 +37,14 @@ type Call struct {
 
 // RecordCall stores c as the record of session c.SessionID, replacing any
 // earlier record of that session (so it may be called as the call
-// progresses and once more when it ends). Durable when it returns.
+// progresses and once more when it ends). Durable when it returns without
+// error: the record is committed and fsynced (in a transaction it may share
+// with records written concurrently).
+//
+// If ctx is done before the record is queued for writing, nothing is
+// written. If ctx ends while RecordCall waits for the commit, it returns
+// ctx's error at once, but the record is already queued and will most likely
+// still be written.
 func (s *Store) RecordCall(ctx context.Context, c Call) error {
 	const op = "record call"
 	if err := s.checkOpen(op); err != nil {
@@ -46,45 +53,35 @@ func (s *Store) RecordCall(ctx context.Context, c Call) error {
 	if c.SessionID == "" {
 		return fmt.Errorf("audit: %s: SessionID is empty: %w", op, ErrInvalidArgument)
 	}
-	var times [3]sql.NullString
-	for i, t := range []struct {
-		field string
-		t     time.Time
-	}{{"Call.Start", c.Start}, {"Call.Answer", c.Answer}, {"Call.End", c.End}} {
-		var err error
-		if times[i], err = formatTime(t.field, t.t); err != nil {
-			return err
-		}
+	start, err := formatTime("Call.Start", c.Start)
+	if err != nil {
+		return err
 	}
-	start, answer, end := times[0], times[1], times[2]
+	answer, err := formatTime("Call.Answer", c.Answer)
+	if err != nil {
+		return err
+	}
+	end, err := formatTime("Call.End", c.End)
+	if err != nil {
+		return err
+	}
 	sortTime := end.String
 	if !end.Valid {
 		sortTime = start.String // "" when both are unset
 	}
-	ops := []byte("[]")
+	ops := "[]"
 	if len(c.Operations) > 0 {
-		var err error
-		if ops, err = json.Marshal(c.Operations); err != nil { // cannot fail for []string
+		b, err := json.Marshal(c.Operations)
+		if err != nil { // cannot fail for []string
 			return s.errorf(op, err)
 		}
+		ops = string(b)
 	}
-	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO calls (session_id, caller, caller_name, callee, callee_name, dialled,
-			start_time, answer_time, end_time, sort_time, state, end_reason, operations)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		 ON CONFLICT (session_id) DO UPDATE SET
-			caller = excluded.caller, caller_name = excluded.caller_name,
-			callee = excluded.callee, callee_name = excluded.callee_name,
-			dialled = excluded.dialled, start_time = excluded.start_time,
-			answer_time = excluded.answer_time, end_time = excluded.end_time,
-			sort_time = excluded.sort_time, state = excluded.state,
-			end_reason = excluded.end_reason, operations = excluded.operations`,
-		c.SessionID, c.Caller, c.CallerName, c.Callee, c.CalleeName, c.Dialled,
-		start, answer, end, sortTime, c.State, c.EndReason, string(ops))
-	if err != nil {
-		return s.errorf(op, err)
-	}
-	return nil
+	p := getPending(kindCall)
+	p.args = append(p.args, c.SessionID, c.Caller, c.CallerName, c.Callee, c.CalleeName, c.Dialled,
+		start, answer, end, sortTime, c.State, c.EndReason, ops)
+	_, err = s.write(ctx, op, p)
+	return err
 }
 
 // Calls returns the calls f selects, newest first: by End, or Start for a

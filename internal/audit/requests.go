@@ -40,17 +40,25 @@ const (
 )
 
 // RecordRequest appends r to the audit trail and returns its ID. When it
-// returns without error the row is on disk (fsynced): write it before
-// answering the client, and a crash cannot lose a request that was answered.
+// returns without error the row is on disk (committed and fsynced, in a
+// transaction it may share with records written concurrently): write it
+// before answering the client, and a crash cannot lose a request that was
+// answered.
+//
+// If ctx is done before the record is queued for writing, nothing is
+// written. If ctx ends while RecordRequest waits for the commit, it returns
+// ctx's error at once, but the record is already queued and will most
+// likely still be written.
 func (s *Store) RecordRequest(ctx context.Context, r Request) (int64, error) {
-	if err := s.checkOpen("record request"); err != nil {
+	const op = "record request"
+	if err := s.checkOpen(op); err != nil {
 		return 0, err
 	}
 	if r.Operation == "" {
-		return 0, fmt.Errorf("audit: record request: Operation is empty: %w", ErrInvalidArgument)
+		return 0, fmt.Errorf("audit: %s: Operation is empty: %w", op, ErrInvalidArgument)
 	}
 	if r.Result != ResultOK && r.Result != ResultError {
-		return 0, fmt.Errorf("audit: record request: Result %q must be one of: %s, %s: %w", r.Result, ResultOK, ResultError, ErrInvalidArgument)
+		return 0, fmt.Errorf("audit: %s: Result %q must be one of: %s, %s: %w", op, r.Result, ResultOK, ResultError, ErrInvalidArgument)
 	}
 	if r.Time.IsZero() {
 		r.Time = time.Now()
@@ -59,24 +67,17 @@ func (s *Store) RecordRequest(ctx context.Context, r Request) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	args := []byte("{}")
+	args := "{}"
 	if len(r.Args) > 0 {
-		if args, err = json.Marshal(r.Args); err != nil { // cannot fail for map[string]string
-			return 0, s.errorf("record request", err)
+		b, err := json.Marshal(r.Args)
+		if err != nil { // cannot fail for map[string]string
+			return 0, s.errorf(op, err)
 		}
+		args = string(b)
 	}
-	res, err := s.db.ExecContext(ctx,
-		`INSERT INTO requests (time, client, source, operation, args, session_id, result, status, error)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.String, r.Client, r.Source, r.Operation, string(args), r.SessionID, r.Result, r.Status, r.Error)
-	if err != nil {
-		return 0, s.errorf("record request", err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return 0, s.errorf("record request", err)
-	}
-	return id, nil
+	p := getPending(kindRequest)
+	p.args = append(p.args, t.String, r.Client, r.Source, r.Operation, args, r.SessionID, r.Result, r.Status, r.Error)
+	return s.write(ctx, op, p)
 }
 
 // Filter selects records; its zero value selects the newest DefaultLimit.

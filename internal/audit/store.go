@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,10 +31,30 @@ const busyTimeout = 5 * time.Second
 
 // Store is the audit trail and call records database. Its methods are safe
 // for concurrent use. Open one per database file and Close it at shutdown.
+//
+// Records are written by one goroutine per Store that commits them in
+// groups (see writer.go): concurrent RecordCall and RecordRequest calls
+// share a transaction, and so an fsync, while each still returns only once
+// its own record is committed.
 type Store struct {
 	path   string
 	db     *sql.DB
 	closed atomic.Bool
+
+	// The INSERTs, prepared once in Open and closed by Close.
+	insertCall, insertRequest *sql.Stmt
+
+	// queue carries records to the writer goroutine; Close closes it
+	// (holding queueMu, which senders hold for reading) and then waits for
+	// writerDone, closed by the writer once the queue is drained.
+	queueMu    sync.RWMutex
+	queue      chan *pending
+	writerDone chan struct{}
+
+	// testHookBatch, when set (by tests, before the first record is
+	// queued), is called by the writer with each batch's size before it
+	// writes the batch.
+	testHookBatch func(n int)
 }
 
 // Open opens the database at path, creating the file (mode 0600: the records
@@ -82,6 +103,16 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("audit: open %s: %w", path, err)
 	}
+	if s.insertCall, err = db.PrepareContext(ctx, insertCallSQL); err == nil {
+		s.insertRequest, err = db.PrepareContext(ctx, insertRequestSQL)
+	}
+	if err != nil {
+		db.Close() // closes a statement already prepared, too
+		return nil, fmt.Errorf("audit: open %s: prepare: %w", path, err)
+	}
+	s.queue = make(chan *pending, queueLen)
+	s.writerDone = make(chan struct{})
+	go s.run()
 	return s, nil
 }
 
@@ -119,13 +150,26 @@ func (s *Store) check(ctx context.Context) error {
 }
 
 // Close closes the database. Records already returned from are on disk;
-// Close checkpoints the WAL into the main file. Calls after Close return
-// ErrClosed; a second Close returns nil.
+// records already queued for the writer when Close is called (their Record
+// call waiting for the commit) are written, or fail, before Close returns,
+// and their callers get the result; a Record call that has not queued its
+// record yet gets ErrClosed and writes nothing.
+// Close stops the writer goroutine, waiting for it, and checkpoints the WAL
+// into the main file. Calls after Close return ErrClosed; a second Close
+// returns nil.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	if err := s.db.Close(); err != nil {
+	// No sender is between its closed check and its send once we hold the
+	// lock, and every later one sees closed.
+	s.queueMu.Lock()
+	close(s.queue)
+	s.queueMu.Unlock()
+	<-s.writerDone
+
+	err := errors.Join(s.insertCall.Close(), s.insertRequest.Close(), s.db.Close())
+	if err != nil {
 		return fmt.Errorf("audit: close %s: %w", s.path, err)
 	}
 	return nil
