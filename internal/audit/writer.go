@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Writes go through one goroutine per Store, the writer, which commits them
@@ -12,11 +13,17 @@ import (
 // maxBatch records), writes it in one transaction, and then tells each
 // record's caller. Records that arrive while a batch is being fsynced wait
 // in the queue for the next one, so under load many records share one
-// commit (one fsync) while a lone record is written at once, as before: the
-// writer never waits for more records to come.
+// commit (one fsync). A lone record after a quiet spell is written at once;
+// while records keep coming (the last commit was less than busyWithin ago)
+// the writer gathers for up to linger before committing, since a commit's
+// cost (WAL frames, fsync) hardly depends on how many records it holds.
 const (
 	// maxBatch is the most records one transaction holds.
 	maxBatch = 256
+	// linger is the longest a record waits for others to share its commit,
+	// and busyWithin how recent the last commit must be for that.
+	linger     = 5 * time.Millisecond
+	busyWithin = 50 * time.Millisecond
 	// queueLen is how many records may wait for the writer before callers
 	// block on the queue.
 	queueLen = 4 * maxBatch
@@ -130,24 +137,48 @@ func (s *Store) write(ctx context.Context, op string, p *pending) (int64, error)
 func (s *Store) run() {
 	defer close(s.writerDone)
 	batch := make([]*pending, 0, maxBatch)
+	gather := time.NewTimer(linger)
+	gather.Stop()
+	var lastCommit time.Time
 	for p := range s.queue {
 		batch = append(batch, p)
+		busy := time.Since(lastCommit) < busyWithin
+		if busy {
+			gather.Reset(linger)
+		}
 	fill:
 		for len(batch) < maxBatch {
+			if !busy {
+				select {
+				case p, ok := <-s.queue:
+					if !ok {
+						break fill
+					}
+					batch = append(batch, p)
+				default:
+					break fill
+				}
+				continue
+			}
 			select {
 			case p, ok := <-s.queue:
 				if !ok {
 					break fill
 				}
 				batch = append(batch, p)
-			default:
+			case <-gather.C:
+				busy = false
 				break fill
 			}
+		}
+		if busy {
+			gather.Stop()
 		}
 		if s.testHookBatch != nil {
 			s.testHookBatch(len(batch))
 		}
 		s.writeBatch(batch)
+		lastCommit = time.Now()
 		clear(batch) // the callers own their records again
 		batch = batch[:0]
 	}
