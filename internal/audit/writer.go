@@ -13,10 +13,12 @@ import (
 // maxBatch records), writes it in one transaction, and then tells each
 // record's caller. Records that arrive while a batch is being fsynced wait
 // in the queue for the next one, so under load many records share one
-// commit (one fsync). A lone record after a quiet spell is written at once;
-// while records keep coming (the last commit was less than busyWithin ago)
-// the writer gathers for up to linger before committing, since a commit's
-// cost (WAL frames, fsync) hardly depends on how many records it holds.
+// commit (one fsync). A lone record is written at once; while records keep
+// coming faster than commits (the last batch held more than one and was
+// committed less than busyWithin ago) the writer gathers for linger (or
+// until maxBatch) before committing, since a commit's cost (WAL frames, fsync) hardly
+// depends on how many records it holds. Under load a record's caller thus
+// waits up to linger longer; in exchange commits stay at most one per linger.
 const (
 	// maxBatch is the most records one transaction holds.
 	maxBatch = 256
@@ -140,9 +142,10 @@ func (s *Store) run() {
 	gather := time.NewTimer(linger)
 	gather.Stop()
 	var lastCommit time.Time
+	lastBatch := 0
 	for p := range s.queue {
 		batch = append(batch, p)
-		busy := time.Since(lastCommit) < busyWithin
+		busy := lastBatch > 1 && time.Since(lastCommit) < busyWithin
 		if busy {
 			gather.Reset(linger)
 		}
@@ -168,15 +171,13 @@ func (s *Store) run() {
 				batch = append(batch, p)
 			case <-gather.C:
 				busy = false
-				break fill
 			}
 		}
-		if busy {
-			gather.Stop()
-		}
+		gather.Stop()
 		if s.testHookBatch != nil {
 			s.testHookBatch(len(batch))
 		}
+		lastBatch = len(batch)
 		s.writeBatch(batch)
 		lastCommit = time.Now()
 		clear(batch) // the callers own their records again
