@@ -1,6 +1,10 @@
 package dtmf
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/pion/rtp"
+)
 
 // BenchmarkPlan lays out a 12-key sequence at the defaults.
 func BenchmarkPlan(b *testing.B) {
@@ -27,6 +31,29 @@ func BenchmarkDetectorFeed(b *testing.B) {
 		d.Feed(0x1234, base+p.Timestamp, p.Payload[:])
 		if i++; i == len(plan) {
 			i, base = 0, base+plan[len(plan)-1].Timestamp+1600
+		}
+	}
+}
+
+// discard is an RTPWriter that keeps nothing and allocates nothing.
+type discard struct{ n int }
+
+func (w *discard) WriteRTP(*rtp.Packet) error { w.n++; return nil }
+
+// BenchmarkSendPacket is Send's work per packet: building one RTP packet
+// from the plan and handing it to the writer (the pacing is left out).
+func BenchmarkSendPacket(b *testing.B) {
+	cfg := EncoderConfig{PayloadType: 101}
+	plan := cfg.Plan([]byte("1234567890*#"))
+	s := &sender{w: &discard{}, pt: cfg.PayloadType, ssrc: 0x1234}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := s.write(plan[i]); err != nil {
+			b.Fatal(err)
+		}
+		if i++; i == len(plan) {
+			i = 0
 		}
 	}
 }

@@ -14,6 +14,11 @@ import (
 // media.Endpoint implements it and rewrites SSRC, sequence number and
 // timestamp into its own continuous outgoing stream, so Send only has to keep
 // them consistent within one call.
+//
+// The packet and its Payload belong to the caller and are only lent for the
+// call: WriteRTP must be done with them when it returns (send or copy them,
+// not keep the pointer or the slice). Send reuses one packet and one payload
+// buffer for all its packets, so that it allocates nothing per packet.
 type RTPWriter interface {
 	WriteRTP(*rtp.Packet) error
 }
@@ -85,12 +90,20 @@ type sender struct {
 	seq  uint16
 	base uint32
 
+	// pkt and payload are the one packet lent to w for every write (see
+	// RTPWriter): the per-packet path allocates nothing.
+	pkt     rtp.Packet
+	payload [4]byte
+
 	playing bool   // an event's packets have gone out but not yet its E bit
 	last    Packet // the newest packet of that event
 }
 
 func (s *sender) write(p Packet) error {
-	pkt := &rtp.Packet{
+	// Every field is set afresh, so nothing a writer may have changed in the
+	// lent packet carries over to the next one.
+	s.payload = p.Payload
+	s.pkt = rtp.Packet{
 		Header: rtp.Header{
 			Version:        2,
 			Marker:         p.Marker,
@@ -99,9 +112,9 @@ func (s *sender) write(p Packet) error {
 			Timestamp:      s.base + p.Timestamp,
 			SSRC:           s.ssrc,
 		},
-		Payload: append([]byte(nil), p.Payload[:]...),
+		Payload: s.payload[:],
 	}
-	if err := s.w.WriteRTP(pkt); err != nil {
+	if err := s.w.WriteRTP(&s.pkt); err != nil {
 		return err
 	}
 	s.seq++

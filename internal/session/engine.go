@@ -136,7 +136,7 @@ func (e *Engine) retryAfter() gosip.Header {
 // Session that owns the call from here on.
 func (e *Engine) HandleInvite(in *sip.Leg) {
 	req := in.Invite()
-	log := e.log.With(zap.String("call_id", in.CallID()))
+	log := e.log.WithLazy(zap.String("call_id", in.CallID()))
 	if e.draining.Load() {
 		in.Respond(503, "Service Unavailable", nil, e.retryAfter())
 		return

@@ -75,7 +75,10 @@ func newSession(e *Engine, in *sip.Leg, offer media.MediaInfo) *Session {
 	s := &Session{id: newID(), e: e, a: in, offer: offer, q: newInbox(), inviting: map[*sip.Leg]*outInvite{}, tapped: map[*sip.Leg]bool{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.fromA, s.rawFromA = offer, req.Body()
-	s.log = e.log.With(zap.String("session", s.id), zap.String("call_id", in.CallID()))
+	// WithLazy here and for the legs' loggers: zap clones the encoder for
+	// a child logger's fields only once it logs at an enabled level, not
+	// for every call up front.
+	s.log = e.log.WithLazy(zap.String("session", s.id), zap.String("call_id", in.CallID()))
 	now := time.Now()
 	from := req.From()
 	s.snap = Snapshot{
@@ -87,7 +90,7 @@ func newSession(e *Engine, in *sip.Leg, offer media.MediaInfo) *Session {
 		Start:      now,
 		StateSince: now,
 	}
-	in.SetLogger(e.log.With(zap.String("session", s.id)))
+	in.SetLogger(e.log.WithLazy(zap.String("session", s.id)))
 	in.SetSink(s.sink)
 	e.reg.add(s)
 	e.reg.publish(Event{Type: EventStateChanged, SessionID: s.id, State: Setup, Reason: "INVITE from " + from.Address.User, Time: now, Session: s.Snapshot()})
@@ -279,12 +282,14 @@ func (s *Session) start() bool {
 		return s.refuse(503, "Service Unavailable", "dialling "+target.String()+": "+err.Error())
 	}
 	s.b = b
-	b.SetLogger(e.log.With(zap.String("session", s.id)))
+	b.SetLogger(e.log.WithLazy(zap.String("session", s.id)))
 	s.mu.Lock()
 	s.snap.Callee.LegID = b.ID()
 	s.snap.Callee.CallID = b.CallID()
 	s.mu.Unlock()
-	s.log = s.log.With(zap.String("b_call_id", b.CallID()))
+	// From the base logger, not chained on s.log: one encoder clone per call
+	// once it logs, not two.
+	s.log = e.log.WithLazy(zap.String("session", s.id), zap.String("call_id", s.a.CallID()), zap.String("b_call_id", b.CallID()))
 	s.log.Info("calling", zap.String("target", target.String()), zap.String("transport", transport))
 	s.restartRingTimer()
 	return true

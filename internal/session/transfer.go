@@ -288,7 +288,7 @@ func (s *Session) startFallback(why string) {
 		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.op.req.name, Msg: why + "; dialling the target: " + err.Error()})
 		return
 	}
-	leg.SetLogger(s.e.log.With(zap.String("session", s.id)))
+	leg.SetLogger(s.e.log.WithLazy(zap.String("session", s.id)))
 	t.leg = leg
 	s.transferProgress(why+"; callctl is connecting the target", 0)
 	s.transition(Transferring, why+"; callctl connects "+t.target+" itself")
@@ -389,7 +389,7 @@ func (s *Session) startForward(target string) {
 		s.finishOp(&OpError{Code: CodePeerRefused, Op: "forward", Msg: "dialling " + target + ": " + err.Error()})
 		return
 	}
-	leg.SetLogger(s.e.log.With(zap.String("session", s.id)))
+	leg.SetLogger(s.e.log.WithLazy(zap.String("session", s.id)))
 	s.b, s.wb, s.lastToB = leg, writer, offer
 	s.mu.Lock()
 	s.snap.Callee = Party{Number: uri.User, LegID: leg.ID(), CallID: leg.CallID()}

@@ -166,6 +166,11 @@ func NewAgent(cfg Config, log *zap.Logger, onInvite InviteHandler) (*Agent, erro
 			}
 			udpConn = c
 			port = c.LocalAddr().(*net.UDPAddr).Port
+			if uc, ok := c.(*net.UDPConn); ok {
+				rcv, snd := setUDPBuffers(uc, sipUDPBuffer)
+				log.Debug("sip: UDP socket buffers", zap.String("addr", c.LocalAddr().String()),
+					zap.Int("requested", sipUDPBuffer), zap.Int("receive", rcv), zap.Int("send", snd))
+			}
 		case "tcp":
 			l, err := net.Listen("tcp", addr)
 			if err != nil {

@@ -82,9 +82,11 @@ func (l *Leg) Transport() string { return l.transport }
 func (l *Leg) logger() *zap.Logger { return l.log.Load() }
 
 // SetLogger replaces the leg's logger; the owner adds its own fields (the
-// session id) so every line about the call carries them.
+// session id) so every line about the call carries them. The leg's own
+// fields are added lazily (zap's WithLazy): the logger's encoder is cloned
+// only if the leg logs at an enabled level, not for every call.
 func (l *Leg) SetLogger(log *zap.Logger) {
-	l.log.Store(log.With(zap.String("call_id", l.callID), zap.String("leg", l.id)))
+	l.log.Store(log.WithLazy(zap.String("call_id", l.callID), zap.String("leg", l.id)))
 }
 
 // SetSink sets the function that receives the leg's events. It must not
