@@ -1,13 +1,15 @@
 package peers
 
 import (
+	"bytes"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
-	"strings"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -19,8 +21,9 @@ import (
 // count it (SIPp counts the RTP it sends but not what it receives). Capturing
 // needs root or CAP_NET_RAW.
 type Capture struct {
-	p    *process
-	path string
+	p     *process
+	path  string
+	probe uint16 // StartCapture's probes went to this port
 }
 
 // UDPPacket is one captured UDP datagram.
@@ -110,26 +113,46 @@ func (p UDPPacket) Carries(b byte) bool {
 }
 
 // StartCapture captures on "lo" the packets matching a BPF filter such as
-// "udp and (port 12000 or port 12010)" until Stop. It returns once dumpcap
-// reports it is capturing.
+// "udp and (port 12000 or port 12010)" until Stop. It returns once the
+// capture is live: dumpcap's "Capturing on" comes before its filter sees
+// packets, so StartCapture sends probe datagrams to a port of its own
+// (added to the filter) until one shows up in the capture. dumpcap writes
+// the pcap to its stdout, which it flushes after every packet (a file it
+// would buffer). Stop leaves the probes out.
 func StartCapture(t testing.TB, filter string) *Capture {
 	t.Helper()
 	bin := requireBinary(t, "dumpcap", "tshark")
 	dir := t.TempDir()
-	c := &Capture{path: filepath.Join(dir, "capture.pcap")}
-	// -P: pcap rather than pcapng; -q: no packet counts on stderr.
-	c.p = startProcess(t, "dumpcap", dir, bin, []string{"-i", "lo", "-f", filter, "-P", "-q", "-w", c.path})
+	sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatalf("peers: capture probe: %v", err)
+	}
+	defer sink.Close() // bound while probing, so no ICMP port unreachable
+	probePort := sink.LocalAddr().(*net.UDPAddr).Port
+	c := &Capture{probe: uint16(probePort)}
+	// -P: pcap rather than pcapng; -q: no packet counts on stderr; -w -:
+	// the pcap on stdout.
+	c.p = startProcess(t, "dumpcap", dir, bin, []string{"-i", "lo", "-P", "-q", "-w", "-",
+		"-f", fmt.Sprintf("(%s) or (udp and dst host 127.0.0.1 and dst port %d)", filter, probePort)})
+	c.path, c.p.logs = c.p.logs[0], c.p.logs[1:] // stdout is the pcap, not a log to print
+	marker := make([]byte, 16)
+	_, _ = rand.Read(marker)
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(readLog(c.p.logs[1]), "Capturing on") {
-		if c.p.exited() {
-			t.Fatalf("peers: dumpcap exited (%s): %s", c.p.state, readLog(c.p.logs[1]))
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("peers: dumpcap not capturing after 10 s: %s", readLog(c.p.logs[1]))
+	for {
+		if _, err := sink.WriteToUDP(marker, sink.LocalAddr().(*net.UDPAddr)); err != nil {
+			t.Fatalf("peers: capture probe: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+		if data, err := os.ReadFile(c.path); err == nil && bytes.Contains(data, marker) {
+			return c
+		}
+		if c.p.exited() {
+			t.Fatalf("peers: dumpcap exited (%s): %s", c.p.state, readLog(c.p.logs[0]))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("peers: dumpcap saw no probe after 10 s: %s", readLog(c.p.logs[0]))
+		}
 	}
-	return c
 }
 
 // Stop ends the capture (dumpcap flushes its file on SIGTERM) and returns the
@@ -145,7 +168,7 @@ func (c *Capture) Stop(t testing.TB) []UDPPacket {
 	if err != nil {
 		t.Fatalf("peers: capture %s: %v", c.path, err)
 	}
-	return pkts
+	return slices.DeleteFunc(pkts, func(p UDPPacket) bool { return p.Dst.Port() == c.probe })
 }
 
 // Path is the pcap file (open it with Wireshark when a test fails).
