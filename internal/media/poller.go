@@ -1,10 +1,12 @@
 package media
 
 import (
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -13,10 +15,10 @@ import (
 // uses, each an epoll set drained by one goroutine that handles every
 // readable socket inline: the packet is read, checked and relayed (or
 // tapped, forked) before the next. Compared with a goroutine per socket
-// parked in Go's network poller, a packet then costs no goroutine wake-up
-// and no scheduler work: two system calls (recvfrom, sendto) and a share of
-// an epoll_wait that, under load, returns many sockets at once. It also
-// saves two goroutine stacks and two read buffers per endpoint.
+// parked in Go's network poller, a packet costs at most a share of one
+// goroutine wake-up (none while the set keeps having something ready, as
+// under load), with the two system calls (recvfrom, sendto) made raw. It
+// also saves two goroutine stacks and two read buffers per endpoint.
 //
 // A poller's goroutine runs while sockets are registered with it: the first
 // registration starts it, and the removal of the last stops it (and waits),
@@ -55,6 +57,7 @@ type pollTarget struct {
 // poller is one epoll set and the goroutine that drains it.
 type poller struct {
 	epfd, wakefd int
+	file         *os.File // epfd, for Go's runtime poller; closing it closes epfd
 	// targets maps a registered fd to what handles it; only this poller's
 	// goroutine reads it, under no lock, so it is changed only between
 	// batches: registrations are queued and applied by the goroutine.
@@ -156,7 +159,15 @@ func newPoller() (*poller, error) {
 		unix.Close(wakefd)
 		return nil, err
 	}
-	return &poller{epfd: epfd, wakefd: wakefd, targets: map[int32]pollTarget{}, done: make(chan struct{})}, nil
+	// Go's runtime poller watches the set itself (see run); it needs the
+	// descriptor non-blocking to take it on.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil, err
+	}
+	return &poller{epfd: epfd, wakefd: wakefd, file: os.NewFile(uintptr(epfd), "callctl-media-epoll"),
+		targets: map[int32]pollTarget{}, done: make(chan struct{})}, nil
 }
 
 func (p *poller) queue(changes ...pollChange) {
@@ -195,54 +206,86 @@ func (p *poller) applyPending() {
 	p.pendingMu.Unlock()
 }
 
-// run is the poller's goroutine: it waits for readable sockets and handles
-// one datagram per ready socket per round (level-triggered, so a socket
-// with more queued is reported again at once).
+// run is the poller's goroutine. It waits in Go's own network poller for
+// the epoll set to have something ready, never in a blocking epoll_wait: a
+// goroutine blocked in a system call keeps its thread and P in a syscall
+// state that the runtime's sysmon keeps checking and taking back, which at
+// low packet rates cost more than the packets. Then it drains the set with
+// non-blocking waits, handling one datagram per ready socket per round
+// (level-triggered: a socket with more queued is reported again at once),
+// until a round finds nothing ready.
 func (p *poller) run() {
 	defer close(p.done)
 	defer unix.Close(p.wakefd)
-	defer unix.Close(p.epfd)
-	for {
-		n, err := unix.EpollWait(p.epfd, p.events[:], -1)
+	defer p.file.Close() // the epoll set
+	rc, err := p.file.SyscallConn()
+	if err != nil {
+		return
+	}
+	stop := false
+	for !stop {
+		err := rc.Read(func(fd uintptr) bool {
+			for {
+				n := p.ready(int(fd))
+				if n <= 0 {
+					return false // nothing ready: park until the set is readable
+				}
+				if p.handle(n) {
+					stop = true
+					return true
+				}
+			}
+		})
 		if err != nil {
-			if err == unix.EINTR {
-				continue
-			}
-			return // EBADF and the like: the poller cannot go on
-		}
-		p.batch.Add(1)
-		p.applyPending()
-		now := time.Now()
-		stop := false
-		for i := range n {
-			fd := p.events[i].Fd
-			if int(fd) == p.wakefd {
-				stop = true
-				continue
-			}
-			t, ok := p.targets[fd]
-			if !ok {
-				continue // removed since the wait began
-			}
-			if t.rtcp {
-				t.e.readRTCPOnce(p, now)
-			} else {
-				t.e.readRTPOnce(p, now)
-			}
-		}
-		p.batch.Add(1)
-		if stop {
-			var drain [8]byte
-			unix.Read(p.wakefd, drain[:])
-			// Stop only if still idle: a wake from a stop that raced a
-			// new registration on this poller is not a stop. (A stopped
-			// poller is detached from its slot, so nothing registers on
-			// it after the wake that stops it.)
-			if p.idle() {
-				return
-			}
+			return // the set was closed under us: the poller cannot go on
 		}
 	}
+}
+
+// ready collects the ready events without waiting (epoll_pwait with a zero
+// timeout, which cannot block, hence RawSyscall).
+func (p *poller) ready(epfd int) int {
+	n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd),
+		uintptr(unsafe.Pointer(&p.events[0])), uintptr(len(p.events)), 0, 0, 0)
+	if errno != 0 {
+		return 0
+	}
+	return int(n)
+}
+
+// handle handles n ready events and reports whether the poller must stop.
+func (p *poller) handle(n int) bool {
+	p.batch.Add(1)
+	p.applyPending()
+	now := time.Now()
+	stop := false
+	for i := range n {
+		fd := p.events[i].Fd
+		if int(fd) == p.wakefd {
+			stop = true
+			continue
+		}
+		t, ok := p.targets[fd]
+		if !ok {
+			continue // removed since the wait began
+		}
+		if t.rtcp {
+			t.e.readRTCPOnce(p, now)
+		} else {
+			t.e.readRTPOnce(p, now)
+		}
+	}
+	p.batch.Add(1)
+	if !stop {
+		return false
+	}
+	var drain [8]byte
+	unix.Read(p.wakefd, drain[:])
+	// Stop only if still idle: a wake from a stop that raced a new
+	// registration on this poller is not a stop. (A stopped poller is
+	// detached from its slot, so nothing registers on it after the wake
+	// that stops it.)
+	return p.idle()
 }
 
 // idle reports whether no socket is registered: the pending removals have
