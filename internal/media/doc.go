@@ -11,8 +11,11 @@
 // addresses are learned from the first packet received (symmetric RTP,
 // RFC 4961), so phones behind NAT are reached where they really are.
 //
-// The relay path allocates nothing, takes no lock shared between calls and
-// logs nothing; its counters are atomics ([Endpoint.Stats]). Whoever sends
+// Sockets are not read by goroutines of their own: a few pollers (one per
+// CPU, poller.go) each drain an epoll set of many endpoints' sockets and
+// relay every packet inline, with raw non-blocking system calls. The relay
+// path allocates nothing, takes no lock shared between calls and logs
+// nothing; its counters are atomics ([Endpoint.Stats]). Linux only (epoll). Whoever sends
 // into an endpoint's stream (the relay, WriteRTP, music) takes the next
 // sequence number under that endpoint's own lock, so the party sees no
 // duplicate and no gap.

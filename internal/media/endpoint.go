@@ -59,7 +59,7 @@ type Endpoint struct {
 	forks  atomic.Pointer[forkList]
 	forkMu sync.Mutex
 
-	// playing is set while music plays: the peer's readers then drop what
+	// playing is set while music plays: the peer's relay then drops what
 	// they would relay into e.
 	playing atomic.Bool
 	musicMu sync.Mutex   // serialises StartMusic, StopMusic and Close
@@ -94,7 +94,7 @@ type remote struct {
 	latched bool
 }
 
-// inCounters are written by the endpoint's own readers.
+// inCounters are written by the poller reading the endpoint.
 type inCounters struct {
 	packets, bytes atomic.Uint64
 	rtcp           atomic.Uint64
@@ -106,7 +106,7 @@ type inCounters struct {
 }
 
 // outCounters are written by whoever sends through the endpoint: the peer's
-// readers and WriteRTP.
+// poller and WriteRTP.
 type outCounters struct {
 	packets, bytes atomic.Uint64
 	rtcp           atomic.Uint64

@@ -44,7 +44,7 @@ type forkList struct{ entries []*forkEntry }
 // are forked too. Packets the endpoint refuses (malformed, or from a source
 // other than the latched one) are not.
 //
-// f runs on the endpoint's reader goroutine and must return quickly and
+// f runs on the poller goroutine reading the endpoint and must return quickly and
 // allocate nothing if the relay is to stay lean: hand the packet to a
 // goroutine of its own (copying the payload) rather than doing I/O. Forks
 // are called in the order they were added.

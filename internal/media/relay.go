@@ -207,7 +207,7 @@ func (e *Endpoint) receiveRTP(pkt []byte, src netip.AddrPort, rx *rxSequence, no
 // SSRC and timestamp as the party sent them and the payload without header,
 // CSRCs, extension or padding (RFC 3550 §5.1, §5.3.1).
 //
-// f runs on the endpoint's reader goroutine, after the packet has been
+// f runs on the poller goroutine reading the endpoint, after the packet has been
 // relayed, so it must return quickly: the next packet waits for it. The
 // payload is valid only during the call; f must copy what it keeps and not
 // write to it. Packets the endpoint refuses (malformed, from a source other
