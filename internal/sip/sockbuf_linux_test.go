@@ -16,7 +16,7 @@ func sysctlInt(t *testing.T, name string) int {
 	t.Helper()
 	b, err := os.ReadFile("/proc/sys/net/core/" + name)
 	if err != nil {
-		t.Skipf("cannot read net.core.%s: %v", name, err)
+		t.Fatalf("cannot read net.core.%s: %v", name, err)
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil {

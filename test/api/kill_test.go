@@ -29,7 +29,7 @@ func buildCallctl(t *testing.T) string {
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		t.Skipf("no go command to build callctl with: %v", err)
+		t.Fatalf("no go command to build callctl with: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "callctl")
 	cmd := exec.Command(goBin, "build", "-o", bin, "./cmd/callctl")
