@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime/pprof"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/callctl/callctl/internal/app"
 	"github.com/callctl/callctl/internal/config"
 	"github.com/callctl/callctl/internal/session"
+	"github.com/callctl/callctl/test/callctltest"
 	"github.com/callctl/callctl/test/peers"
 )
 
@@ -31,12 +31,10 @@ func TestMain(m *testing.M) {
 // callctl is one callctl running in-process for a test, with a subscription
 // to its session events taken before any call.
 type callctl struct {
-	app  *app.App
-	cfg  config.Config
-	sub  *session.Subscription
-	logs *observer.ObservedLogs
-
-	events []session.Event // read from sub so far, in order
+	app                *app.App
+	cfg                config.Config
+	logs               *observer.ObservedLogs
+	callctltest.Events // its session events, subscribed to before any call
 }
 
 // ports sizes a callctl's RTP range: 64 ports are 32 RTP/RTCP pairs, two per
@@ -86,7 +84,7 @@ func startCallctlWithPorts(t *testing.T, rtpPorts int, configure func(*config.Co
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
-	c := &callctl{app: a, cfg: cfg, logs: logs, sub: a.Sessions().Subscribe(4096)}
+	c := &callctl{app: a, cfg: cfg, logs: logs, Events: callctltest.Events{Sub: a.Sessions().Subscribe(4096)}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
@@ -100,7 +98,7 @@ func startCallctlWithPorts(t *testing.T, rtpPorts int, configure func(*config.Co
 		case <-time.After(cfg.Shutdown.DrainTimeout + 15*time.Second):
 			t.Errorf("callctl Run still running %v after cancel", cfg.Shutdown.DrainTimeout+15*time.Second)
 		}
-		c.sub.Close()
+		c.Sub.Close()
 	})
 	return c
 }
@@ -118,59 +116,17 @@ func (c *callctl) rtpPorts(t *testing.T) (lo, hi int) {
 	return lo, hi
 }
 
-// waitEvent returns the first event, already read or arriving within
-// timeout, that match accepts; it fails the test if none does.
-func (c *callctl) waitEvent(t *testing.T, timeout time.Duration, what string, match func(session.Event) bool) session.Event {
-	t.Helper()
-	for _, e := range c.events {
-		if match(e) {
-			return e
-		}
-	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for {
-		select {
-		case e, ok := <-c.sub.C():
-			if !ok {
-				t.Fatalf("session events ended (subscriber dropped: %v) while waiting for %s; events: %s", c.sub.Dropped(), what, c.describe())
-			}
-			c.events = append(c.events, e)
-			if match(e) {
-				return e
-			}
-		case <-timer.C:
-			t.Fatalf("no %s within %v; events: %s", what, timeout, c.describe())
-		}
-	}
-}
-
-// drain reads the events already waiting, without blocking.
-func (c *callctl) drain() {
-	for {
-		select {
-		case e, ok := <-c.sub.C():
-			if !ok {
-				return
-			}
-			c.events = append(c.events, e)
-		default:
-			return
-		}
-	}
-}
-
 // firstSession waits for the first session event and returns its session id.
 func (c *callctl) firstSession(t *testing.T, timeout time.Duration) string {
 	t.Helper()
-	return c.waitEvent(t, timeout, "session", func(session.Event) bool { return true }).SessionID
+	return c.WaitEvent(t, timeout, "session", func(session.Event) bool { return true }).SessionID
 }
 
 // waitState waits for session id to enter state (a state change, not an
 // operation or DTMF event that merely reports the state).
 func (c *callctl) waitState(t *testing.T, id string, state session.State, timeout time.Duration) session.Event {
 	t.Helper()
-	return c.waitEvent(t, timeout, fmt.Sprintf("session %s entering %s", id, state), func(e session.Event) bool {
+	return c.WaitEvent(t, timeout, fmt.Sprintf("session %s entering %s", id, state), func(e session.Event) bool {
 		return e.Type == session.EventStateChanged && e.SessionID == id && e.State == state
 	})
 }
@@ -180,42 +136,9 @@ func (c *callctl) waitState(t *testing.T, id string, state session.State, timeou
 // IN_CALL again after a hold.
 func (c *callctl) waitStateAfter(t *testing.T, id string, state session.State, after session.Event, timeout time.Duration) session.Event {
 	t.Helper()
-	return c.waitEvent(t, timeout, fmt.Sprintf("session %s entering %s after event #%d", id, state, after.Seq), func(e session.Event) bool {
+	return c.WaitEvent(t, timeout, fmt.Sprintf("session %s entering %s after event #%d", id, state, after.Seq), func(e session.Event) bool {
 		return e.Type == session.EventStateChanged && e.SessionID == id && e.State == state && e.Seq > after.Seq
 	})
-}
-
-// waitEnded waits for session id to reach an ended state and returns that
-// event (its Session is the final snapshot).
-func (c *callctl) waitEnded(t *testing.T, id string, timeout time.Duration) session.Event {
-	t.Helper()
-	return c.waitEvent(t, timeout, fmt.Sprintf("session %s ending", id), func(e session.Event) bool {
-		return e.Type == session.EventStateChanged && e.SessionID == id && e.State.Ended()
-	})
-}
-
-// walk is the states session id went through, from the events read so far:
-// the state before the first event, then each new state.
-func (c *callctl) walk(id string) []session.State {
-	var states []session.State
-	for _, e := range c.events {
-		if e.SessionID != id || e.Type != session.EventStateChanged {
-			continue
-		}
-		if len(states) == 0 && e.Previous != "" {
-			states = append(states, e.Previous)
-		}
-		states = append(states, e.State)
-	}
-	return states
-}
-
-// expectWalk checks session id went exactly through want.
-func (c *callctl) expectWalk(t *testing.T, id string, want ...session.State) {
-	t.Helper()
-	if got := c.walk(id); !slices.Equal(got, want) {
-		t.Errorf("session %s went %v; want %v", id, got, want)
-	}
 }
 
 // snapshot returns session id as the registry has it now.
@@ -232,10 +155,10 @@ func (c *callctl) snapshot(t *testing.T, id string) session.Snapshot {
 // rest is over, no RTP port pair allocated.
 func (c *callctl) expectIdle(t *testing.T) {
 	t.Helper()
-	if !eventually(5*time.Second, func() bool { return c.app.Sessions().LiveCount() == 0 }) {
+	if !callctltest.Eventually(5*time.Second, func() bool { return c.app.Sessions().LiveCount() == 0 }) {
 		t.Errorf("%d sessions still live after the calls ended: %+v", c.app.Sessions().LiveCount(), live(c.app.Sessions().List()))
 	}
-	if !eventually(c.cfg.Media.PortRest+5*time.Second, func() bool { return c.app.PortsInUse() == 0 }) {
+	if !callctltest.Eventually(c.cfg.Media.PortRest+5*time.Second, func() bool { return c.app.PortsInUse() == 0 }) {
 		t.Errorf("%d RTP port pairs still allocated after the calls ended", c.app.PortsInUse())
 	}
 }
@@ -245,7 +168,7 @@ func (c *callctl) expectIdle(t *testing.T) {
 func (c *callctl) expectLog(t *testing.T, what string, match func(line string) bool) {
 	t.Helper()
 	var lines []string
-	ok := eventually(2*time.Second, func() bool {
+	ok := callctltest.Eventually(2*time.Second, func() bool {
 		lines = lines[:0]
 		for _, e := range c.logs.All() {
 			line := strings.ToLower(fmt.Sprintf("%s %s %v", e.Level, e.Message, e.ContextMap()))
@@ -274,34 +197,6 @@ func leg(t *testing.T, s session.Snapshot, role string) session.LegStats {
 	return session.LegStats{}
 }
 
-// legStats is leg without failing: zero counters when the leg is missing.
-func legStats(s session.Snapshot, role string) session.LegStats {
-	for _, l := range s.Legs {
-		if l.Role == role {
-			return l
-		}
-	}
-	return session.LegStats{Role: role}
-}
-
-func (c *callctl) describe() string {
-	var b strings.Builder
-	for _, e := range c.events {
-		switch {
-		case e.Type == session.EventOperation && e.Operation != nil:
-			fmt.Fprintf(&b, "\n  #%d %s operation %s %v: %s %s (in %s)", e.Seq, e.SessionID, e.Operation.Name, e.Operation.Args, e.Operation.Result, e.Operation.Error, e.State)
-		case e.Type == session.EventDTMFReceived && e.DTMF != nil:
-			fmt.Fprintf(&b, "\n  #%d %s DTMF %+v (in %s)", e.Seq, e.SessionID, *e.DTMF, e.State)
-		default:
-			fmt.Fprintf(&b, "\n  #%d %s %s→%s (%s)", e.Seq, e.SessionID, e.Previous, e.State, e.Reason)
-		}
-	}
-	if b.Len() == 0 {
-		return "none"
-	}
-	return b.String()
-}
-
 func live(list []session.Snapshot) []session.Snapshot {
 	var out []session.Snapshot
 	for _, s := range list {
@@ -310,20 +205,6 @@ func live(list []session.Snapshot) []session.Snapshot {
 		}
 	}
 	return out
-}
-
-// eventually polls cond every 20 ms until it holds or timeout passes.
-func eventually(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // goroutineDump is every goroutine's stack, for a leak report.

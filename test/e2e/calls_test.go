@@ -9,6 +9,7 @@ import (
 
 	"github.com/callctl/callctl/internal/config"
 	"github.com/callctl/callctl/internal/session"
+	"github.com/callctl/callctl/test/callctltest"
 	"github.com/callctl/callctl/test/peers"
 	"github.com/callctl/callctl/test/sipp"
 )
@@ -40,9 +41,9 @@ func TestCallRelaysPCMUBothWaysAndEndsOnCallerBye(t *testing.T) {
 	cc.waitState(t, id, session.InCall, 10*time.Second)
 	uacOK := uac.ExpectPass(t, 40*time.Second)
 	uasOK := uas.ExpectPass(t, 10*time.Second)
-	cc.waitEnded(t, id, 5*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
 	pkts := capture.Stop(t)
-	cc.expectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerHungUp)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerHungUp)
 	if !uacOK || !uasOK {
 		t.FailNow()
 	}
@@ -106,8 +107,8 @@ func TestCallEndsOnCalleeBye(t *testing.T) {
 	id := cc.firstSession(t, 5*time.Second)
 	uac.ExpectPass(t, 20*time.Second)
 	uas.ExpectPass(t, 10*time.Second)
-	cc.waitEnded(t, id, 5*time.Second)
-	cc.expectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CalleeHungUp)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CalleeHungUp)
 
 	// 3 s of 20 ms packets is 150 each way.
 	s := cc.snapshot(t, id)
@@ -142,7 +143,7 @@ func TestCallerOverTCPReachesCalleeOverUDP(t *testing.T) {
 	id := cc.firstSession(t, 5*time.Second)
 	uac.ExpectPass(t, 20*time.Second)
 	uas.ExpectPass(t, 10*time.Second)
-	if end := cc.waitEnded(t, id, 5*time.Second); end.State != session.CalleeHungUp {
+	if end := cc.WaitEnded(t, id, 5*time.Second); end.State != session.CalleeHungUp {
 		t.Errorf("session ended %s; want %s", end.State, session.CalleeHungUp)
 	}
 	cc.expectIdle(t)
@@ -177,11 +178,11 @@ func refusedCall(t *testing.T, uasScenario, uacScenario string, want session.Sta
 	id := cc.firstSession(t, 5*time.Second)
 	uac.ExpectPass(t, 20*time.Second)
 	uas.ExpectPass(t, 10*time.Second)
-	end := cc.waitEnded(t, id, 5*time.Second)
+	end := cc.WaitEnded(t, id, 5*time.Second)
 	if end.State != want {
 		t.Errorf("session ended %s (%s); want %s", end.State, end.Reason, want)
 	}
-	if walk := cc.walk(id); len(walk) == 0 || walk[0] != session.Setup {
+	if walk := cc.Walk(id); len(walk) == 0 || walk[0] != session.Setup {
 		t.Errorf("session went %v; want it to start in %s", walk, session.Setup)
 	}
 	cc.expectIdle(t)
@@ -207,7 +208,7 @@ func TestUnansweredCallEndsNotAnsweredAndCancelsCalleeLeg(t *testing.T) {
 
 	id := cc.firstSession(t, 5*time.Second)
 	cc.waitState(t, id, session.Ringing, 5*time.Second)
-	end := cc.waitEnded(t, id, 10*time.Second)
+	end := cc.WaitEnded(t, id, 10*time.Second)
 	if took := time.Since(start); took < 2*time.Second {
 		t.Errorf("call given up after %v; want the ring timeout of 2 s first", took)
 	}
@@ -216,7 +217,7 @@ func TestUnansweredCallEndsNotAnsweredAndCancelsCalleeLeg(t *testing.T) {
 	if end.State != session.NotAnswered {
 		t.Errorf("session ended %s (%s); want %s", end.State, end.Reason, session.NotAnswered)
 	}
-	cc.expectWalk(t, id, session.Setup, session.Ringing, session.NotAnswered)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.NotAnswered)
 	cc.expectIdle(t)
 }
 
@@ -237,8 +238,8 @@ func TestCallerCancelWhileRingingEndsCancelledAndCancelsCalleeLeg(t *testing.T) 
 	id := cc.firstSession(t, 5*time.Second)
 	uac.ExpectPass(t, 20*time.Second)
 	uas.ExpectPass(t, 10*time.Second)
-	cc.waitEnded(t, id, 5*time.Second)
-	cc.expectWalk(t, id, session.Setup, session.Ringing, session.Cancelled)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.Cancelled)
 	cc.expectIdle(t)
 }
 
@@ -266,8 +267,8 @@ func TestCallerHoldReachesCalleeAsSendonlyThenSendrecv(t *testing.T) {
 	if uas.ExpectPass(t, 10*time.Second) {
 		t.Logf("callee saw: %s", strings.TrimSpace(uas.Actions()))
 	}
-	cc.waitEnded(t, id, 5*time.Second)
-	cc.expectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CalleeOnHold, session.InCall, session.CallerHungUp)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CalleeOnHold, session.InCall, session.CallerHungUp)
 	cc.expectIdle(t)
 }
 
@@ -297,12 +298,12 @@ func TestTwoBaresipPhonesTalkThroughCallctlAndHangUpCleanly(t *testing.T) {
 
 	// Wait for 2 s worth of audio (100 packets) relayed each way.
 	var s session.Snapshot
-	flowing := eventually(10*time.Second, func() bool {
+	flowing := callctltest.Eventually(10*time.Second, func() bool {
 		s = cc.snapshot(t, id)
-		caller, callee := legStats(s, "caller"), legStats(s, "callee")
+		caller, callee := callctltest.LegStats(s, "caller"), callctltest.LegStats(s, "callee")
 		return caller.PacketsIn >= 100 && callee.PacketsOut >= 100 && callee.PacketsIn >= 100 && caller.PacketsOut >= 100
 	})
-	caller, callee := legStats(s, "caller"), legStats(s, "callee")
+	caller, callee := callctltest.LegStats(s, "caller"), callctltest.LegStats(s, "callee")
 	if !flowing {
 		t.Errorf("after 10 s callctl relayed Alice→Bob %d→%d and Bob→Alice %d→%d RTP packets; want ≥ 100 each",
 			caller.PacketsIn, callee.PacketsOut, callee.PacketsIn, caller.PacketsOut)
@@ -336,8 +337,8 @@ func TestTwoBaresipPhonesTalkThroughCallctlAndHangUpCleanly(t *testing.T) {
 	} else {
 		t.Logf("Bob's call closed: %s", e.Param)
 	}
-	cc.waitEnded(t, id, 5*time.Second)
-	cc.expectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerHungUp)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerHungUp)
 	if s := cc.snapshot(t, id); s.Caller.Number != "2001" || s.Callee.Number != "3002" {
 		t.Errorf("session caller %q, callee %q; want 2001, 3002", s.Caller.Number, s.Callee.Number)
 	}
@@ -452,14 +453,14 @@ func TestManyCallsLeaveNoSessionsPortsOrGoroutinesBehind(t *testing.T) {
 	uas.ExpectPass(t, 30*time.Second)
 
 	hungUp := 0
-	cc.waitEvent(t, 20*time.Second, fmt.Sprintf("%d sessions ended by the caller", sequential+concurrent), func(e session.Event) bool {
+	cc.WaitEvent(t, 20*time.Second, fmt.Sprintf("%d sessions ended by the caller", sequential+concurrent), func(e session.Event) bool {
 		if e.State == session.CallerHungUp {
 			hungUp++
 		}
 		return hungUp == sequential+concurrent
 	})
 	cc.expectIdle(t)
-	if !eventually(10*time.Second, func() bool { return runtime.NumGoroutine() <= baseline }) {
+	if !callctltest.Eventually(10*time.Second, func() bool { return runtime.NumGoroutine() <= baseline }) {
 		t.Errorf("%d goroutines after the calls; %d before them. Goroutines:\n%s", runtime.NumGoroutine(), baseline, goroutineDump())
 	}
 }

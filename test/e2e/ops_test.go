@@ -13,6 +13,7 @@ import (
 
 	"github.com/callctl/callctl/internal/config"
 	"github.com/callctl/callctl/internal/session"
+	"github.com/callctl/callctl/test/callctltest"
 	"github.com/callctl/callctl/test/peers"
 	"github.com/callctl/callctl/test/sipp"
 )
@@ -81,9 +82,9 @@ func TestHoldReinvitesBothSendonlyPlaysMusicAndStopsRelayUntilUnhold(t *testing.
 
 	uacOK := uac.ExpectPass(t, 20*time.Second)
 	uasOK := uas.ExpectPass(t, 10*time.Second)
-	end := cc.waitEnded(t, id, 5*time.Second)
+	end := cc.WaitEnded(t, id, 5*time.Second)
 	pkts := capture.Stop(t)
-	cc.expectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.OnHold, session.InCall, session.CallerHungUp)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.OnHold, session.InCall, session.CallerHungUp)
 	if !uacOK || !uasOK {
 		t.FailNow()
 	}
@@ -182,8 +183,8 @@ func TestHoldRefusedWith488ByCalleeResumesCallerAndStaysInCall(t *testing.T) {
 
 	uac.ExpectPass(t, 20*time.Second)
 	uas.ExpectPass(t, 10*time.Second)
-	cc.waitEnded(t, id, 5*time.Second)
-	cc.expectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerHungUp)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerHungUp)
 	cc.expectIdle(t)
 }
 
@@ -221,8 +222,8 @@ func TestHoldWithInactiveDirectionConfiguredOffersInactive(t *testing.T) {
 	}
 	uac.ExpectPass(t, 20*time.Second)
 	uas.ExpectPass(t, 10*time.Second)
-	cc.waitEnded(t, id, 5*time.Second)
-	cc.expectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.OnHold, session.InCall, session.CallerHungUp)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.OnHold, session.InCall, session.CallerHungUp)
 	cc.expectIdle(t)
 }
 
@@ -447,11 +448,11 @@ func TestBlindTransferByReferBaresipCallsTargetAndCallerGetsBye(t *testing.T) {
 		t.Error(err)
 	}
 	uac.ExpectPass(t, 10*time.Second)
-	end := cc.waitEnded(t, id, 5*time.Second)
+	end := cc.WaitEnded(t, id, 5*time.Second)
 	if end.State != session.TransferCompleted {
 		t.Errorf("session ended %s (%s); want %s", end.State, end.Reason, session.TransferCompleted)
 	}
-	cc.expectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.TransferRequested, session.Transferring, session.TransferCompleted)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.TransferRequested, session.Transferring, session.TransferCompleted)
 	if tr := cc.snapshot(t, id).Transfer; tr == nil || tr.Status != 200 || tr.Transferor != "sipp" || tr.Target != targetURI {
 		t.Errorf("session transfer info %+v; want transferor sipp, target %s, status 200", tr, targetURI)
 	}
@@ -529,8 +530,8 @@ func TestBlindTransferToBusyTargetFailsAndCallKeepsAudioBothWays(t *testing.T) {
 				what, after-before, restored.Time.Format("15:04:05.000"))
 		}
 	}
-	grew("callctl relayed 2001→3002", legStats(s0, "callee").PacketsOut, legStats(s1, "callee").PacketsOut)
-	grew("callctl relayed 3002→2001", legStats(s0, "caller").PacketsOut, legStats(s1, "caller").PacketsOut)
+	grew("callctl relayed 2001→3002", callctltest.LegStats(s0, "callee").PacketsOut, callctltest.LegStats(s1, "callee").PacketsOut)
+	grew("callctl relayed 3002→2001", callctltest.LegStats(s0, "caller").PacketsOut, callctltest.LegStats(s1, "caller").PacketsOut)
 	grew("2001 received", a0.RxPackets, a1.RxPackets)
 	grew("3002 received", b0.RxPackets, b1.RxPackets)
 
@@ -540,8 +541,8 @@ func TestBlindTransferToBusyTargetFailsAndCallKeepsAudioBothWays(t *testing.T) {
 	if _, err := bob.WaitEvent(peers.EventCallClosed, 5*time.Second); err != nil {
 		t.Error(err)
 	}
-	cc.waitEnded(t, id, 5*time.Second)
-	cc.expectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.TransferRequested, session.Transferring,
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.TransferRequested, session.Transferring,
 		session.TransferFailed, session.InCall, session.CallerHungUp)
 	cc.expectIdle(t)
 }
@@ -598,7 +599,7 @@ func TestBlindTransferRefusedWith405FallsBackToCallctlConnectingTheTarget(t *tes
 	target.ExpectPass(t, 10*time.Second)
 	cc.waitStateAfter(t, id, session.HungUp, connected, 5*time.Second)
 	pkts := capture.Stop(t)
-	if walk := cc.walk(id); !containsRun(walk, session.TransferCompleted, session.InCall, session.HungUp) {
+	if walk := cc.Walk(id); !containsRun(walk, session.TransferCompleted, session.InCall, session.HungUp) {
 		t.Errorf("session went %v; want it to pass %s → %s → %s", walk, session.TransferCompleted, session.InCall, session.HungUp)
 	}
 
@@ -693,8 +694,8 @@ func TestOperationsWithBadArgumentsFailNamingTheFieldAndSendNothing(t *testing.T
 
 	uac.ExpectPass(t, 20*time.Second)
 	uas.ExpectPass(t, 10*time.Second)
-	cc.waitEnded(t, id, 5*time.Second)
-	cc.expectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerHungUp)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerHungUp)
 	if got := methods(receivedRequests(uac)); len(got) != 0 {
 		t.Errorf("the caller received requests %v; want none (it hangs up itself)", got)
 	}
@@ -740,10 +741,10 @@ func TestForwardWhileRingingCancelsCalleeAndConnectsTarget(t *testing.T) {
 	talking := cc.waitState(t, id, session.InCall, 10*time.Second)
 	uac.ExpectPass(t, 20*time.Second)
 	target.ExpectPass(t, 10*time.Second)
-	end := cc.waitEnded(t, id, 5*time.Second)
+	end := cc.WaitEnded(t, id, 5*time.Second)
 	pkts := capture.Stop(t)
 
-	walk := cc.walk(id)
+	walk := cc.Walk(id)
 	if !slices.Equal(walk, []session.State{session.Setup, session.Ringing, session.Redirected, session.InCall, session.CallerHungUp}) &&
 		!slices.Equal(walk, []session.State{session.Setup, session.Ringing, session.Redirected, session.Ringing, session.InCall, session.CallerHungUp}) {
 		t.Errorf("session went %v; want SETUP → RINGING → REDIRECTED → (RINGING →) IN_CALL → CALLER_HUNG_UP", walk)
@@ -783,11 +784,11 @@ func TestHangupWhileRingingCancelsCalleeAndAnswersCaller487(t *testing.T) {
 	}
 	uac.ExpectPass(t, 10*time.Second)
 	uas.ExpectPass(t, 10*time.Second)
-	cc.waitEnded(t, id, 5*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
 	if err := cc.app.Engine().Hangup(opContext(t), id); err != nil {
 		t.Errorf("second Hangup: %v; want nil (a no-op)", err)
 	}
-	cc.expectWalk(t, id, session.Setup, session.Ringing, session.HungUp)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.HungUp)
 	if s := cc.snapshot(t, id); s.State != session.HungUp {
 		t.Errorf("session is %s; want %s", s.State, session.HungUp)
 	}
@@ -810,11 +811,11 @@ func TestHangupInCallByesBothParties(t *testing.T) {
 	}
 	uac.ExpectPass(t, 10*time.Second)
 	uas.ExpectPass(t, 10*time.Second)
-	cc.waitEnded(t, id, 5*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
 	if err := cc.app.Engine().Hangup(opContext(t), id); err != nil {
 		t.Errorf("second Hangup: %v; want nil (a no-op)", err)
 	}
-	cc.expectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.HungUp)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.HungUp)
 	if s := cc.snapshot(t, id); s.State != session.HungUp {
 		t.Errorf("session is %s; want %s", s.State, session.HungUp)
 	}
@@ -839,7 +840,7 @@ func TestCloseInCallByesBothAndReleasesTheSession(t *testing.T) {
 	}
 	uac.ExpectPass(t, 10*time.Second)
 	uas.ExpectPass(t, 10*time.Second)
-	cc.expectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.Closed)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.Closed)
 	cc.expectIdle(t)
 }
 
@@ -859,7 +860,7 @@ func TestCloseWithHangupByesBothThenReleasesTheSession(t *testing.T) {
 	if err := cc.app.Engine().CloseWithHangup(opContext(t), id); err != nil {
 		t.Errorf("second CloseWithHangup: %v; want nil (a no-op)", err)
 	}
-	cc.expectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.HungUp, session.Closed)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.HungUp, session.Closed)
 	expectByeWithReason(t, "caller", uac)
 	expectByeWithReason(t, "callee", uas)
 	cc.expectIdle(t)
@@ -874,7 +875,7 @@ func expectReleased(t *testing.T, cc *callctl, op, id string) {
 		return
 	}
 	later := "and still has it 2 s later"
-	if eventually(2*time.Second, func() bool { _, ok := cc.app.Sessions().Get(id); return !ok }) {
+	if callctltest.Eventually(2*time.Second, func() bool { _, ok := cc.app.Sessions().Get(id); return !ok }) {
 		later = "though it is gone a moment later"
 	}
 	t.Errorf("when %s returned the registry still had session %s (%s), %s; want it released by the time %s returns",
@@ -1002,7 +1003,7 @@ func TestSendDtmfToBaresipCallerArrivesAsRFC4733KeysInOrder(t *testing.T) {
 	if err := alice.Hangup(); err != nil {
 		t.Fatal(err)
 	}
-	cc.waitEnded(t, id, 5*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
 	cc.expectIdle(t)
 }
 
@@ -1031,7 +1032,7 @@ func TestSendDtmfToCalleeWithoutTelephoneEventUsesSIPInfo(t *testing.T) {
 	}
 	uac.ExpectPass(t, 20*time.Second)
 	uas.ExpectPass(t, 10*time.Second)
-	cc.waitEnded(t, id, 5*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
 	if got := methods(receivedRequests(uac)); len(got) != 0 {
 		t.Errorf("the caller received requests %v; want none (the keys were for the callee)", got)
 	}
@@ -1050,16 +1051,16 @@ func TestDtmfFromBaresipBecomesDTMFReceivedEventsInOrder(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	n := 0
-	cc.waitEvent(t, 5*time.Second, fmt.Sprintf("%d DTMF_RECEIVED events", len(allKeys)), func(e session.Event) bool {
+	cc.WaitEvent(t, 5*time.Second, fmt.Sprintf("%d DTMF_RECEIVED events", len(allKeys)), func(e session.Event) bool {
 		if e.Type == session.EventDTMFReceived && e.SessionID == id {
 			n++
 		}
 		return n == len(allKeys)
 	})
 	time.Sleep(500 * time.Millisecond) // a duplicate would have come by now
-	cc.drain()
+	cc.Drain()
 	var digits strings.Builder
-	for _, e := range cc.events {
+	for _, e := range cc.Seen {
 		if e.Type != session.EventDTMFReceived || e.SessionID != id || e.DTMF == nil {
 			continue
 		}
@@ -1074,7 +1075,7 @@ func TestDtmfFromBaresipBecomesDTMFReceivedEventsInOrder(t *testing.T) {
 	if err := alice.Hangup(); err != nil {
 		t.Fatal(err)
 	}
-	cc.waitEnded(t, id, 5*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
 	cc.expectIdle(t)
 }
 

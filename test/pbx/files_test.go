@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/callctl/callctl/internal/config"
+	"github.com/callctl/callctl/test/callctltest"
 	"github.com/callctl/callctl/test/peers"
 )
 
@@ -250,7 +251,7 @@ func TestDockerfileBuildsStaticBinaryRunsUnprivilegedWithHealthCheck(t *testing.
 	cc := startCallctl(t, peers.FreeUDPPort(t), "127.0.0.1:5060", nil)
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
 	var res *http.Response
-	if !eventually(5*time.Second, func() bool {
+	if !callctltest.Eventually(5*time.Second, func() bool {
 		res, err = client.Get("http://" + cc.cfg.API.Listen + "/healthz")
 		return err == nil
 	}) {

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"github.com/callctl/callctl/internal/app"
 	"github.com/callctl/callctl/internal/config"
 	"github.com/callctl/callctl/internal/session"
+	"github.com/callctl/callctl/test/callctltest"
 	"github.com/callctl/callctl/test/peers"
 )
 
@@ -392,7 +392,7 @@ func (k *kamailio) who(port int) string {
 func (k *kamailio) waitRelayed(t *testing.T, what string, from, to int, timeout time.Duration, match func(sipMessage) bool) sipMessage {
 	t.Helper()
 	var found sipMessage
-	ok := eventually(timeout, func() bool {
+	ok := callctltest.Eventually(timeout, func() bool {
 		var in bool
 		for _, m := range k.Messages(t) {
 			if !match(m) {
@@ -419,7 +419,7 @@ func (k *kamailio) waitRelayed(t *testing.T, what string, from, to int, timeout 
 func (k *kamailio) waitSent(t *testing.T, what string, to int, timeout time.Duration, match func(sipMessage) bool) sipMessage {
 	t.Helper()
 	var found sipMessage
-	if !eventually(timeout, func() bool {
+	if !callctltest.Eventually(timeout, func() bool {
 		for _, m := range k.Messages(t) {
 			if m.Sent && m.DstPort == to && match(m) {
 				found = m
@@ -519,7 +519,7 @@ func startPhone(t *testing.T, user string, k *kamailio) *phone {
 	t.Cleanup(func() { ctrl.Close() })
 
 	var info string
-	if !eventually(time.Until(deadline), func() bool {
+	if !callctltest.Eventually(time.Until(deadline), func() bool {
 		info, _ = ctrl.Command("reginfo", "")
 		return registeredOK.MatchString(ansi.ReplaceAllString(info, ""))
 	}) {
@@ -537,7 +537,7 @@ var (
 func (p *phone) expectNoCalls(t *testing.T) {
 	t.Helper()
 	var calls string
-	if !eventually(5*time.Second, func() bool {
+	if !callctltest.Eventually(5*time.Second, func() bool {
 		calls, _ = p.ListCalls()
 		return strings.Contains(calls, "Active calls (0)")
 	}) {
@@ -548,10 +548,9 @@ func (p *phone) expectNoCalls(t *testing.T) {
 // callctl is callctl running in-process, with a subscription to its session
 // events taken before any call.
 type callctl struct {
-	app    *app.App
-	cfg    config.Config
-	sub    *session.Subscription
-	events []session.Event
+	app                *app.App
+	cfg                config.Config
+	callctltest.Events // its session events, subscribed to before any call
 }
 
 // startCallctl runs callctl on SIP port sipPort of 127.0.0.1 with trunk as
@@ -581,7 +580,7 @@ func startCallctl(t *testing.T, sipPort int, trunk string, configure func(*confi
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
-	c := &callctl{app: a, cfg: cfg, sub: a.Sessions().Subscribe(4096)}
+	c := &callctl{app: a, cfg: cfg, Events: callctltest.Events{Sub: a.Sessions().Subscribe(4096)}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
@@ -595,36 +594,9 @@ func startCallctl(t *testing.T, sipPort int, trunk string, configure func(*confi
 		case <-time.After(cfg.Shutdown.DrainTimeout + 15*time.Second):
 			t.Errorf("callctl Run still running after cancel")
 		}
-		c.sub.Close()
+		c.Sub.Close()
 	})
 	return c
-}
-
-// waitEvent returns the first event, read before or arriving within
-// timeout, that match accepts; it fails the test if none does.
-func (c *callctl) waitEvent(t *testing.T, timeout time.Duration, what string, match func(session.Event) bool) session.Event {
-	t.Helper()
-	for _, e := range c.events {
-		if match(e) {
-			return e
-		}
-	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for {
-		select {
-		case e, ok := <-c.sub.C():
-			if !ok {
-				t.Fatalf("session events ended while waiting for %s; events: %s", what, c.describe())
-			}
-			c.events = append(c.events, e)
-			if match(e) {
-				return e
-			}
-		case <-timer.C:
-			t.Fatalf("no %s within %v; events: %s", what, timeout, c.describe())
-		}
-	}
 }
 
 // waitState waits for session id to enter state after event `after` (nil:
@@ -635,39 +607,9 @@ func (c *callctl) waitState(t *testing.T, id string, state session.State, after 
 	if after != nil {
 		seq = after.Seq
 	}
-	return c.waitEvent(t, timeout, fmt.Sprintf("session %s entering %s", id, state), func(e session.Event) bool {
+	return c.WaitEvent(t, timeout, fmt.Sprintf("session %s entering %s", id, state), func(e session.Event) bool {
 		return e.Type == session.EventStateChanged && e.SessionID == id && e.State == state && e.Seq > seq
 	})
-}
-
-// waitEnded waits for session id to reach an ended state.
-func (c *callctl) waitEnded(t *testing.T, id string, timeout time.Duration) session.Event {
-	t.Helper()
-	return c.waitEvent(t, timeout, fmt.Sprintf("session %s ending", id), func(e session.Event) bool {
-		return e.Type == session.EventStateChanged && e.SessionID == id && e.State.Ended()
-	})
-}
-
-// walk is the states session id went through, from the events read so far.
-func (c *callctl) walk(id string) []session.State {
-	var states []session.State
-	for _, e := range c.events {
-		if e.SessionID != id || e.Type != session.EventStateChanged {
-			continue
-		}
-		if len(states) == 0 && e.Previous != "" {
-			states = append(states, e.Previous)
-		}
-		states = append(states, e.State)
-	}
-	return states
-}
-
-func (c *callctl) expectWalk(t *testing.T, id string, want ...session.State) {
-	t.Helper()
-	if got := c.walk(id); !slices.Equal(got, want) {
-		t.Errorf("session %s went %v; want %v", id, got, want)
-	}
 }
 
 func (c *callctl) snapshot(t *testing.T, id string) session.Snapshot {
@@ -683,51 +625,11 @@ func (c *callctl) snapshot(t *testing.T, id string) session.Snapshot {
 // the port rest is over.
 func (c *callctl) expectIdle(t *testing.T) {
 	t.Helper()
-	if !eventually(5*time.Second, func() bool { return c.app.Sessions().LiveCount() == 0 }) {
+	if !callctltest.Eventually(5*time.Second, func() bool { return c.app.Sessions().LiveCount() == 0 }) {
 		t.Errorf("%d sessions still live after the calls ended", c.app.Sessions().LiveCount())
 	}
-	if !eventually(c.cfg.Media.PortRest+5*time.Second, func() bool { return c.app.PortsInUse() == 0 }) {
+	if !callctltest.Eventually(c.cfg.Media.PortRest+5*time.Second, func() bool { return c.app.PortsInUse() == 0 }) {
 		t.Errorf("%d RTP port pairs still allocated after the calls ended", c.app.PortsInUse())
-	}
-}
-
-func (c *callctl) describe() string {
-	var b strings.Builder
-	for _, e := range c.events {
-		if e.Type == session.EventOperation && e.Operation != nil {
-			fmt.Fprintf(&b, "\n  #%d %s operation %s %v: %s %s (in %s)", e.Seq, e.SessionID, e.Operation.Name, e.Operation.Args, e.Operation.Result, e.Operation.Error, e.State)
-			continue
-		}
-		fmt.Fprintf(&b, "\n  #%d %s %s %s→%s (%s)", e.Seq, e.SessionID, e.Type, e.Previous, e.State, e.Reason)
-	}
-	if b.Len() == 0 {
-		return "none"
-	}
-	return b.String()
-}
-
-// legStats is the media counters of the leg with role ("caller" or
-// "callee"); zero when it has none.
-func legStats(s session.Snapshot, role string) session.LegStats {
-	for _, l := range s.Legs {
-		if l.Role == role {
-			return l
-		}
-	}
-	return session.LegStats{Role: role}
-}
-
-// eventually polls cond every 20 ms until it holds or timeout passes.
-func eventually(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

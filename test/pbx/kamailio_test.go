@@ -8,6 +8,7 @@ import (
 
 	"github.com/callctl/callctl/internal/config"
 	"github.com/callctl/callctl/internal/session"
+	"github.com/callctl/callctl/test/callctltest"
 	"github.com/callctl/callctl/test/peers"
 )
 
@@ -57,7 +58,7 @@ func TestCallBetweenPhonesRegisteredToKamailioGoesThroughCallctlHoldsAndTransfer
 	if _, err := alice.WaitEvent(peers.EventCallEstablished, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	first := cc.waitEvent(t, time.Second, "a session", func(session.Event) bool { return true })
+	first := cc.WaitEvent(t, time.Second, "a session", func(session.Event) bool { return true })
 	id := first.SessionID
 	talking := cc.waitState(t, id, session.InCall, nil, 5*time.Second)
 	if s := cc.snapshot(t, id); s.Caller.Number != "2001" || s.Callee.Number != "3002" {
@@ -72,13 +73,13 @@ func TestCallBetweenPhonesRegisteredToKamailioGoesThroughCallctlHoldsAndTransfer
 	// Audio both ways: 2 s (100 packets) relayed each way, and each phone
 	// receives what the other sends.
 	var s session.Snapshot
-	if !eventually(10*time.Second, func() bool {
+	if !callctltest.Eventually(10*time.Second, func() bool {
 		s = cc.snapshot(t, id)
-		caller, callee := legStats(s, "caller"), legStats(s, "callee")
+		caller, callee := callctltest.LegStats(s, "caller"), callctltest.LegStats(s, "callee")
 		return caller.PacketsIn >= 100 && callee.PacketsOut >= 100 && callee.PacketsIn >= 100 && caller.PacketsOut >= 100
 	}) {
 		t.Errorf("callctl relayed alice→bob %d→%d and bob→alice %d→%d RTP packets in 10 s; want ≥ 100 each",
-			legStats(s, "caller").PacketsIn, legStats(s, "callee").PacketsOut, legStats(s, "callee").PacketsIn, legStats(s, "caller").PacketsOut)
+			callctltest.LegStats(s, "caller").PacketsIn, callctltest.LegStats(s, "callee").PacketsOut, callctltest.LegStats(s, "callee").PacketsIn, callctltest.LegStats(s, "caller").PacketsOut)
 	}
 	for _, p := range []*phone{alice, bob} {
 		st, err := p.AudioStats()
@@ -118,7 +119,7 @@ func TestCallBetweenPhonesRegisteredToKamailioGoesThroughCallctlHoldsAndTransfer
 	time.Sleep(time.Second)
 	after := cc.snapshot(t, id)
 	for _, role := range []string{"caller", "callee"} {
-		in0, in1 := legStats(before, role).PacketsIn, legStats(after, role).PacketsIn
+		in0, in1 := callctltest.LegStats(before, role).PacketsIn, callctltest.LegStats(after, role).PacketsIn
 		if in1 < in0+30 {
 			t.Errorf("after the unhold callctl received %d RTP packets from the %s in 1 s; want ≥ 30", in1-in0, role)
 		}
@@ -135,11 +136,11 @@ func TestCallBetweenPhonesRegisteredToKamailioGoesThroughCallctlHoldsAndTransfer
 		t.Errorf("REFER to bob has Refer-To %q; want the target 4003", rt)
 	}
 	kam.waitRelayed(t, "bob's NOTIFY to callctl", bob.sipPort, callctlPort, 2*time.Second, func(m sipMessage) bool { return m.Request("NOTIFY") })
-	end := cc.waitEnded(t, id, 5*time.Second)
+	end := cc.WaitEnded(t, id, 5*time.Second)
 	if end.State != session.TransferCompleted {
 		t.Errorf("the first session ended %s (%s); want %s", end.State, end.Reason, session.TransferCompleted)
 	}
-	cc.expectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.OnHold, session.InCall,
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.OnHold, session.InCall,
 		session.TransferRequested, session.Transferring, session.TransferCompleted)
 	if e, err := alice.WaitEvent(peers.EventCallClosed, 5*time.Second); err != nil {
 		t.Errorf("alice (the transferor): %v", err)
@@ -152,7 +153,7 @@ func TestCallBetweenPhonesRegisteredToKamailioGoesThroughCallctlHoldsAndTransfer
 	if _, err := carol.WaitEvent(peers.EventCallEstablished, 5*time.Second); err != nil {
 		t.Fatalf("carol: %v", err)
 	}
-	second := cc.waitEvent(t, 5*time.Second, "the transferred call's session", func(e session.Event) bool {
+	second := cc.WaitEvent(t, 5*time.Second, "the transferred call's session", func(e session.Event) bool {
 		return e.SessionID != id && e.Type == session.EventStateChanged && e.State == session.InCall
 	})
 	if s := cc.snapshot(t, second.SessionID); s.Caller.Number != "3002" || s.Callee.Number != "4003" {
@@ -164,7 +165,7 @@ func TestCallBetweenPhonesRegisteredToKamailioGoesThroughCallctlHoldsAndTransfer
 	kam.waitRelayed(t, "callctl's INVITE to carol", callctlPort, carol.sipPort, time.Second, isInvite)
 	// bob's first call (with callctl's B leg) ends: by bob, or by callctl
 	// after calls.transfer_grace.
-	if !eventually(cc.cfg.Calls.TransferGrace+5*time.Second, func() bool {
+	if !callctltest.Eventually(cc.cfg.Calls.TransferGrace+5*time.Second, func() bool {
 		calls, _ := bob.ListCalls()
 		return strings.Contains(calls, "Active calls (1)")
 	}) {
@@ -172,12 +173,12 @@ func TestCallBetweenPhonesRegisteredToKamailioGoesThroughCallctlHoldsAndTransfer
 		t.Errorf("bob's calls after the transfer: %q; want only the call to carol", calls)
 	}
 	var s2 session.Snapshot
-	if !eventually(5*time.Second, func() bool {
+	if !callctltest.Eventually(5*time.Second, func() bool {
 		s2 = cc.snapshot(t, second.SessionID)
-		return legStats(s2, "caller").PacketsIn >= 50 && legStats(s2, "callee").PacketsIn >= 50
+		return callctltest.LegStats(s2, "caller").PacketsIn >= 50 && callctltest.LegStats(s2, "callee").PacketsIn >= 50
 	}) {
 		t.Errorf("transferred call: callctl received %d RTP packets from bob and %d from carol; want ≥ 50 each",
-			legStats(s2, "caller").PacketsIn, legStats(s2, "callee").PacketsIn)
+			callctltest.LegStats(s2, "caller").PacketsIn, callctltest.LegStats(s2, "callee").PacketsIn)
 	}
 
 	// Carol hangs up: BYE through Kamailio to callctl, and on to bob.
@@ -189,7 +190,7 @@ func TestCallBetweenPhonesRegisteredToKamailioGoesThroughCallctlHoldsAndTransfer
 	}, "bob's call to 4003 closed", 5*time.Second); err != nil {
 		t.Error(err)
 	}
-	if ended := cc.waitEnded(t, second.SessionID, 5*time.Second); ended.State != session.CalleeHungUp {
+	if ended := cc.WaitEnded(t, second.SessionID, 5*time.Second); ended.State != session.CalleeHungUp {
 		t.Errorf("the transferred call's session ended %s; want %s", ended.State, session.CalleeHungUp)
 	}
 	for _, p := range []*phone{alice, bob, carol} {
@@ -221,8 +222,8 @@ func TestCallToUnregisteredNumberThroughKamailioEndsNotFound(t *testing.T) {
 	if !strings.Contains(e.Param, "Not Found") {
 		t.Errorf("alice's call closed with %q; want 404 Not Found", e.Param)
 	}
-	id := cc.waitEvent(t, time.Second, "a session", func(session.Event) bool { return true }).SessionID
-	if end := cc.waitEnded(t, id, 5*time.Second); end.State != session.NotFound {
+	id := cc.WaitEvent(t, time.Second, "a session", func(session.Event) bool { return true }).SessionID
+	if end := cc.WaitEnded(t, id, 5*time.Second); end.State != session.NotFound {
 		t.Errorf("session ended %s (%s); want %s", end.State, end.Reason, session.NotFound)
 	}
 	// callctl's B leg reached Kamailio and was answered 404 there, never
