@@ -13,6 +13,7 @@ import (
 
 	"github.com/callctl/callctl/internal/listen"
 	"github.com/callctl/callctl/internal/media"
+	"github.com/callctl/callctl/internal/policy"
 	"github.com/callctl/callctl/internal/sip"
 	gosip "github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -33,6 +34,10 @@ type Config struct {
 	TrunkAddress   string
 	TrunkTransport string
 	Routes         []Route
+	// TransferHosts are the hosts a SIP URI transfer or forward target may
+	// name; empty means the trunk's host and the route targets' hosts
+	// (policy.DefaultHosts).
+	TransferHosts []string
 	// MaxSessions above which new INVITEs get 503 with RetryAfter.
 	MaxSessions int
 	RetryAfter  time.Duration
@@ -76,6 +81,9 @@ type Engine struct {
 	reg   *Registry
 	agent *sip.Agent
 	music *media.Music
+	// targets is where transfers and forwards may go; the API checks with
+	// the same policy (Targets).
+	targets *policy.Targets
 
 	draining atomic.Bool
 	wg       sync.WaitGroup
@@ -99,8 +107,19 @@ func NewEngine(cfg Config, log *zap.Logger, ports *media.PortPool, reg *Registry
 	if music == nil {
 		music = media.DefaultMusic()
 	}
-	return &Engine{cfg: cfg, log: log, ports: ports, reg: reg, music: music}
+	hosts := cfg.TransferHosts
+	if len(hosts) == 0 {
+		routeTargets := make([]string, len(cfg.Routes))
+		for i, r := range cfg.Routes {
+			routeTargets[i] = r.Target
+		}
+		hosts = policy.DefaultHosts(cfg.TrunkAddress, routeTargets)
+	}
+	return &Engine{cfg: cfg, log: log, ports: ports, reg: reg, music: music, targets: policy.New(hosts)}
 }
+
+// Targets is the transfer and forward target policy the engine enforces.
+func (e *Engine) Targets() *policy.Targets { return e.targets }
 
 // SetAgent gives the engine the SIP agent it dials through. (The agent is
 // made with the engine's HandleInvite, hence the two steps.)

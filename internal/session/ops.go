@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/callctl/callctl/internal/dtmf"
 	"github.com/callctl/callctl/internal/media"
+	"github.com/callctl/callctl/internal/policy"
 	"github.com/callctl/callctl/internal/sip"
 	gosip "github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -101,28 +103,25 @@ func (e *Engine) Close(ctx context.Context, id string) error {
 	return err
 }
 
-// validTarget checks a dial string or SIP URI given as a transfer or
-// forward target.
-func validTarget(op, field, target string) error {
-	t := strings.TrimSpace(target)
-	if t == "" {
-		return invalidArg(op, field, field+" is empty", "a dial string such as 2001 or +4930123", "a SIP URI such as sip:2001@pbx.example")
+// checkTarget checks a transfer or forward target against the engine's
+// policy (internal/policy): a dial string, or a SIP URI on an allowed host.
+func (e *Engine) checkTarget(op, field, target string) (policy.Target, *OpError) {
+	t, err := e.targets.Check(field, target)
+	if err != nil {
+		return t, targetError(op, err)
 	}
-	if strings.HasPrefix(t, "sip:") || strings.HasPrefix(t, "sips:") {
-		var u gosip.Uri
-		if err := gosip.ParseUri(t, &u); err != nil || u.Host == "" {
-			return invalidArg(op, field, fmt.Sprintf("%s %q is not a valid SIP URI", field, target))
-		}
-		return nil
+	return t, nil
+}
+
+// targetError is a refused target as an invalid_argument *OpError; a
+// policy refusal unwraps to policy.ErrNotAllowed.
+func targetError(op string, err error) *OpError {
+	oe := &OpError{Code: CodeInvalidArgument, Op: op, Msg: err.Error(), Err: err}
+	var pe *policy.Error
+	if errors.As(err, &pe) {
+		oe.Field, oe.Allowed = pe.Field, pe.Allowed
 	}
-	for i, r := range t {
-		ok := r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || strings.ContainsRune("*#+-._", r)
-		if !ok {
-			return invalidArg(op, field, fmt.Sprintf("%s %q has %q at position %d", field, target, r, i+1),
-				"digits, letters and * # + - . _", "a SIP URI")
-		}
-	}
-	return nil
+	return oe
 }
 
 // BlindTransfer hands the call of the transferor's peer (the transferee) to
@@ -137,10 +136,11 @@ func (e *Engine) BlindTransfer(ctx context.Context, id, transferor, target strin
 		return invalidArg("blindTransfer", "transferor", fmt.Sprintf("transferor %q is neither party of the call", transferor),
 			snap.Caller.Number, snap.Callee.Number)
 	}
-	if err := validTarget("blindTransfer", "target", target); err != nil {
-		return err
+	t, oe := e.checkTarget("blindTransfer", "target", target)
+	if oe != nil {
+		return oe
 	}
-	target = strings.TrimSpace(target)
+	target = t.Raw
 	return e.run(ctx, id, &opRequest{name: "blindTransfer", args: map[string]string{"transferor": transferor, "target": target},
 		start: func(s *Session) { s.startTransfer(transferor, target) }})
 }
@@ -152,10 +152,11 @@ func (e *Engine) Forward(ctx context.Context, id, target string) error {
 	if _, err := e.lookup(id); err != nil {
 		return err
 	}
-	if err := validTarget("forward", "target", target); err != nil {
-		return err
+	t, oe := e.checkTarget("forward", "target", target)
+	if oe != nil {
+		return oe
 	}
-	target = strings.TrimSpace(target)
+	target = t.Raw
 	return e.run(ctx, id, &opRequest{name: "forward", args: map[string]string{"target": target},
 		start: func(s *Session) { s.startForward(target) }})
 }
