@@ -39,12 +39,20 @@ type Client struct {
 	// Scope, when set, limits the client to sessions whose caller or callee
 	// number matches one of these regular expressions (whole number).
 	Scope []string `yaml:"scope"`
+	// Targets, when set (here or in one of the client's roles), limits the
+	// numbers the client may transfer or forward to: the dial string, or the
+	// user part of a SIP URI, must match one of these regular expressions
+	// (whole number). Empty everywhere means any number.
+	Targets []string `yaml:"targets"`
 }
 
 // Role is a named bundle of privileges.
 type Role struct {
 	Name       string   `yaml:"name"`
 	Privileges []string `yaml:"privileges"`
+	// Targets are transfer/forward target patterns the role's clients get
+	// (see Client.Targets).
+	Targets []string `yaml:"targets"`
 }
 
 // Admin is an extra all-privileges client for automation.
@@ -126,6 +134,11 @@ type Calls struct {
 	// TransferFallback lets callctl connect the target itself when the
 	// transferee refuses REFER.
 	TransferFallback bool `yaml:"transfer_fallback"`
+	// TransferHosts are the hosts (IP addresses or DNS names, no port) a
+	// SIP URI transfer or forward target may name; empty means the trunk's
+	// host and the hosts of the route targets. Number targets always go
+	// through the routing table.
+	TransferHosts []string `yaml:"transfer_hosts"`
 	// DTMFDuration is the tone length of each digit callctl sends.
 	DTMFDuration time.Duration `yaml:"dtmf_duration"`
 	// DTMFGap is the silence between two digits callctl sends.

@@ -127,6 +127,11 @@ func (c Config) Validate() error {
 		v.add("calls.transfer_timeout", "%s; must be more than 0 (e.g. \"30s\")", c.Calls.TransferTimeout)
 	}
 	v.duration("calls.transfer_grace", c.Calls.TransferGrace)
+	for i, h := range c.Calls.TransferHosts {
+		if _, err := netip.ParseAddr(strings.Trim(h, "[]")); err != nil && !validHostname(h) {
+			v.add(fmt.Sprintf("calls.transfer_hosts[%d]", i), "%q is not an IP address or host name (no port, no scheme; e.g. 192.0.2.10, pbx.example.com)", h)
+		}
+	}
 	if c.Calls.DTMFDuration < 40*time.Millisecond || c.Calls.DTMFDuration > 5*time.Second {
 		v.add("calls.dtmf_duration", "%s; must be between 40ms and 5s", c.Calls.DTMFDuration)
 	}
