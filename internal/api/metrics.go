@@ -119,6 +119,21 @@ func (s *Server) getMetrics(w http.ResponseWriter, r *http.Request, c *auth.Clie
 		fmt.Fprintf(&b, "callctl_sip_refused_total %d\n", s.opts.SIPRefused())
 	}
 
+	panics := map[string]uint64{}
+	if s.opts.Panics != nil {
+		panics = s.opts.Panics()
+	}
+	panics["api"] = s.panics.n.Load()
+	where := make([]string, 0, len(panics))
+	for k := range panics {
+		where = append(where, k)
+	}
+	slices.Sort(where)
+	b.WriteString("# HELP callctl_panics_total Panics recovered (the request or message answered 500, the process went on), by where: api is an HTTP or WebSocket handler.\n# TYPE callctl_panics_total counter\n")
+	for _, k := range where {
+		fmt.Fprintf(&b, "callctl_panics_total{where=%q} %d\n", k, panics[k])
+	}
+
 	m := s.metrics
 	m.mu.Lock()
 	b.WriteString("# HELP callctl_operations_total Session operations requested over the API, by result.\n# TYPE callctl_operations_total counter\n")

@@ -109,6 +109,7 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		TrunkAddress:     cfg.Trunk.Address,
 		TrunkTransport:   cfg.Trunk.Transport,
 		Routes:           routes,
+		TransferHosts:    cfg.Calls.TransferHosts,
 		MaxSessions:      cfg.Calls.MaxSessions,
 		RetryAfter:       cfg.Calls.RetryAfter,
 		RingTimeout:      cfg.Calls.RingTimeout,

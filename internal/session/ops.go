@@ -103,6 +103,19 @@ func (e *Engine) Close(ctx context.Context, id string) error {
 	return err
 }
 
+// CheckTarget checks a target of operation op ("blindTransfer", "forward")
+// as the operation itself will: a dial string, or a SIP URI on an allowed
+// host. The error is an invalid_argument *OpError; for a host outside the
+// policy errors.Is(err, policy.ErrNotAllowed) holds. The API calls it to
+// refuse a target before it checks the client's own target patterns.
+func (e *Engine) CheckTarget(op, target string) (policy.Target, error) {
+	t, oe := e.checkTarget(op, "target", target)
+	if oe != nil {
+		return t, oe
+	}
+	return t, nil
+}
+
 // checkTarget checks a transfer or forward target against the engine's
 // policy (internal/policy): a dial string, or a SIP URI on an allowed host.
 func (e *Engine) checkTarget(op, field, target string) (policy.Target, *OpError) {
