@@ -514,7 +514,9 @@ func TestValidateAcceptsReasonableValues(t *testing.T) {
 			c.Media.Timeout, c.Media.PortRest, c.Calls.EndedRetention, c.Shutdown.DrainTimeout, c.Calls.RetryAfter = 0, 0, 0, 0, 0
 		}},
 		{"json debug logs", func(c *Config) { c.Log.Level, c.Log.Format = "debug", "json" }},
-		{"transfer hosts", func(c *Config) { c.Calls.TransferHosts = []string{"192.0.2.10", "pbx.example.com", "2001:db8::1", "[2001:db8::2]"} }},
+		{"transfer hosts", func(c *Config) {
+			c.Calls.TransferHosts = []string{"192.0.2.10", "pbx.example.com", "2001:db8::1", "[2001:db8::2]"}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
