@@ -204,9 +204,6 @@ func TestExampleConfigLoadsAsDefaults(t *testing.T) {
 	if len(got.Roles) == 0 {
 		got.Roles = nil
 	}
-	if len(got.Calls.TransferHosts) == 0 {
-		got.Calls.TransferHosts = nil
-	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("example =\n%+v\nwant Default()\n%+v", got, want)
 	}
