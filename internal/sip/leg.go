@@ -233,7 +233,7 @@ func (l *Leg) do(ctx context.Context, req *gosip.Request) (*gosip.Response, erro
 		if err != nil {
 			return nil, err
 		}
-		res, err := finalResponse(ctx, tx)
+		res, err := l.agent.finalResponse(ctx, tx)
 		tx.Terminate()
 		if err != nil {
 			return nil, err
@@ -254,11 +254,11 @@ func (l *Leg) do(ctx context.Context, req *gosip.Request) (*gosip.Response, erro
 	}
 }
 
-func finalResponse(ctx context.Context, tx gosip.ClientTransaction) (*gosip.Response, error) {
+func (a *Agent) finalResponse(ctx context.Context, tx gosip.ClientTransaction) (*gosip.Response, error) {
 	for {
 		select {
 		case res := <-tx.Responses():
-			if res.IsProvisional() {
+			if !a.acceptResponse(res) || res.IsProvisional() {
 				continue
 			}
 			return res, nil
