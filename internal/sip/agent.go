@@ -112,6 +112,17 @@ type Agent struct {
 	dropped [numDropReasons]atomic.Uint64
 	// panics counts handler panics recovered (guard).
 	panics atomic.Uint64
+	// tagHook, set by tests only, makes local tags predictable.
+	tagHook func() string
+}
+
+// newTag makes the local tag of a dialog callctl answers (RFC 3261 19.3:
+// at least 32 bits of randomness). Tests may replace it to reach dialogs.
+func (a *Agent) newTag() string {
+	if a.tagHook != nil {
+		return a.tagHook()
+	}
+	return gosip.GenerateTagN(16)
 }
 
 // Refused returns how many requests came from sources not on sip.allow.

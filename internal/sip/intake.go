@@ -220,11 +220,34 @@ func headerValue(data []byte, name string) []byte {
 // to the address it came from (RFC 3581 style), never retransmitted. A
 // retransmitted request gets the same answer again.
 func (a *Agent) replyStateless(req *gosip.Request, r *rejection, to net.Addr) {
-	res := a.rejectionResponse(req, r)
+	out, ok := a.statelessAnswer(req, r)
+	if !ok {
+		a.shed(dropUnparsable, addrIP(to))
+		return
+	}
 	a.countSent(r.status)
-	if _, err := a.udpConn.WriteTo([]byte(res.String()), to); err != nil {
+	if _, err := a.udpConn.WriteTo(out, to); err != nil {
 		a.log.Debug("sip: stateless answer not sent", zap.Int("status", r.status), zap.Error(err))
 	}
+}
+
+// statelessAnswer writes the answer to req for r, if it makes a valid
+// response: a request can be broken in ways sipgo parses but cannot write
+// back (a Via without a transport, say), and an answer its sender could not
+// parse is not worth sending.
+func (a *Agent) statelessAnswer(req *gosip.Request, r *rejection) ([]byte, bool) {
+	out := []byte(a.rejectionResponse(req, r).String())
+	if _, err := gosip.ParseMessage(out); err != nil {
+		return nil, false
+	}
+	return out, true
+}
+
+func addrIP(addr net.Addr) netip.Addr {
+	if ua, ok := addr.(*net.UDPAddr); ok {
+		return ua.AddrPort().Addr().Unmap()
+	}
+	return netip.IPv4Unspecified()
 }
 
 // refuseStateless answers a refused source's request with 403, once and
