@@ -499,7 +499,15 @@ func (a *Agent) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	a.onInvite(in)
 	// The caller's CANCEL is answered by the transaction layer (200, then 487
 	// to the INVITE); tell the owner.
-	cancelled := func(*gosip.Request) { in.cancelled() }
+	// Once the final response is out a CANCEL changes nothing (RFC 3261
+	// 9.2), so the callback lets go of the leg then (see legRef).
+	ref := newLegRef(in)
+	defer ref.clear()
+	cancelled := func(*gosip.Request) {
+		if l := ref.get(); l != nil {
+			l.cancelled()
+		}
+	}
 	if !tx.OnCancel(cancelled) {
 		in.cancelled()
 	}

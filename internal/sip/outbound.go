@@ -94,8 +94,9 @@ func (l *Leg) runInvite(req *gosip.Request) {
 		l.invite = req
 		l.mu.Unlock()
 		// RFC 3261 13.2.2.4: every retransmitted 2xx is ACKed again.
+		ref := l.txRef()
 		tx.OnRetransmission(func(res *gosip.Response) {
-			if res.IsSuccess() && l.agent.acceptResponse(res) {
+			if l := ref.get(); l != nil && res.IsSuccess() && l.agent.acceptResponse(res) {
 				l.onRetransmitted2xx(req, res)
 			}
 		})
