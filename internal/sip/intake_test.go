@@ -433,3 +433,70 @@ func TestHandlerPanicIsRecoveredAndAnswered500(t *testing.T) {
 	}
 	expectAlive(t, agent)
 }
+
+func TestMalformedResponseIsDroppedAndTheCallGoesOn(t *testing.T) {
+	a, _ := testAgent(t, "127.0.0.0/8")
+	callee := newRawPeer(t, "127.0.0.1", a)
+	target := uri(t, "sip:2001@"+callee.conn.LocalAddr().String())
+	events := make(chan Event, 16)
+	leg, err := a.Dial(DialOptions{Target: target, FromUser: "1001", Body: []byte(testSDP)}, func(ev Event) { events <- ev })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leg.Close()
+	buf := make([]byte, 65535)
+	_ = callee.conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, from, err := callee.conn.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatalf("no INVITE: %v", err)
+	}
+	msg, err := gosip.ParseMessage(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := msg.(*gosip.Request)
+	answer := func(drop string) string {
+		res := gosip.NewResponseFromRequest(inv, 200, "OK", nil)
+		res.To().Params.Add("tag", "callee")
+		out := res.String()
+		if drop != "" {
+			var kept []string
+			for _, line := range strings.Split(out, "\r\n") {
+				if !strings.HasPrefix(line, drop) {
+					kept = append(kept, line)
+				}
+			}
+			out = strings.Join(kept, "\r\n")
+		}
+		return out
+	}
+	// A 200 without To, then one whose CSeq names another method: both
+	// dropped, counted, and the leg is not answered by them.
+	for _, bad := range []string{answer("To:"), strings.Replace(answer(""), " INVITE\r\n", " BYE\r\n", 1)} {
+		if _, err := callee.conn.WriteToUDP([]byte(bad), from); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case ev := <-events:
+		t.Fatalf("a malformed 200 reached the leg's owner as %T", ev)
+	case <-time.After(300 * time.Millisecond):
+	}
+	// The To-less one is callctl's to drop; the other matches no client
+	// transaction (its key has the CSeq method, RFC 3261 17.1.3), so sipgo
+	// never hands it to the leg.
+	if got := a.Dropped()["bad_response"]; got != 1 {
+		t.Errorf("bad_response counted %d, want 1", got)
+	}
+	if _, err := callee.conn.WriteToUDP([]byte(answer("")), from); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-events:
+		if _, ok := ev.(*Answered); !ok {
+			t.Fatalf("after the good 200: %T, want *Answered", ev)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the good 200 that followed did not answer the leg")
+	}
+}
