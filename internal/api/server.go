@@ -37,10 +37,12 @@ type Options struct {
 	// SIPRefused, when set, adds the count of requests refused by the SIP
 	// allow-list to /metrics.
 	SIPRefused func() uint64
-	// Panics, when set, adds panics recovered elsewhere to
-	// callctl_panics_total, by where ("sip", ...); the API counts its own
-	// as where="api".
-	Panics func() map[string]uint64
+	// SIPDropped, when set, adds the SIP messages dropped unanswered, by
+	// reason (refused, rate_limited, blocked, scanner, unparsable,
+	// bad_response), to /metrics.
+	SIPDropped func() map[string]uint64
+	// SIPPanics, when set, adds the SIP handler panics recovered.
+	SIPPanics func() uint64
 }
 
 // opTimeout bounds how long a request waits for an operation's outcome; a

@@ -95,7 +95,7 @@ func TestLoadRejectsBadFilesNamingFileLineAndKey(t *testing.T) {
 		{
 			name: "unknown key in a section",
 			yaml: "sip:\n  listen: 127.0.0.1:5070\n  listn: x\n",
-			want: []string{`callctl.yaml:3: unknown key "listn" in sip (known: listen, transports, advertise, allow, user_agent); did you mean "listen"?`},
+			want: []string{`callctl.yaml:3: unknown key "listn" in sip (known: listen, transports, advertise, allow, user_agent, refused, flood, scanners, log_interval); did you mean "listen"?`},
 		},
 		{
 			name: "unknown top-level key",
@@ -386,6 +386,8 @@ func TestEveryScalarKeyHasAnEnvironmentVariable(t *testing.T) {
 			value = "1234ms"
 		case l.val.Kind() == reflect.Int:
 			value = "4321"
+		case l.val.Kind() == reflect.Float64:
+			value = "43.21"
 		case l.val.Kind() == reflect.Slice:
 			value = "x,y"
 		case l.val.Kind() == reflect.Bool:

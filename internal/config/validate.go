@@ -69,6 +69,28 @@ func (c Config) Validate() error {
 	if strings.ContainsAny(c.SIP.UserAgent, "\r\n") {
 		v.add("sip.user_agent", "must be one line (it is sent as a SIP header)")
 	}
+	if c.SIP.Refused != "drop" && c.SIP.Refused != "403" {
+		v.add("sip.refused", "%q; must be one of: drop, 403", c.SIP.Refused)
+	}
+	if c.SIP.Flood.Rate < 0 {
+		v.add("sip.flood.rate", "%g; must be 0 (no limit) or more", c.SIP.Flood.Rate)
+	}
+	if c.SIP.Flood.Rate > 0 && c.SIP.Flood.Burst < 1 {
+		v.add("sip.flood.burst", "%d; must be at least 1 while sip.flood.rate is set", c.SIP.Flood.Burst)
+	}
+	v.duration("sip.flood.block_after", c.SIP.Flood.BlockAfter)
+	v.duration("sip.flood.block_for", c.SIP.Flood.BlockFor)
+	if c.SIP.Flood.BlockAfter > 0 && c.SIP.Flood.BlockFor <= 0 {
+		v.add("sip.flood.block_for", "%s; must be more than 0 while sip.flood.block_after is set (e.g. \"60s\")", c.SIP.Flood.BlockFor)
+	}
+	for i, sc := range c.SIP.Scanners {
+		if strings.TrimSpace(sc) == "" {
+			v.add(fmt.Sprintf("sip.scanners[%d]", i), "empty; list User-Agent substrings such as friendly-scanner")
+		}
+	}
+	if c.SIP.LogInterval < time.Second {
+		v.add("sip.log_interval", "%s; must be at least 1s", c.SIP.LogInterval)
+	}
 
 	v.dialAddr("trunk.address", c.Trunk.Address)
 	v.transport("trunk.transport", c.Trunk.Transport, false)
@@ -91,6 +113,9 @@ func (c Config) Validate() error {
 
 	if c.Calls.MaxSessions < 1 {
 		v.add("calls.max_sessions", "%d; must be at least 1", c.Calls.MaxSessions)
+	}
+	if c.Calls.MaxPerSource < 0 {
+		v.add("calls.max_per_source", "%d; must be 0 (no limit) or more", c.Calls.MaxPerSource)
 	}
 	v.duration("calls.retry_after", c.Calls.RetryAfter)
 	if c.Calls.RetryAfter%time.Second != 0 {
