@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/callctl/callctl/internal/policy"
 	"net"
 	"net/netip"
 	"regexp"
@@ -153,7 +154,7 @@ func (c Config) Validate() error {
 	}
 	v.duration("calls.transfer_grace", c.Calls.TransferGrace)
 	for i, h := range c.Calls.TransferHosts {
-		if _, err := netip.ParseAddr(strings.Trim(h, "[]")); err != nil && !validHostname(h) {
+		if _, err := netip.ParseAddr(strings.Trim(h, "[]")); err != nil && !policy.ValidHostname(h) {
 			v.add(fmt.Sprintf("calls.transfer_hosts[%d]", i), "%q is not an IP address or host name (no port, no scheme; e.g. 192.0.2.10, pbx.example.com)", h)
 		}
 	}
@@ -244,7 +245,7 @@ func (v *validator) listenAddr(key, addr string) {
 		v.add(key, "%q is not host:port (e.g. 127.0.0.1:5070, [::1]:5070, :5070)", addr)
 		return
 	}
-	if _, err := netip.ParseAddr(host); host != "" && err != nil && !validHostname(host) {
+	if _, err := netip.ParseAddr(host); host != "" && err != nil && !policy.ValidHostname(host) {
 		v.add(key, "%q: %q is not an IP address or host name", addr, host)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
@@ -259,7 +260,7 @@ func (v *validator) dialAddr(key, addr string) {
 		v.add(key, "%q is not host:port (e.g. 192.0.2.10:5060, pbx.example.com:5060)", addr)
 		return
 	}
-	if _, err := netip.ParseAddr(host); err != nil && !validHostname(host) {
+	if _, err := netip.ParseAddr(host); err != nil && !policy.ValidHostname(host) {
 		v.add(key, "%q: %q is not an IP address or host name", addr, host)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
@@ -269,28 +270,9 @@ func (v *validator) dialAddr(key, addr string) {
 
 // host checks a bare host: an IP address or a host name, no port.
 func (v *validator) host(key, h string) {
-	if _, err := netip.ParseAddr(h); err != nil && !validHostname(h) {
+	if _, err := netip.ParseAddr(h); err != nil && !policy.ValidHostname(h) {
 		v.add(key, "%q is not an IP address or host name (no port)", h)
 	}
-}
-
-// validHostname reports whether h is a DNS name (RFC 1123 labels).
-func validHostname(h string) bool {
-	h = strings.TrimSuffix(h, ".")
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(h, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // parsePrefix accepts a CIDR prefix or a bare address (a /32 or /128).
@@ -338,7 +320,7 @@ func checkSIPURI(target string) string {
 		}
 	} else {
 		host, port, hasPort = strings.Cut(rest, ":")
-		if _, err := netip.ParseAddr(host); err != nil && !validHostname(host) {
+		if _, err := netip.ParseAddr(host); err != nil && !policy.ValidHostname(host) {
 			return "has no valid host"
 		}
 	}

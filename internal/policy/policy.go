@@ -227,12 +227,17 @@ func canonHost(h string) string {
 	return strings.ToLower(strings.TrimSuffix(h, "."))
 }
 
-// validHost reports whether h is an IP address or a DNS name (RFC 1123
-// labels).
+// validHost reports whether h is an IP address or a DNS name.
 func validHost(h string) bool {
 	if _, err := netip.ParseAddr(h); err == nil {
 		return true
 	}
+	return ValidHostname(h)
+}
+
+// ValidHostname reports whether h is a DNS name (RFC 1123 labels of
+// letters, digits and hyphens, 63 bytes at most, 253 in all).
+func ValidHostname(h string) bool {
 	h = strings.TrimSuffix(h, ".")
 	if h == "" || len(h) > 253 {
 		return false

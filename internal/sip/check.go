@@ -29,8 +29,9 @@ var mandatory = []string{"Via", "From", "To", "Call-ID", "CSeq", "Max-Forwards"}
 var singleValue = []string{"From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length", "Content-Type"}
 
 // supportedOptions are the option tags callctl implements, for Require
-// (RFC 3261 8.2.2.3). None yet: reliable provisionals and session timers
-// are not implemented.
+// (RFC 3261 8.2.2.3). The set is empty: callctl offers neither reliable
+// provisionals (100rel) nor session timers (timer), so a Require of either
+// is answered 420.
 var supportedOptions = map[string]bool{}
 
 // bodyTypes are the Content-Types callctl takes, per method. A method not
