@@ -3,13 +3,14 @@ package config
 import (
 	"errors"
 	"fmt"
-	"github.com/callctl/callctl/internal/policy"
 	"net"
 	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/callctl/callctl/internal/policy"
 )
 
 // FieldError is one invalid setting: Key is its dotted yaml path
