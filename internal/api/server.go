@@ -43,6 +43,9 @@ type Options struct {
 	SIPDropped func() map[string]uint64
 	// SIPPanics, when set, adds the SIP handler panics recovered.
 	SIPPanics func() uint64
+	// MediaForeign, when set, adds the RTP and RTCP packets dropped
+	// because their source was not the party's (media.latching).
+	MediaForeign func() uint64
 }
 
 // opTimeout bounds how long a request waits for an operation's outcome; a

@@ -85,6 +85,10 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 			return nil, fmt.Errorf("media.advertise %q: %w", cfg.Media.Advertise, err)
 		}
 	}
+	latching, err := media.ParseLatching(cfg.Media.Latching)
+	if err != nil {
+		return nil, err
+	}
 	var routes []session.Route
 	for i, r := range cfg.Routes {
 		re, err := regexp.Compile("^(?:" + r.Match + ")$")
@@ -116,6 +120,8 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		RetryAfter:       cfg.Calls.RetryAfter,
 		RingTimeout:      cfg.Calls.RingTimeout,
 		MediaTimeout:     cfg.Media.Timeout,
+		HoldTimeout:      cfg.Media.HoldTimeout,
+		MediaLatching:    latching,
 		MediaIP:          mediaIP,
 		MediaAdvertise:   advertise,
 		HoldInactive:     cfg.Calls.HoldDirection == "inactive",
@@ -211,17 +217,18 @@ func (a *App) setupAPI(opts Options) error {
 	}
 	a.store = store
 	a.api = api.New(api.Options{
-		Engine:      a.engine,
-		Auth:        authn,
-		Audit:       store,
-		Log:         a.log.Named("api"),
-		EventBuffer: cfg.API.EventBuffer,
-		Static:      opts.Web,
-		Ready:       func() bool { return !a.engine.Draining() },
-		SIPStats:    a.agent.Stats,
-		SIPRefused:  a.agent.Refused,
-		SIPDropped:  a.agent.Dropped,
-		SIPPanics:   a.agent.Panics,
+		Engine:       a.engine,
+		Auth:         authn,
+		Audit:        store,
+		Log:          a.log.Named("api"),
+		EventBuffer:  cfg.API.EventBuffer,
+		Static:       opts.Web,
+		Ready:        func() bool { return !a.engine.Draining() },
+		SIPStats:     a.agent.Stats,
+		SIPRefused:   a.agent.Refused,
+		SIPDropped:   a.agent.Dropped,
+		SIPPanics:    a.agent.Panics,
+		MediaForeign: a.ports.ForeignDropped,
 	})
 	return nil
 }

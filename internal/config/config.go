@@ -185,9 +185,17 @@ type Media struct {
 	RTPPorts string `yaml:"rtp_ports"`
 	// PortRest is how long a released port pair rests before reuse.
 	PortRest time.Duration `yaml:"port_rest"`
-	// Timeout ends a call when no RTP arrives from either party for this long;
-	// 0 disables it.
+	// Timeout ends a call when a party that is supposed to send RTP (its
+	// SDP says sendrecv or sendonly) sent none for this long; 0 disables it.
 	Timeout time.Duration `yaml:"timeout"`
+	// HoldTimeout is the same for a party that is not supposed to send
+	// (held, or holding with recvonly/inactive) and sends no RTCP either:
+	// nothing at all from it for this long ends the call; 0 disables it.
+	HoldTimeout time.Duration `yaml:"hold_timeout"`
+	// Latching says which sources a leg takes its party's media from:
+	// "strict" (only the SDP's IP address; the port may latch) or "nat"
+	// (the first packet after an SDP latches, from any address, once).
+	Latching string `yaml:"latching"`
 }
 
 // Listen is listen-in: WebRTC from callctl to supervisors' browsers.
@@ -269,10 +277,12 @@ func Default() Config {
 			DTMFGap:          100 * time.Millisecond,
 		},
 		Media: Media{
-			IP:       "127.0.0.1",
-			RTPPorts: "20000-29999",
-			PortRest: 5 * time.Second,
-			Timeout:  60 * time.Second,
+			IP:          "127.0.0.1",
+			RTPPorts:    "20000-29999",
+			PortRest:    5 * time.Second,
+			Timeout:     60 * time.Second,
+			HoldTimeout: 30 * time.Minute,
+			Latching:    "strict",
 		},
 		Listen:   Listen{ICETimeout: 10 * time.Second},
 		API:      API{Listen: "127.0.0.1:8080", EventBuffer: 10000},

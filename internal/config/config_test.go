@@ -466,6 +466,8 @@ func TestValidateRejectsBadValuesNamingKeyAndAllowedValues(t *testing.T) {
 		{"rtp ports odd size", func(c *Config) { c.Media.RTPPorts = "20000-30000" }, "media.rtp_ports", "even"},
 		{"port rest negative", func(c *Config) { c.Media.PortRest = -1 }, "media.port_rest", "negative"},
 		{"media timeout negative", func(c *Config) { c.Media.Timeout = -1 }, "media.timeout", "negative"},
+		{"hold timeout negative", func(c *Config) { c.Media.HoldTimeout = -1 }, "media.hold_timeout", "negative"},
+		{"latching", func(c *Config) { c.Media.Latching = "loose" }, "media.latching", "allowed: strict, nat"},
 		{"api listen", func(c *Config) { c.API.Listen = "8080" }, "api.listen", "host:port"},
 		{"log level", func(c *Config) { c.Log.Level = "verbose" }, "log.level", "allowed: debug, info, warn, error"},
 		{"log format", func(c *Config) { c.Log.Format = "text" }, "log.format", "allowed: console, json"},

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callctl/callctl/internal/media"
 	"github.com/callctl/callctl/internal/policy"
 )
 
@@ -182,6 +183,10 @@ func (c Config) Validate() error {
 	}
 	v.duration("media.port_rest", c.Media.PortRest)
 	v.duration("media.timeout", c.Media.Timeout)
+	v.duration("media.hold_timeout", c.Media.HoldTimeout)
+	if _, err := media.ParseLatching(c.Media.Latching); err != nil {
+		v.add("media.latching", "%q is not a latching mode (allowed: %s, %s)", c.Media.Latching, media.LatchStrictName, media.LatchNATName)
+	}
 
 	v.listenAddr("api.listen", c.API.Listen)
 

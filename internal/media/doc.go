@@ -7,9 +7,12 @@
 // other endpoint toward the other party. Each endpoint sends one continuous
 // RTP stream of its own (own SSRC, sequence numbers and timestamps, RFC 3550
 // §5.1 and §8), whatever feeds it: the relayed party, a different party after
-// a transfer, or packets callctl injects with [Endpoint.WriteRTP]. Remote
-// addresses are learned from the first packet received (symmetric RTP,
-// RFC 4961), so phones behind NAT are reached where they really are.
+// a transfer, or packets callctl injects with [Endpoint.WriteRTP]. Media is
+// taken only from the party that signalled it ([Latching]): by default from
+// the IP address of its SDP, the port learned from its first packet
+// (symmetric RTP, RFC 4961), so a phone is answered where it really sends
+// from; a source that is not the party's is dropped and counted. Ports are
+// handed out in random order, so they cannot be guessed.
 //
 // Sockets are not read by goroutines of their own: a few pollers (one per
 // CPU, poller.go) each drain an epoll set of many endpoints' sockets and

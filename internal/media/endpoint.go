@@ -27,6 +27,9 @@ type EndpointConfig struct {
 	// Advertise is the address written into SDP for this endpoint; the zero
 	// value means IP. It must be set when IP is unspecified (0.0.0.0, ::).
 	Advertise netip.Addr
+	// Latching says which sources the endpoint takes its party's media
+	// from; the zero value is LatchStrict.
+	Latching Latching
 	// Log receives the endpoint's rare events (latching, close); nil means
 	// no logging. Nothing is logged per packet.
 	Log *zap.Logger
@@ -46,7 +49,10 @@ type Endpoint struct {
 	pool      *PortPool
 	port      int
 	advertise netip.Addr
+	latching  Latching
 	log       *zap.Logger
+	// warnedForeign is set once a refused source has been logged.
+	warnedForeign atomic.Bool
 
 	rtp, rtcp path
 	// peer is the endpoint that sends out what this one receives.
@@ -86,19 +92,12 @@ type path struct {
 	remote atomic.Pointer[remote] // never nil after newEndpoint
 }
 
-// remote is the send address of a path. Until latched it is the address
-// from SDP (possibly unknown); the first accepted packet replaces it with
-// the packet's source (symmetric RTP, RFC 4961 §3).
-type remote struct {
-	addr    netip.AddrPort
-	latched bool
-}
-
 // inCounters are written by the poller reading the endpoint.
 type inCounters struct {
 	packets, bytes atomic.Uint64
 	rtcp           atomic.Uint64
 	dropped        atomic.Uint64
+	foreign        atomic.Uint64
 	lost           atomic.Int64
 	lastRTP        atomic.Int64 // unix ns
 	lastAny        atomic.Int64 // unix ns, RTP or RTCP
@@ -132,11 +131,15 @@ type Stats struct {
 	// ones that found no connected peer, no address to go to, or a peer
 	// playing music on hold.
 	Dropped uint64
+	// Foreign counts the packets of Dropped that came from a source the
+	// latching rules refused (see Latching).
+	Foreign uint64
 	// LastIn is when the last RTP packet was received; zero if none yet.
 	LastIn time.Time
 }
 
-func newEndpoint(pool *PortPool, port int, adv netip.Addr, rtpSock, rtcpSock *udpSocket, log *zap.Logger) (*Endpoint, error) {
+func newEndpoint(pool *PortPool, port int, adv netip.Addr, rtpSock, rtcpSock *udpSocket, cfg EndpointConfig) (*Endpoint, error) {
+	log := cfg.Log
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -144,6 +147,7 @@ func newEndpoint(pool *PortPool, port int, adv netip.Addr, rtpSock, rtcpSock *ud
 		pool:      pool,
 		port:      port,
 		advertise: adv,
+		latching:  cfg.Latching,
 		log:       log.WithLazy(zap.Int("rtp_port", port)),
 	}
 	e.rtp.sock, e.rtcp.sock = rtpSock, rtcpSock
@@ -170,13 +174,14 @@ func (e *Endpoint) Advertise() netip.Addr { return e.advertise }
 func (e *Endpoint) SSRC() uint32 { return e.out.ssrc }
 
 // SetRemote sets where to send RTP and RTCP, as the party's SDP says (an
-// invalid or unspecified address, or port 0, means unknown), and forgets
-// any latched address: the next packet received from the party latches
-// again. Call it for every offer or answer from the party, since a new SDP
-// may move its media.
+// invalid or unspecified address, or port 0, means unknown), and which
+// sources to take them from (see Latching). An address that differs from
+// the last SDP's forgets the latch of its path: the next packet the rules
+// accept latches again; the same address keeps it. Call it for every offer
+// or answer from the party, since a new SDP may move its media.
 func (e *Endpoint) SetRemote(rtp, rtcp netip.AddrPort) {
-	e.rtp.remote.Store(&remote{addr: unmapAddrPort(rtp)})
-	e.rtcp.remote.Store(&remote{addr: unmapAddrPort(rtcp)})
+	e.rtp.setSDP(unmapAddrPort(rtp))
+	e.rtcp.setSDP(unmapAddrPort(rtcp))
 }
 
 // Remote returns where RTP and RTCP are sent now: the latched source
@@ -195,6 +200,7 @@ func (e *Endpoint) Stats() Stats {
 		RTCPIn:     e.in.rtcp.Load(),
 		RTCPOut:    e.outStat.rtcp.Load(),
 		Dropped:    e.in.dropped.Load(),
+		Foreign:    e.in.foreign.Load(),
 		LastIn:     unixNano(e.in.lastRTP.Load()),
 	}
 	if lost := e.in.lost.Load(); lost > 0 {
@@ -252,23 +258,6 @@ func (e *Endpoint) readRTCPOnce(p *poller, now time.Time) {
 		(*hook)()
 	}
 	e.receiveRTCP(p.buf[:n], src, now)
-}
-
-// accept reports whether a packet from src may be relayed, latching the
-// path onto src if it is not latched yet. Once latched, packets from other
-// sources are refused, as Asterisk's strictrtp does: a stray or spoofed
-// stream must not hijack the call. SetRemote starts learning anew.
-func (p *path) accept(src netip.AddrPort, log *zap.Logger, what string) bool {
-	r := p.remote.Load()
-	if r.latched {
-		return r.addr == src
-	}
-	// Losing this race to SetRemote is harmless: the next packet latches.
-	if p.remote.CompareAndSwap(r, &remote{addr: src, latched: true}) && r.addr != src {
-		log.Debug("media latched", zap.String("socket", what),
-			zap.Stringer("sdp", r.addr), zap.Stringer("source", src))
-	}
-	return true
 }
 
 // rxSequence follows the sequence numbers received on one RTP socket to
@@ -337,6 +326,7 @@ func (s Stats) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddUint64("rtcp_out", s.RTCPOut)
 	enc.AddUint64("lost", s.Lost)
 	enc.AddUint64("dropped", s.Dropped)
+	enc.AddUint64("foreign", s.Foreign)
 	if !s.LastIn.IsZero() {
 		enc.AddTime("last_in", s.LastIn)
 	}

@@ -80,7 +80,12 @@ func newTestPool(t testing.TB, pairs int, rest time.Duration) *PortPool {
 // allocate opens an endpoint on loopback, closed when the test ends.
 func allocate(t testing.TB, p *PortPool) *Endpoint {
 	t.Helper()
-	e, err := p.Allocate(EndpointConfig{IP: loopback})
+	return allocateWith(t, p, LatchStrict)
+}
+
+func allocateWith(t testing.TB, p *PortPool, l Latching) *Endpoint {
+	t.Helper()
+	e, err := p.Allocate(EndpointConfig{IP: loopback, Latching: l})
 	if err != nil {
 		t.Fatalf("Allocate: %v", err)
 	}
@@ -101,10 +106,14 @@ type phone struct {
 	recvTimeout time.Duration
 }
 
-func newPhone(t testing.TB) *phone {
+func newPhone(t testing.TB) *phone { t.Helper(); return newPhoneAt(t, loopback) }
+
+// newPhoneAt is a phone on another loopback address, such as 127.0.0.2: a
+// different host as far as latching can tell.
+func newPhoneAt(t testing.TB, ip netip.Addr) *phone {
 	t.Helper()
 	listen := func() *net.UDPConn {
-		c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0)))
+		c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
 		if err != nil {
 			t.Fatalf("phone socket: %v", err)
 		}

@@ -3,6 +3,7 @@ package media
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -19,9 +20,10 @@ const (
 )
 
 // PortPool hands out even RTP ports, each with the odd RTCP port above it
-// (RFC 3550 §11), from an inclusive range. Ports are handed out oldest-free
-// first, and a released pair rests for a while before it is handed out again,
-// so that stray packets of an ended call do not land in a new one.
+// (RFC 3550 §11), from an inclusive range. Free ports are handed out in
+// random order, so that a call's ports cannot be guessed from another's, and
+// a released pair rests for a while before it is handed out again, so that
+// stray packets of an ended call do not land in a new one.
 //
 // A PortPool is safe for concurrent use. Create it with NewPortPool.
 type PortPool struct {
@@ -31,9 +33,12 @@ type PortPool struct {
 	// packetHook, if set (by tests), runs before each datagram an
 	// endpoint of this pool handles.
 	packetHook atomic.Pointer[func()]
+	// foreign counts packets the pool's endpoints refused by their
+	// latching rules, closed endpoints included.
+	foreign atomic.Uint64
 
 	mu      sync.Mutex
-	free    ring[int]         // RTP ports ready to hand out, oldest released first
+	free    ring[int]         // RTP ports ready to hand out, taken at random
 	resting ring[restingPort] // released pairs, in release order (so in expiry order)
 	inUse   int
 }
@@ -153,6 +158,12 @@ func (p *PortPool) Allocate(cfg EndpointConfig) (*Endpoint, error) {
 	p.mu.Unlock()
 
 	var refused error
+	var skipped []int // refused pairs, put back after the search so it tries each once
+	defer func() {
+		for _, port := range skipped {
+			p.putBack(port)
+		}
+	}()
 	for range tries {
 		port, ok := p.take()
 		if !ok {
@@ -160,14 +171,14 @@ func (p *PortPool) Allocate(cfg EndpointConfig) (*Endpoint, error) {
 		}
 		rtpSock, rtcpSock, err := bindPair(ip, port)
 		if err == nil {
-			e, err := newEndpoint(p, port, adv, rtpSock, rtcpSock, cfg.Log)
+			e, err := newEndpoint(p, port, adv, rtpSock, rtcpSock, cfg)
 			if err != nil {
 				p.release(port)
 				return nil, fmt.Errorf("media: poll RTP/RTCP on %v: %w", netip.AddrPortFrom(ip, uint16(port)), err)
 			}
 			return e, nil
 		}
-		p.putBack(port)
+		skipped = append(skipped, port)
 		if !portRefused(err) {
 			return nil, fmt.Errorf("media: bind RTP/RTCP on %v: %w", netip.AddrPortFrom(ip, uint16(port)), err)
 		}
@@ -184,19 +195,23 @@ func (p *PortPool) Allocate(cfg EndpointConfig) (*Endpoint, error) {
 	return nil, fmt.Errorf("media: %w in %d-%d (%d in use, %d resting)", ErrNoPorts, first, last+1, inUse, resting)
 }
 
-// take reserves the oldest free port; it counts as in use from now on.
+// ForeignDropped reports the packets the pool's endpoints have dropped
+// because they came from a source that was not the party's (see Latching).
+func (p *PortPool) ForeignDropped() uint64 { return p.foreign.Load() }
+
+// take reserves a free port picked at random; it counts as in use from now
+// on.
 func (p *PortPool) take() (int, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	port, ok := p.free.pop()
+	port, ok := p.free.popRandom()
 	if ok {
 		p.inUse++
 	}
 	return port, ok
 }
 
-// putBack returns a port that could not be bound to the end of the free
-// queue, so the next attempt tries another one.
+// putBack returns a port that could not be bound to the free ports.
 func (p *PortPool) putBack(port int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -273,6 +288,18 @@ func (r *ring[T]) peek() (T, bool) {
 		return zero, false
 	}
 	return r.buf[r.head], true
+}
+
+// popRandom removes and returns an element picked uniformly at random: it
+// trades places with the head, which is then popped. math/rand/v2's global
+// source is ChaCha8, seeded per process, so the choice is not predictable
+// from outside.
+func (r *ring[T]) popRandom() (T, bool) {
+	if r.n > 1 {
+		i := (r.head + rand.IntN(r.n)) % len(r.buf)
+		r.buf[r.head], r.buf[i] = r.buf[i], r.buf[r.head]
+	}
+	return r.pop()
 }
 
 func (r *ring[T]) pop() (T, bool) {

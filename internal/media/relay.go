@@ -156,8 +156,7 @@ func (e *Endpoint) receiveRTP(pkt []byte, src netip.AddrPort, rx *rxSequence, no
 	if isMuxedRTCP(pkt) {
 		// RFC 5761 §4: RTCP multiplexed on the RTP port; relay it as is on
 		// the RTP path.
-		if !e.rtp.accept(src, e.log, "rtp") {
-			e.in.dropped.Add(1)
+		if !e.accept(&e.rtp, src, netip.Addr{}, "rtp") {
 			return
 		}
 		e.in.rtcp.Add(1)
@@ -167,8 +166,11 @@ func (e *Endpoint) receiveRTP(pkt []byte, src netip.AddrPort, rx *rxSequence, no
 		}
 		return
 	}
-	if len(pkt) < rtpHeaderLen || pkt[0]>>6 != rtpVersion || !e.rtp.accept(src, e.log, "rtp") {
+	if len(pkt) < rtpHeaderLen || pkt[0]>>6 != rtpVersion {
 		e.in.dropped.Add(1)
+		return
+	}
+	if !e.accept(&e.rtp, src, netip.Addr{}, "rtp") {
 		return
 	}
 	ns := now.UnixNano()
@@ -263,8 +265,16 @@ func rtpPayload(pkt []byte) ([]byte, bool) {
 // receiveRTCP handles one datagram from the RTCP socket.
 func (e *Endpoint) receiveRTCP(pkt []byte, src netip.AddrPort, now time.Time) {
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-	if len(pkt) < rtcpHeaderLen || pkt[0]>>6 != rtpVersion || !e.rtcp.accept(src, e.log, "rtcp") {
+	if len(pkt) < rtcpHeaderLen || pkt[0]>>6 != rtpVersion {
 		e.in.dropped.Add(1)
+		return
+	}
+	// The party's RTCP comes from where its RTP does (RFC 3550 §11).
+	var partyIP netip.Addr
+	if r := e.rtp.remote.Load(); r.latched {
+		partyIP = r.addr.Addr()
+	}
+	if !e.accept(&e.rtcp, src, partyIP, "rtcp") {
 		return
 	}
 	e.in.rtcp.Add(1)

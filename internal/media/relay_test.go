@@ -120,10 +120,16 @@ func TestLatchingRepliesToPacketSourceNotSDPAddress(t *testing.T) {
 		t.Errorf("a's RTCP remote = %v, want phone A's RTCP source %v", rtcpTo, c.phoneA.rtcpAddr())
 	}
 
-	// A new SDP from phone A forgets the latch.
+	// The same SDP again (a hold, an unhold) keeps the latch.
 	sdpPhone.sdpOf(c.a)
 	c.phoneB.send(rtpAddr(c.b), toA.next())
-	sdpPhone.recv()
+	c.phoneA.recv()
+
+	// An SDP that moves phone A's media forgets it.
+	moved := newPhone(t)
+	moved.sdpOf(c.a)
+	c.phoneB.send(rtpAddr(c.b), toA.next())
+	moved.recv()
 }
 
 func TestLatchedEndpointDropsPacketsFromOtherSources(t *testing.T) {
@@ -136,6 +142,9 @@ func TestLatchedEndpointDropsPacketsFromOtherSources(t *testing.T) {
 	intruder.send(rtpAddr(c.a), (&stream{ssrc: 666}).next())
 	c.phoneB.expectSilence("packet from a source other than the latched one")
 	eventually(t, "the intruder's packet is counted as dropped", func() bool { return c.a.Stats().Dropped == 1 })
+	if s := c.a.Stats(); s.Foreign != 1 || c.pool.ForeignDropped() != 1 {
+		t.Errorf("Foreign = %d, pool ForeignDropped = %d; want 1 each", s.Foreign, c.pool.ForeignDropped())
+	}
 	if got := c.a.Stats().PacketsIn; got != 1 {
 		t.Errorf("PacketsIn = %d, want 1 (the intruder's packet is not received RTP)", got)
 	}

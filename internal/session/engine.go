@@ -46,8 +46,13 @@ type Config struct {
 	RetryAfter   time.Duration
 	// RingTimeout ends an unanswered B leg (480 to the caller).
 	RingTimeout time.Duration
-	// MediaTimeout ends a call with no RTP either way for that long (0: off).
+	// MediaTimeout ends a call when a party that is supposed to send RTP
+	// sent none for that long; HoldTimeout when a party that is not (held)
+	// sent neither RTP nor RTCP for that long (0: off). See liveness.go.
 	MediaTimeout time.Duration
+	HoldTimeout  time.Duration
+	// MediaLatching says which sources a leg takes its party's media from.
+	MediaLatching media.Latching
 	// MediaIP is where relay sockets bind; MediaAdvertise goes in SDP.
 	MediaIP        netip.Addr
 	MediaAdvertise netip.Addr
@@ -237,6 +242,11 @@ func (e *Engine) target(number string) (gosip.Uri, string, error) {
 		return u, "", fmt.Errorf("trunk target %q: %w", s, err)
 	}
 	return u, e.cfg.TrunkTransport, nil
+}
+
+// endpointConfig is how every relay endpoint of a call is opened.
+func (e *Engine) endpointConfig(log *zap.Logger) media.EndpointConfig {
+	return media.EndpointConfig{IP: e.cfg.MediaIP, Advertise: e.cfg.MediaAdvertise, Latching: e.cfg.MediaLatching, Log: log}
 }
 
 // Draining reports whether the engine refuses new calls (shutting down).

@@ -40,6 +40,7 @@ type Session struct {
 	fromB      media.MediaInfo
 	offerlessA bool // an offerless re-INVITE was answered; its ACK has the answer
 	offerlessB bool
+	live       [2]liveness // the caller's and the callee's media, for the media timeouts
 
 	op          *activeOp
 	opQueue     []*opRequest
@@ -219,8 +220,8 @@ func (s *Session) run() {
 		return
 	}
 	var tick <-chan time.Time
-	if s.e.cfg.MediaTimeout > 0 {
-		t := time.NewTicker(min(time.Second, s.e.cfg.MediaTimeout/2))
+	if every := mediaCheckEvery(&s.e.cfg); every > 0 {
+		t := time.NewTicker(every)
 		defer t.Stop()
 		tick = t.C
 	}
@@ -234,8 +235,8 @@ func (s *Session) run() {
 					break
 				}
 			}
-		case <-tick:
-			s.checkMedia()
+		case now := <-tick:
+			s.checkMedia(now)
 		}
 	}
 }
@@ -244,7 +245,7 @@ func (s *Session) run() {
 // ring timer. It returns false when the call could not be placed.
 func (s *Session) start() bool {
 	e := s.e
-	epCfg := media.EndpointConfig{IP: e.cfg.MediaIP, Advertise: e.cfg.MediaAdvertise, Log: s.log}
+	epCfg := e.endpointConfig(s.log)
 	ea, err := e.ports.Allocate(epCfg)
 	if err != nil {
 		return s.refuse(503, "Service Unavailable", "no RTP ports: "+err.Error())
@@ -418,7 +419,7 @@ func (s *Session) handle(item any) {
 // answered, CANCEL for a ringing outbound leg, and for an unanswered inbound
 // one 487 (a client's hangup) or 503 (callctl stopping).
 func (s *Session) hangupAll(reason string) {
-	r := `SIP;cause=200;text="` + reason + `"`
+	r := `SIP;cause=200;text="` + quotedText(reason) + `"`
 	s.stopMusic()
 	if t := s.transfer; t != nil && t.leg != nil {
 		t.leg.Bye(r)
@@ -436,6 +437,19 @@ func (s *Session) hangupAll(reason string) {
 		return
 	}
 	s.a.Respond(487, "Request Terminated", nil, gosip.NewHeader("Reason", r))
+}
+
+// quotedText makes s fit between the quotes of a header's quoted-string
+// (RFC 3261 25.1): a reason may carry a party's number, which is the
+// network's, so quotes and backslashes are escaped and control characters,
+// CR and LF among them, dropped.
+func quotedText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s))
 }
 
 // sdpFromCallee turns an SDP from the callee into the one the caller gets.
@@ -612,289 +626,4 @@ func (s *Session) writer(l *sip.Leg) *media.SDPWriter {
 		return s.wa
 	}
 	return s.wb
-}
-
-func (s *Session) onRequest(ev *sip.Request) {
-	req := ev.Request
-	switch req.Method {
-	case gosip.INVITE:
-		s.relayReinvite(ev)
-	case gosip.INFO:
-		s.onInfo(ev)
-	case gosip.NOTIFY:
-		s.onNotify(ev)
-	case gosip.REFER:
-		ev.Respond(403, "Forbidden", nil, warning("REFER from a party is not accepted"))
-	default:
-		ev.Respond(501, "Not Implemented", nil)
-	}
-}
-
-// relayReinvite passes a party's re-INVITE to the other party with the SDP
-// rewritten (RFC 3264 8); the answer comes back in onReinviteResult.
-func (s *Session) relayReinvite(ev *sip.Request) {
-	from := ev.Leg
-	if !s.answered || s.state().Ended() {
-		ev.Respond(491, "Request Pending", nil)
-		return
-	}
-	if s.relay != nil || s.inviting[s.other(from)] != nil {
-		// Another offer/answer on this call is in progress: glare
-		// (RFC 3261 14.2); the party retries.
-		ev.Respond(491, "Request Pending", nil)
-		return
-	}
-	body := ev.Request.Body()
-	if len(body) == 0 {
-		// An offerless re-INVITE: callctl offers what it last sent this
-		// party; the answer comes in the ACK.
-		last := s.lastToA
-		if from == s.b {
-			last = s.lastToB
-		}
-		if from == s.a {
-			s.offerlessA = true
-		} else {
-			s.offerlessB = true
-		}
-		ev.Respond(200, "OK", last)
-		return
-	}
-	info, err := media.ParseSDP(body)
-	if err != nil {
-		s.log.Warn("refusing re-INVITE with bad SDP", zap.String("leg", from.ID()), zap.Error(err))
-		ev.Respond(488, "Not Acceptable Here", nil, warning("bad SDP: "+err.Error()))
-		return
-	}
-	if s.state() == OnHold {
-		// A client holds both parties: a party's own offer (a session
-		// refresh, say) is answered here with the hold, not relayed.
-		s.takeOffer(from, body, info)
-		answer, err := s.offerWithDirection(from, holdAnswer(info.Direction, s.e.cfg.HoldInactive))
-		if err != nil {
-			ev.Respond(488, "Not Acceptable Here", nil, warning(err.Error()))
-			return
-		}
-		s.setLastTo(from, answer)
-		ev.Respond(200, "OK", answer)
-		return
-	}
-	to := s.other(from)
-	out, err := s.writer(to).Rewrite(body, s.endpoint(to).Advertise(), s.endpoint(to).Port())
-	if err != nil {
-		ev.Respond(488, "Not Acceptable Here", nil, warning(err.Error()))
-		return
-	}
-	s.relay = &relay{from: from, req: ev, offer: info, body: body, out: out}
-	s.sendReinvite(to, out, inviteRelay)
-}
-
-// holdAnswer is the direction that answers a party's offer while a client
-// holds the call (RFC 3264 6.1).
-func holdAnswer(offered media.Direction, inactive bool) media.Direction {
-	if inactive || offered == media.SendOnly || offered == media.Inactive {
-		return media.Inactive
-	}
-	return media.SendOnly
-}
-
-// takeOffer records a party's new SDP and points its endpoint at it.
-func (s *Session) takeOffer(l *sip.Leg, body []byte, info media.MediaInfo) {
-	s.setFrom(l, info)
-	s.setRawFrom(l, body)
-	if info.Direction != media.Inactive {
-		s.endpoint(l).SetRemote(info.Remote, info.RTCP)
-	}
-}
-
-func (s *Session) setFrom(l *sip.Leg, info media.MediaInfo) {
-	prev := s.fromA.TelephoneEvent
-	if l == s.a {
-		s.fromA = info
-	} else {
-		prev = s.fromB.TelephoneEvent
-		s.fromB = info
-	}
-	if prev != info.TelephoneEvent || !s.tapped[l] {
-		s.tapped[l] = true
-		s.watchDtmf(l, s.endpoint(l), info.TelephoneEvent)
-	}
-}
-
-func (s *Session) setRawFrom(l *sip.Leg, body []byte) {
-	if l == s.a {
-		s.rawFromA = body
-	} else {
-		s.rawFromB = body
-	}
-}
-
-func (s *Session) onRelayResult(ev *sip.ReinviteResult) {
-	r := s.relay
-	if r == nil || ev.Leg != s.other(r.from) {
-		return
-	}
-	s.relay = nil
-	if ev.Status < 200 || ev.Status >= 300 {
-		reason := "Request Timeout"
-		if ev.Response != nil {
-			reason = ev.Response.Reason
-		}
-		r.req.Respond(ev.Status, reason, nil)
-		return
-	}
-	answer, err := media.ParseSDP(ev.Response.Body())
-	if err != nil {
-		s.log.Warn("re-INVITE answered with bad SDP", zap.Error(err))
-		r.req.Respond(488, "Not Acceptable Here", nil, warning("far end's SDP: "+err.Error()))
-		return
-	}
-	s.setLastTo(ev.Leg, r.out)
-	s.takeOffer(ev.Leg, ev.Response.Body(), answer)
-	s.takeOffer(r.from, r.body, r.offer)
-	out, err := s.writer(r.from).Rewrite(ev.Response.Body(), s.endpoint(r.from).Advertise(), s.endpoint(r.from).Port())
-	if err != nil {
-		r.req.Respond(500, "Server Internal Error", nil, warning(err.Error()))
-		return
-	}
-	if r.from == s.a {
-		s.lastToA = out
-	} else {
-		s.lastToB = out
-	}
-	r.req.Respond(200, "OK", out)
-	s.mapEvents()
-	s.setHold(r.from, r.offer.Direction == media.SendOnly || r.offer.Direction == media.Inactive)
-}
-
-// onAcked takes the answer of an offerless re-INVITE from its ACK.
-func (s *Session) onAcked(ev *sip.Acked) {
-	pending := (ev.Leg == s.a && s.offerlessA) || (ev.Leg == s.b && s.offerlessB)
-	if !pending {
-		return
-	}
-	if ev.Leg == s.a {
-		s.offerlessA = false
-	} else {
-		s.offerlessB = false
-	}
-	info, err := media.ParseSDP(ev.Body)
-	if err != nil {
-		s.log.Warn("ACK without a usable SDP answer", zap.Error(err))
-		return
-	}
-	s.takeOffer(ev.Leg, ev.Body, info)
-}
-
-// setHold records whether a party's latest offer holds the other party and
-// moves between IN_CALL, CALLEE_ON_HOLD and CALLER_ON_HOLD.
-func (s *Session) setHold(by *sip.Leg, holding bool) {
-	if by == s.a {
-		s.holdA = holding
-	} else {
-		s.holdB = holding
-	}
-	cur := s.state()
-	if cur != InCall && cur != CallerOnHold && cur != CalleeOnHold {
-		return
-	}
-	next := InCall
-	switch {
-	case s.holdA && s.holdB:
-		next = cur
-		if next == InCall {
-			next = CalleeOnHold
-		}
-	case s.holdA:
-		next = CalleeOnHold
-	case s.holdB:
-		next = CallerOnHold
-	}
-	reason := "resumed"
-	if holding {
-		reason = "held by the " + map[bool]string{true: "caller", false: "callee"}[by == s.a]
-	}
-	s.transition(next, reason)
-}
-
-// checkMedia ends an answered call when no RTP or RTCP arrived from either
-// party for media.timeout. Calls on hold are exempt: a=inactive means
-// silence is expected.
-func (s *Session) checkMedia() {
-	if s.state() != InCall {
-		return
-	}
-	last := s.snap.Answer
-	for _, ep := range []*media.Endpoint{s.ea, s.eb} {
-		if t := ep.LastActivity(); t.After(last) {
-			last = t
-		}
-	}
-	if time.Since(last) > s.e.cfg.MediaTimeout {
-		reason := fmt.Sprintf("media timeout: no RTP from either party for %s", s.e.cfg.MediaTimeout)
-		s.hangupAll(reason)
-		s.end(Error, reason)
-	}
-}
-
-// inbox is an unbounded queue: SIP goroutines push without ever blocking
-// (they may hold a leg's lock), the session goroutine takes.
-type inbox struct {
-	mu     sync.Mutex
-	items  []any
-	closed bool
-	signal chan struct{}
-}
-
-func newInbox() inbox { return inbox{signal: make(chan struct{}, 1)} }
-
-// push queues v; it reports false (and refuses v) once the queue is closed.
-func (q *inbox) push(v any) bool {
-	q.mu.Lock()
-	if q.closed {
-		q.mu.Unlock()
-		refuseLate(v)
-		return false
-	}
-	q.items = append(q.items, v)
-	q.mu.Unlock()
-	select {
-	case q.signal <- struct{}{}:
-	default:
-	}
-	return true
-}
-
-func (q *inbox) take() []any {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	items := q.items
-	q.items = nil
-	return items
-}
-
-// close stops the queue; requests still in it, or arriving later, are
-// answered 481: their session is gone.
-func (q *inbox) close() {
-	q.mu.Lock()
-	q.closed = true
-	items := q.items
-	q.items = nil
-	q.mu.Unlock()
-	for _, v := range items {
-		refuseLate(v)
-	}
-}
-
-func refuseLate(v any) {
-	switch r := v.(type) {
-	case *sip.Request:
-		r.Respond(481, "Call/Transaction Does Not Exist", nil)
-	case *opRequest:
-		if r.endedOK {
-			r.reply <- nil
-		} else {
-			r.reply <- &OpError{Code: CodeWrongState, Op: r.name, Msg: "the session has ended"}
-		}
-	}
 }

@@ -273,7 +273,7 @@ func (s *Session) startFallback(why string) {
 		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.op.req.name, Msg: why + "; cannot offer the transferee's media: " + err.Error()})
 		return
 	}
-	ep, err := s.e.ports.Allocate(media.EndpointConfig{IP: s.e.cfg.MediaIP, Advertise: s.e.cfg.MediaAdvertise, Log: s.log})
+	ep, err := s.e.ports.Allocate(s.e.endpointConfig(s.log))
 	if err != nil {
 		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.op.req.name, Msg: why + "; no RTP ports: " + err.Error()})
 		return
