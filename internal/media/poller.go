@@ -170,10 +170,20 @@ func newPoller() (*poller, error) {
 		targets: map[int32]pollTarget{}, done: make(chan struct{})}, nil
 }
 
+// pendingWake is how many queued changes wake the poller to apply them. It
+// applies them before each batch of packets anyway; without packets (calls
+// with no RTP yet, signalling floods) the queue, and every endpoint it
+// names, would otherwise be kept until the next packet.
+const pendingWake = 64
+
 func (p *poller) queue(changes ...pollChange) {
 	p.pendingMu.Lock()
 	p.pending = append(p.pending, changes...)
+	full := len(p.pending) >= pendingWake
 	p.pendingMu.Unlock()
+	if full {
+		p.wake() // not a stop while sockets are registered: see handle
+	}
 }
 
 func (p *poller) wake() {
@@ -202,6 +212,7 @@ func (p *poller) applyPending() {
 			p.targets[c.fd] = c.target
 		}
 	}
+	clear(p.pending) // the backing array must not keep closed endpoints alive
 	p.pending = p.pending[:0]
 	p.pendingMu.Unlock()
 }

@@ -299,6 +299,28 @@ func TestClosingTheLastEndpointStopsThePollers(t *testing.T) {
 	}
 }
 
+// TestPollerForgetsClosedEndpointsWithoutPackets: endpoints opened and
+// closed while no packet arrives (a signalling flood, calls with no RTP
+// yet) are let go of, not queued until the next packet.
+func TestPollerForgetsClosedEndpointsWithoutPackets(t *testing.T) {
+	pool := newTestPool(t, 8, 0)
+	keep := allocate(t, pool) // keeps the poller running
+	for range 500 {
+		e := allocate(t, pool)
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var queued int
+	eventually(t, "the poller applies the queued changes", func() bool {
+		keep.poller.pendingMu.Lock()
+		queued = len(keep.poller.pending)
+		keep.poller.pendingMu.Unlock()
+		return queued < pendingWake
+	})
+	t.Logf("%d changes queued after 500 endpoints came and went", queued)
+}
+
 // pollerGoroutines counts poller goroutines, right now (goleak would wait
 // for them to finish, which is not the question here).
 func pollerGoroutines() int {
