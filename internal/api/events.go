@@ -22,9 +22,10 @@ const clientQueue = 1024
 // hub keeps the recent events for resuming and fans new ones out to the
 // WebSocket clients. It never waits for a client.
 type hub struct {
-	reg  *session.Registry
-	log  *zap.Logger
-	size int
+	reg    *session.Registry
+	log    *zap.Logger
+	size   int
+	panics *panicCounter // the server's: a panic here counts as an API panic
 
 	mu      sync.Mutex
 	ring    []session.Event // the last size events, oldest first once full
@@ -49,8 +50,9 @@ func (c *streamClient) drop(why string) {
 	c.once.Do(func() { c.cut <- why })
 }
 
-func newHub(reg *session.Registry, size int, log *zap.Logger) *hub {
-	return &hub{reg: reg, log: log, size: size, ring: make([]session.Event, size), clients: map[*streamClient]struct{}{}, done: make(chan struct{})}
+func newHub(reg *session.Registry, size int, log *zap.Logger, panics *panicCounter) *hub {
+	return &hub{reg: reg, log: log, size: size, panics: panics, ring: make([]session.Event, size),
+		clients: map[*streamClient]struct{}{}, done: make(chan struct{})}
 }
 
 func (h *hub) start() {
@@ -62,7 +64,7 @@ func (h *hub) run() {
 	defer close(h.done)
 	for {
 		for ev := range h.sub.C() {
-			h.add(ev)
+			h.addSafely(ev)
 		}
 		h.mu.Lock()
 		closed := h.closed
@@ -80,6 +82,28 @@ func (h *hub) run() {
 		h.mu.Unlock()
 		h.sub = h.reg.Subscribe(4096)
 	}
+}
+
+// addSafely is add with a panic recovered: the hub's goroutine serves
+// every stream, and a panic on it would end the process. The streams are
+// cut (their clients resume from their last seq), as after an overflow.
+func (h *hub) addSafely(ev session.Event) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		h.panics.n.Add(1)
+		h.log.Error("event hub panicked; cutting streams so clients resume", zap.Uint64("seq", ev.Seq),
+			zap.String("session", ev.SessionID), zap.String("panic", fmt.Sprintf("%.200v", v)), zap.Stack("stack"))
+		h.mu.Lock() // add's deferred Unlock has run
+		for c := range h.clients {
+			delete(h.clients, c)
+			c.drop("server error; resume from your last seq")
+		}
+		h.mu.Unlock()
+	}()
+	h.add(ev)
 }
 
 func (h *hub) add(ev session.Event) {

@@ -183,3 +183,35 @@ func TestEveryAnswerCarriesTheSecurityHeaders(t *testing.T) {
 		}
 	}
 }
+
+// A panic on the event hub's goroutine (which serves every stream) is
+// recovered and counted, and the streams are cut so their clients resume:
+// the process goes on.
+func TestEventHubPanicIsRecoveredAndCutsStreams(t *testing.T) {
+	var panics panicCounter
+	h := newHub(nil, 8, zap.NewNop(), &panics)
+	broken := &streamClient{client: &auth.Client{}, ch: make(chan session.Event), cut: make(chan string, 1)}
+	close(broken.ch) // sending to it panics
+	h.clients[broken] = struct{}{}
+
+	h.addSafely(session.Event{Seq: 1, SessionID: "s1"})
+
+	if got := panics.n.Load(); got != 1 {
+		t.Errorf("panics counted = %d, want 1", got)
+	}
+	select {
+	case why := <-broken.cut:
+		if !strings.Contains(why, "resume") {
+			t.Errorf("stream cut with %q; want it told to resume", why)
+		}
+	default:
+		t.Error("the stream was not cut")
+	}
+	if len(h.clients) != 0 {
+		t.Errorf("%d clients left on the hub; want none", len(h.clients))
+	}
+	h.addSafely(session.Event{Seq: 2, SessionID: "s1"}) // the hub goes on
+	if h.lastSeq != 2 {
+		t.Errorf("lastSeq = %d after the next event, want 2", h.lastSeq)
+	}
+}

@@ -73,7 +73,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, eng: opts.Engine, reg: opts.Engine.Registry(), log: opts.Log, mux: http.NewServeMux()}
 	s.metrics = newMetrics()
-	s.hub = newHub(s.reg, opts.EventBuffer, s.log)
+	s.hub = newHub(s.reg, opts.EventBuffer, s.log, &s.panics)
 
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
