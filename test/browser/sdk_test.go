@@ -108,11 +108,13 @@ func TestSDKFollowsALiveSIPpCallThroughHoldAndUnholdAndThrowsBeforeSending(t *te
 	type identity struct {
 		Name       string   `json:"name"`
 		Privileges []string `json:"privileges"`
+		Targets    []string `json:"targets"`
 		CanListen  bool     `json:"canListen"`
 	}
-	if me := eval[identity](t, p, "reading the client's identity", `({ name: client.name, privileges: client.privileges, canListen: client.can(sdk.Privilege.LISTEN) })`); me.Name == "" ||
-		!slices.Contains(me.Privileges, "sessions.hold") || !me.CanListen {
-		t.Errorf("client.name %q, privileges %v, can(listen) %v; want the admin's name and all privileges", me.Name, me.Privileges, me.CanListen)
+	if me := eval[identity](t, p, "reading the client's identity", `({ name: client.name, privileges: client.privileges, targets: client.targets, canListen: client.can(sdk.Privilege.LISTEN) })`); me.Name == "" ||
+		!slices.Contains(me.Privileges, "sessions.hold") || !me.CanListen || me.Targets == nil || len(me.Targets) != 0 {
+		t.Errorf("client.name %q, privileges %v, targets %v, can(listen) %v; want the admin's name, all privileges and [] targets (any the policy allows)",
+			me.Name, me.Privileges, me.Targets, me.CanListen)
 	}
 	type socket struct {
 		URL      string `json:"url"`

@@ -276,6 +276,8 @@ export declare class Client {
   readonly privileges: readonly string[] | null;
   /** The number patterns limiting the calls the client sees ([] for all), or null when callctl did not say. */
   readonly scope: readonly string[] | null;
+  /** The number patterns the client may transfer or forward to ([] for any the policy allows), or null when callctl did not say. */
+  readonly targets: readonly string[] | null;
   /**
    * Whether the client holds privilege, as callctl said at connect; true when
    * callctl did not say (callctl still checks every request).

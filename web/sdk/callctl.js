@@ -463,6 +463,8 @@ export class Client {
   #privileges = null;
   /** The client's scope (number patterns); null when callctl did not say. @type {readonly string[] | null} */
   #scope = null;
+  /** The patterns of the numbers the client may transfer or forward to; null when callctl did not say. @type {readonly string[] | null} */
+  #targets = null;
 
   /** Live sessions by id. @type {Map<string, Session>} */
   #live = new Map();
@@ -554,6 +556,16 @@ export class Client {
    */
   get scope() {
     return this.#scope;
+  }
+
+  /**
+   * The number patterns the client may transfer or forward calls to; [] for
+   * any target callctl's policy allows; null when callctl did not say.
+   *
+   * @type {readonly string[] | null}
+   */
+  get targets() {
+    return this.#targets;
   }
 
   /**
@@ -769,6 +781,7 @@ export class Client {
     this.#name = typeof me?.name === "string" ? me.name : "";
     this.#privileges = strings(me?.privileges);
     this.#scope = strings(me?.scope);
+    this.#targets = strings(me?.targets);
   }
 
   // --- the event stream ------------------------------------------------
