@@ -150,7 +150,15 @@ func stringFields(dst any) map[string]string {
 	out := map[string]string{}
 	for i := range v.NumField() {
 		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
-		out[name] = v.Field(i).String()
+		f := v.Field(i)
+		if f.Kind() == reflect.Pointer { // an optional member: nil when absent
+			if f.IsNil() {
+				out[name] = ""
+				continue
+			}
+			f = f.Elem()
+		}
+		out[name] = f.String()
 	}
 	return out
 }

@@ -433,8 +433,12 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request, c *auth.Clie
 	return nil
 }
 
+// listenBody is the browser's offer: an RTCSessionDescriptionInit, as
+// JSON.stringify(pc.localDescription) writes it ({"type": "offer", "sdp":
+// …}), or just {"sdp": …}.
 type listenBody struct {
-	SDP string `json:"sdp"`
+	Type *string `json:"type,omitempty"`
+	SDP  string  `json:"sdp"`
 }
 
 // startListen takes the browser's WebRTC offer and answers it: two
@@ -446,14 +450,18 @@ func (s *Server) startListen(w http.ResponseWriter, r *http.Request, c *auth.Cli
 		return he
 	}
 	var body listenBody
-	if he := decodeBody(r, &body); he != nil {
+	he := decodeBody(r, &body)
+	if he == nil && body.Type != nil && *body.Type != "offer" {
+		he = badRequest(fmt.Sprintf("type %q is not a description callctl answers (allowed: offer, or no type)", *body.Type))
+		he.body.Field = "type"
+	}
+	if he != nil {
 		s.audit(r, c, "listen", nil, id, he)
 		return he
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	listenID, answer, err := s.eng.Listen(ctx, id, c.Name, body.SDP)
-	var he *httpError
 	if err != nil {
 		he = fromSession(err)
 	}

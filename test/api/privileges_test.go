@@ -368,6 +368,12 @@ func dtmfAndListen(t *testing.T, s *server, c *call, by string) {
 	// is tested with Chromium in test/browser.)
 	listener := without(auth.SessionsHold)
 	s.do(t, s.tokens[listener], "POST", "/api/v1/sessions/"+c.id+"/listen", "").expectError(t, http.StatusBadRequest, "invalid_argument")
+	// An RTCSessionDescriptionInit of another type than offer is refused
+	// naming the field (type "offer" is taken: test/browser listens with it).
+	if e := s.do(t, s.tokens[listener], "POST", "/api/v1/sessions/"+c.id+"/listen", `{"type":"answer","sdp":"v=0"}`).
+		expectError(t, http.StatusBadRequest, "invalid_argument"); e.Field != "type" || !strings.Contains(e.Message, "offer") {
+		t.Errorf("listen with type answer: field %q, message %q; want the field type and the allowed offer", e.Field, e.Message)
+	}
 	s.do(t, s.tokens[listener], "DELETE", "/api/v1/sessions/"+c.id+"/listen/l1", "").expectError(t, http.StatusNotFound, "not_found")
 }
 

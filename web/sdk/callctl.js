@@ -1599,7 +1599,7 @@ export class Session {
       await iceGathered(pc, Math.min(3000, Math.max(0, deadline - Date.now())));
       listen._check();
 
-      const answer = await this.#client._request("POST", `${this.#path()}/listen`, { sdp: pc.localDescription?.sdp ?? offer.sdp });
+      const answer = await this.#client._request("POST", `${this.#path()}/listen`, { type: "offer", sdp: pc.localDescription?.sdp ?? offer.sdp });
       const id = typeof answer?.listenId === "string" ? answer.listenId : "";
       listen._setPosted(id);
       if (id === "" || typeof answer?.sdp !== "string") {
