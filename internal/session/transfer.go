@@ -198,8 +198,9 @@ func parseSipfrag(body []byte) (int, string) {
 	if len(f) < 2 || !strings.HasPrefix(strings.ToUpper(f[0]), "SIP/") {
 		return 0, line
 	}
+	// RFC 3261 7.2: Status-Code is 3DIGIT; 1xx-6xx are the classes there are.
 	code, err := strconv.Atoi(f[1])
-	if err != nil {
+	if err != nil || len(f[1]) != 3 || code < 100 || code > 699 {
 		return 0, line
 	}
 	return code, strings.Join(f[1:], " ")
