@@ -194,7 +194,9 @@ var invalid = []requestCase{
 	{name: "binary junk gets no answer", raw: []byte("\x00\x01\x02\xff\xfe SIP/2.0 \x80\x81\r\n\r\n"), want: 0},
 	{name: "a request line alone gets no answer", raw: []byte("OPTIONS sip:1000@127.0.0.1 SIP/2.0\r\n\r\n"), want: 0},
 	{name: "a request line without a version gets no answer", raw: []byte("OPTIONS sip:1000@127.0.0.1\r\nTo: <sip:a@b>\r\n\r\n"), want: 0},
-	{name: "a header without a colon gets no answer", msg: with("This line has no colon"), want: 0},
+	// Request line and headers parse, so there is someone to tell: RFC 3261
+	// 21.4.1 (400 for malformed syntax).
+	{name: "a header line without a colon gets 400", msg: with("This line has no colon"), want: 400},
 }
 
 // The INVITE without To (the message that crashed callctl, issue 10) dials
