@@ -60,3 +60,20 @@ func TestParserReadsFoldedAndSpacedHeadersAsTheirPlainForm(t *testing.T) {
 		t.Errorf("checkRequest refused it: %d %s", rej.status, rej.warning)
 	}
 }
+
+func TestUnescapeUnreservedDecodesOnlyWhatStaysTheSameURI(t *testing.T) {
+	for in, want := range map[string]string{
+		"%32%30%30%31": "2001",
+		"10%30%300":    "10000",
+		"a%2Eb%7e":     "a.b~",
+		"user%40host":  "user%40host", // @ is reserved: still escaped
+		"%3A%3b":       "%3A%3b",
+		"50%":          "50%",
+		"%4":           "%4",
+		"%zz1":         "%zz1",
+	} {
+		if got := unescapeUnreserved(in); got != want {
+			t.Errorf("unescapeUnreserved(%q) = %q; want %q", in, got, want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package torture
 
 import (
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -30,8 +31,15 @@ func TestTorture(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { blackhole.Close() })
-			cc := startCallctl(t, blackhole.LocalAddr().String(), func(cfg *config.Config) {
-				cfg.Routes = []config.Route{{Match: "1000", Target: "sip:{number}@" + uas.LocalAddr()}}
+			// The scripted callee of the call and response cases, over the
+			// transport under test; it answers callctl once callctl exists.
+			var cc *callctl
+			ce := startCallee(t, transport, func() string { return cc.addr() })
+			cc = startCallctl(t, blackhole.LocalAddr().String(), func(cfg *config.Config) {
+				cfg.Routes = []config.Route{
+					{Match: "1000", Target: "sip:{number}@" + uas.LocalAddr()},
+					{Match: `[23]\d{3}`, Target: "sip:{number}@" + ce.addr, Transport: transport},
+				}
 			})
 
 			for _, group := range []struct {
@@ -44,6 +52,18 @@ func TestTorture(t *testing.T) {
 					}
 					t.Run(group.name+"/"+c.name, func(t *testing.T) { runCase(t, cc, transport, c) })
 				}
+			}
+
+			for i, c := range calls {
+				number := fmt.Sprint(2001 + i)
+				t.Run("call/"+c.name, func(t *testing.T) { runCall(t, cc, transport, ce, number, c) })
+			}
+			for i, c := range responses {
+				if c.only != "" && c.only != transport {
+					continue
+				}
+				number := fmt.Sprint(3001 + i)
+				t.Run("response/"+c.name+" is dropped", func(t *testing.T) { runResponse(t, cc, transport, ce, number, c) })
 			}
 
 			t.Run("live call after the torture", func(t *testing.T) {

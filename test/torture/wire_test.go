@@ -30,6 +30,7 @@ type vars struct {
 	Branch       string // a fresh RFC 3261 branch, magic cookie included
 	Tag          string // the From tag
 	Number       string // the dialled number of an INVITE case
+	EscNumber    string // Number with every character %-escaped (RFC 3261 19.1.2)
 	SDPPort      string // the m= port of an offer
 }
 
@@ -57,7 +58,7 @@ func newVars(remote, local net.Addr, transport string) vars {
 func render(tpl string, v vars) []byte {
 	tpl = strings.TrimPrefix(tpl, "\n")
 	r := strings.NewReplacer(
-		"$transport", v.Transport, "$callid", v.CallID, "$branch", v.Branch, "$number", v.Number,
+		"$transport", v.Transport, "$callid", v.CallID, "$branch", v.Branch, "$escnumber", v.EscNumber, "$number", v.Number,
 		"$sdpport", v.SDPPort, "$lhost", v.LHost, "$lport", v.LPort, "$host", v.Host, "$port", v.Port, "$tag", v.Tag,
 	)
 	msg := strings.ReplaceAll(r.Replace(tpl), "\n", "\r\n")
@@ -229,10 +230,20 @@ func dial(t *testing.T, transport, addr string) wire {
 type udpWire struct {
 	c      *net.UDPConn
 	remote *net.UDPAddr
+	// lazyRemote, when remote is nil, names it at the first Send (the
+	// callee's socket exists before the callctl it answers).
+	lazyRemote func() string
 }
 
 func (w *udpWire) Send(t *testing.T, msg []byte) {
 	t.Helper()
+	if w.remote == nil {
+		raddr, err := net.ResolveUDPAddr("udp4", w.lazyRemote())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.remote = raddr
+	}
 	if _, err := w.c.WriteToUDP(msg, w.remote); err != nil {
 		t.Fatalf("UDP send to %s: %v", w.remote, err)
 	}
