@@ -4,7 +4,7 @@
 GO ?= go
 BIN := bin/callctl
 
-.PHONY: build run demo test bench bench-smoke lint clean
+.PHONY: build run demo test fuzz bench bench-smoke lint clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/callctl
@@ -23,7 +23,16 @@ test:
 	$(GO) test -race -count=1 -timeout 25m ./...
 	# Allocation counts are measured without -race (files tagged !race).
 	$(GO) test -count=1 -run 'Alloc' ./internal/media/ ./internal/dtmf/ ./internal/listen/
+	# Every fuzz target a few seconds (its seeds already ran above).
+	FUZZTIME=$(TEST_FUZZTIME) GO=$(GO) bash scripts/fuzz.sh
 	$(MAKE) bench-smoke
+
+# Every Go fuzz target of the module for FUZZTIME each (scripts/fuzz.sh finds
+# them); an input that breaks one is written to its testdata/fuzz/ and named.
+FUZZTIME ?= 60s
+TEST_FUZZTIME ?= 3s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh
 
 # The benchmark suite (bench/README.md): builds callctl and the load
 # generator, writes bench/results/latest.{json,md,svg}; under 15 minutes.

@@ -88,6 +88,7 @@ type Agent struct {
 
 	limiter  *flood.Limiter
 	scanners [][]byte         // lower-case sip.scanners
+	streams  streamBuffers    // partial messages of TCP connections (framer.go)
 	summary  *logging.Summary // refused, shed and unparsable traffic
 
 	// closing is set first thing in Close: from then on nothing read from
@@ -233,7 +234,7 @@ func NewAgent(cfg Config, log *zap.Logger, onInvite InviteHandler) (*Agent, erro
 	}
 	a.port = port
 
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(a.host),
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(a.host), sipgo.WithUserAgentParser(parser),
 		sipgo.WithUserAgentTransactionLayerOptions(gosip.WithTransactionLayerLogger(slogger)),
 		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerLogger(slogger),
 			gosip.WithTransportLayerReadFilter(a.intake)))

@@ -40,7 +40,10 @@ var bodyTypes = map[gosip.RequestMethod][]string{
 	gosip.INVITE: {"application/sdp"},
 	gosip.ACK:    {"application/sdp"},
 	gosip.INFO:   {"application/dtmf-relay", "application/dtmf"},
-	gosip.NOTIFY: {"message/sipfrag"},
+	// RFC 3261 11.2: the 200 to OPTIONS says Accept: application/sdp, so
+	// a body of another type is one callctl does not understand (8.2.3).
+	gosip.OPTIONS: {"application/sdp"},
+	gosip.NOTIFY:  {"message/sipfrag"},
 }
 
 // maxCSeq bounds CSeq numbers: RFC 3261 8.1.1.5 says they are below 2**31.
@@ -50,7 +53,10 @@ const maxCSeq = 1<<31 - 1
 // or nil. It checks what RFC 3261 makes the UAS check first (8.2): the
 // version, the mandatory headers, single-value headers given twice, CSeq,
 // the Request-URI scheme, Require and the body's type. The caller answers
-// the rejection; nothing in req has been used yet.
+// the rejection; nothing in req has been used yet. It runs before any
+// dialog lookup: RFC 3261 12.2.2 has a UAS apply the rules of 8.2 to an
+// in-dialog request first, so an INFO whose body callctl cannot take is
+// 415 (8.2.3) even when no dialog matches it (481).
 func checkRequest(req *gosip.Request) *rejection {
 	if req.SipVersion != "SIP/2.0" {
 		return &rejection{status: 505, reason: "Version Not Supported",
@@ -60,6 +66,14 @@ func checkRequest(req *gosip.Request) *rejection {
 		return r
 	}
 	if cseq := req.CSeq(); cseq.MethodName != req.Method {
+		// sipgo upper-cases the request line's method; the CSeq keeps the
+		// spelling that was sent. Method names are case-sensitive (RFC
+		// 3261 7.1), so "Invite" is not INVITE but a method callctl does
+		// not implement: 405 (8.2.1), as for any other unknown method.
+		if strings.EqualFold(string(cseq.MethodName), string(req.Method)) {
+			return &rejection{status: 405, reason: "Method Not Allowed",
+				extra: gosip.NewHeader("Allow", allowHeader)}
+		}
 		return badRequest("CSeq method " + printable(string(cseq.MethodName)) + " does not match the request's method " + printable(string(req.Method)))
 	} else if cseq.SeqNo > maxCSeq {
 		return badRequest("CSeq number is not below 2**31")

@@ -2,6 +2,8 @@ package sip
 
 import (
 	"net/netip"
+	"strconv"
+	"strings"
 
 	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
@@ -45,8 +47,41 @@ func (a *Agent) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 			}
 			return
 		}
+		// RFC 3261 19.1.4: an escaped unreserved character is the character
+		// itself (sip:%32%30%30%31@ is sip:2001@), and routes match the
+		// dialled number as a user types it.
+		req.Recipient.User = unescapeUnreserved(req.Recipient.User)
 		h(req, tx)
 	}
+}
+
+// unescapeUnreserved decodes the %XX escapes of s that stand for an
+// unreserved character (RFC 3261 25.1: alphanum and mark), and leaves the
+// others escaped, so the URI stays the same URI.
+func unescapeUnreserved(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil && isUnreserved(byte(v)) {
+				b.WriteByte(byte(v))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isUnreserved(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-_.!~*'()", c) >= 0
 }
 
 // admitStream applies sip.allow, sip.flood and sip.scanners to a request

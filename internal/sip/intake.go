@@ -149,11 +149,11 @@ func (a *Agent) acceptResponse(res *gosip.Response) bool {
 	return false
 }
 
-// intakeStream filters what arrives on a TCP connection. A chunk of a
-// stream is not a message, so only the source is checked here (a refused
-// source's connection is closed); the messages themselves are checked by
-// guard once sipgo has framed them. TCP sources cannot be forged, so
-// answering them costs no reflection.
+// intakeStream filters what arrives on a TCP connection: the source first
+// (a refused source's connection is closed), then each whole message as a
+// datagram is checked (framer.go); guard applies sip.flood and sip.scanners
+// to what passes. TCP sources cannot be forged, so answering them costs no
+// reflection.
 func (a *Agent) intakeStream(props gosip.TransportReadProps, data []byte) ([]byte, error) {
 	if ap, err := netip.ParseAddrPort(props.RemoteAddr.String()); err == nil {
 		ip := ap.Addr().Unmap()
@@ -165,6 +165,7 @@ func (a *Agent) intakeStream(props gosip.TransportReadProps, data []byte) ([]byt
 			a.shed(dropBlocked, ip)
 			return nil, errRefusedStream
 		}
+		return a.frameStream(props, ip, data)
 	}
 	return data, nil
 }
@@ -237,7 +238,7 @@ func (a *Agent) replyStateless(req *gosip.Request, r *rejection, to net.Addr) {
 // parse is not worth sending.
 func (a *Agent) statelessAnswer(req *gosip.Request, r *rejection) ([]byte, bool) {
 	out := []byte(a.rejectionResponse(req, r).String())
-	if _, err := gosip.ParseMessage(out); err != nil {
+	if _, err := parseMessage(out); err != nil {
 		return nil, false
 	}
 	return out, true
@@ -267,7 +268,7 @@ func (a *Agent) refuseStateless(data []byte, to net.Addr) {
 // wrong (RFC 3261 21.4.1: 400 says what is malformed in its reason or a
 // Warning), so it can be answered. Anything else comes back nil.
 func parseDatagram(data []byte) (gosip.Message, *rejection) {
-	msg, err := gosip.ParseMessage(data)
+	msg, err := parseMessage(data)
 	if err == nil {
 		return msg, nil
 	}
@@ -295,7 +296,7 @@ func salvage(data []byte) (*gosip.Request, *rejection) {
 		return nil, nil
 	}
 	start := lines[0]
-	if _, err := gosip.ParseMessage(joinMessage(start, nil)); err != nil {
+	if _, err := parseMessage(joinMessage(start, nil)); err != nil {
 		return nil, nil
 	}
 	var kept [][]byte
@@ -305,7 +306,7 @@ func salvage(data []byte) (*gosip.Request, *rejection) {
 		name, value, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			if malformed == "" {
-				malformed = "a header line without ':'"
+				malformed = "header line without ':'"
 			}
 			continue
 		}
@@ -321,7 +322,7 @@ func salvage(data []byte) (*gosip.Request, *rejection) {
 			}
 			continue
 		}
-		if _, err := gosip.ParseMessage(joinMessage(start, [][]byte{line})); err != nil {
+		if _, err := parseMessage(joinMessage(start, [][]byte{line})); err != nil {
 			if malformed == "" {
 				malformed = printable(canonical) + " header"
 			}
@@ -329,7 +330,7 @@ func salvage(data []byte) (*gosip.Request, *rejection) {
 		}
 		kept = append(kept, line)
 	}
-	msg, err := gosip.ParseMessage(joinMessage(start, kept))
+	msg, err := parseMessage(joinMessage(start, kept))
 	if err != nil {
 		return nil, nil
 	}

@@ -178,6 +178,9 @@ func TestMalformedRequestsGetTheAnswerRFC3261AsksFor(t *testing.T) {
 		{name: "body type not SDP", body: "hello", edit: replacing("Content-Type:", "Content-Type: text/plain"), status: 415, mention: "application/sdp", header: "Accept"},
 		{name: "body without Content-Type", body: testSDP, edit: without("Content-Type:"), status: 400, mention: "Content-Type", header: "Warning"},
 		{name: "unknown method", method: "FOO", status: 405, mention: "INVITE", header: "Allow"},
+		// RFC 3261 7.1: method names are case-sensitive.
+		{name: "Invite is not INVITE", method: "Invite", status: 405, mention: "INVITE", header: "Allow"},
+		{name: "OPTIONS with a text/plain body", method: "OPTIONS", body: "hello", edit: replacing("Content-Type:", "Content-Type: text/plain"), status: 415, mention: "application/sdp", header: "Accept"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
