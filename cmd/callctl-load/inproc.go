@@ -49,6 +49,7 @@ func startInproc(trunk, rtpPorts string, stderr io.Writer) (*inprocCallctl, erro
 	cfg.Media.RTPPorts = rtpPorts
 	cfg.Media.PortRest = time.Second
 	cfg.Calls.MaxSessions = 20000
+	cfg.SIP.Flood.Rate = 0 // the generator is one source sending far above sip.flood.rate
 	cfg.Audit.Path = filepath.Join(dir, "audit.db")
 	cfg.Admin.Token = c.token
 	cfg.Shutdown.DrainTimeout = 2 * time.Second

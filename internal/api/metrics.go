@@ -118,6 +118,25 @@ func (s *Server) getMetrics(w http.ResponseWriter, r *http.Request, c *auth.Clie
 		b.WriteString("# HELP callctl_sip_refused_total SIP requests refused because their source is not on sip.allow.\n# TYPE callctl_sip_refused_total counter\n")
 		fmt.Fprintf(&b, "callctl_sip_refused_total %d\n", s.opts.SIPRefused())
 	}
+	if s.opts.SIPDropped != nil {
+		dropped := s.opts.SIPDropped()
+		reasons := make([]string, 0, len(dropped))
+		for k := range dropped {
+			reasons = append(reasons, k)
+		}
+		slices.Sort(reasons)
+		b.WriteString("# HELP callctl_sip_dropped_total SIP messages dropped unanswered before any transaction, by reason.\n# TYPE callctl_sip_dropped_total counter\n")
+		for _, k := range reasons {
+			fmt.Fprintf(&b, "callctl_sip_dropped_total{reason=%q} %d\n", k, dropped[k])
+		}
+	}
+	if s.opts.SIPPanics != nil {
+		b.WriteString("# HELP callctl_sip_panics_total SIP handler panics recovered (each answered 500).\n# TYPE callctl_sip_panics_total counter\n")
+		fmt.Fprintf(&b, "callctl_sip_panics_total %d\n", s.opts.SIPPanics())
+	}
+
+	b.WriteString("# HELP callctl_api_panics_total API handler panics recovered (HTTP or WebSocket; each answered 500 when it still could be).\n# TYPE callctl_api_panics_total counter\n")
+	fmt.Fprintf(&b, "callctl_api_panics_total %d\n", s.panics.n.Load())
 
 	m := s.metrics
 	m.mu.Lock()

@@ -37,6 +37,12 @@ type Options struct {
 	// SIPRefused, when set, adds the count of requests refused by the SIP
 	// allow-list to /metrics.
 	SIPRefused func() uint64
+	// SIPDropped, when set, adds the SIP messages dropped unanswered, by
+	// reason (refused, rate_limited, blocked, scanner, unparsable,
+	// bad_response), to /metrics.
+	SIPDropped func() map[string]uint64
+	// SIPPanics, when set, adds the SIP handler panics recovered.
+	SIPPanics func() uint64
 }
 
 // opTimeout bounds how long a request waits for an operation's outcome; a
@@ -52,6 +58,7 @@ type Server struct {
 	mux     *http.ServeMux
 	hub     *hub
 	metrics *metrics
+	panics  panicCounter
 	// routes lists "METHOD /path" of every API route, for the OpenAPI test.
 	routes []string
 }
@@ -131,14 +138,45 @@ type forwardBody struct {
 	Target string `json:"target"`
 }
 
+// targeted is a body naming a transfer or forward target.
+type targeted interface {
+	// target returns the session operation and the target.
+	target() (op, target string)
+}
+
+func (b *transferBody) target() (string, string) { return "blindTransfer", b.Target }
+func (b *forwardBody) target() (string, string)  { return "forward", b.Target }
+
+// checkTarget refuses, before the operation runs, a target the policy
+// refuses (400, naming the allowed hosts or schemes) and a number outside
+// the client's targets patterns (403, naming the target). A malformed
+// target is refused as the operation would refuse it (400).
+func (s *Server) checkTarget(c *auth.Client, b targeted) *httpError {
+	op, target := b.target()
+	t, err := s.eng.CheckTarget(op, target)
+	if err != nil {
+		return fromSession(err)
+	}
+	if !c.MayTarget(t.Number) {
+		he := forbidden(fmt.Sprintf("client %q may not transfer or forward to %q (its targets: %s)",
+			c.Name, t.Raw, strings.Join(c.Targets(), ", ")))
+		he.body.Field = "target"
+		return he
+	}
+	return nil
+}
+
 type dtmfBody struct {
 	Key   string `json:"key"`
 	Keys  string `json:"keys"`
 	Party string `json:"party"`
 }
 
-// Handler is the API's http.Handler (with metrics).
-func (s *Server) Handler() http.Handler { return s.metrics.wrap(s.mux) }
+// Handler is the API's http.Handler: every route with its metrics, panics
+// recovered, and the security headers on every answer.
+func (s *Server) Handler() http.Handler {
+	return securityHeaders(recoverPanics(s.log, &s.panics, s.metrics.wrap(s.mux)))
+}
 
 // Start begins feeding the event stream; Close stops it and every stream.
 func (s *Server) Start() { s.hub.start() }
@@ -238,6 +276,13 @@ func (s *Server) op(name string, priv auth.Privilege, newBody func() any, run fu
 		} else if he := decodeBody(r, &struct{}{}); he != nil {
 			s.audit(r, c, name, nil, id, he)
 			return he
+		}
+		if tb, ok := body.(targeted); ok {
+			if he := s.checkTarget(c, tb); he != nil {
+				s.metrics.operation(name, false)
+				s.audit(r, c, name, args, id, he)
+				return he
+			}
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
 		defer cancel()
@@ -339,7 +384,11 @@ func (s *Server) getMe(w http.ResponseWriter, r *http.Request, c *auth.Client) *
 	if scope == nil {
 		scope = []string{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"name": c.Name, "privileges": out, "scope": scope})
+	targets := c.Targets()
+	if targets == nil {
+		targets = []string{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": c.Name, "privileges": out, "scope": scope, "targets": targets})
 	return nil
 }
 

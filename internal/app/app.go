@@ -20,6 +20,7 @@ import (
 	"github.com/callctl/callctl/internal/auth"
 
 	"github.com/callctl/callctl/internal/config"
+	"github.com/callctl/callctl/internal/flood"
 	"github.com/callctl/callctl/internal/listen"
 	"github.com/callctl/callctl/internal/media"
 	"github.com/callctl/callctl/internal/session"
@@ -109,7 +110,9 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		TrunkAddress:     cfg.Trunk.Address,
 		TrunkTransport:   cfg.Trunk.Transport,
 		Routes:           routes,
+		TransferHosts:    cfg.Calls.TransferHosts,
 		MaxSessions:      cfg.Calls.MaxSessions,
+		MaxPerSource:     cfg.Calls.MaxPerSource,
 		RetryAfter:       cfg.Calls.RetryAfter,
 		RingTimeout:      cfg.Calls.RingTimeout,
 		MediaTimeout:     cfg.Media.Timeout,
@@ -135,6 +138,15 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		Credentials: sip.Credentials{Username: cfg.Trunk.Username, Password: cfg.Trunk.Password},
 		Accepting:   func() bool { return !engine.Draining() },
 		RetryAfter:  int(cfg.Calls.RetryAfter.Seconds()),
+		Flood: flood.Config{
+			Rate:       cfg.SIP.Flood.Rate,
+			Burst:      cfg.SIP.Flood.Burst,
+			BlockAfter: cfg.SIP.Flood.BlockAfter,
+			BlockFor:   cfg.SIP.Flood.BlockFor,
+		},
+		RefuseWith403:   cfg.SIP.Refused == "403",
+		Scanners:        cfg.SIP.Scanners,
+		SummaryInterval: cfg.SIP.LogInterval,
 	}, log, engine.HandleInvite)
 	if err != nil {
 		lm.Close()
@@ -208,6 +220,8 @@ func (a *App) setupAPI(opts Options) error {
 		Ready:       func() bool { return !a.engine.Draining() },
 		SIPStats:    a.agent.Stats,
 		SIPRefused:  a.agent.Refused,
+		SIPDropped:  a.agent.Dropped,
+		SIPPanics:   a.agent.Panics,
 	})
 	return nil
 }

@@ -115,9 +115,12 @@ func (a *Authenticator) AddClient(c *Client, tokenHash string) {
 // Authenticate returns the client whose token this is. source is the
 // address the request came from; failures are counted per source (IPv4
 // address, or IPv6 /64, since one host usually holds a whole /64), and a
-// source over the limit gets a *RateLimitError — even for a right token —
-// until its lockout ends. Attempts during a lockout are not counted. An
-// empty token is ErrNoToken and not counted either.
+// source over the limit gets a *RateLimitError for every wrong token until
+// its lockout ends. A right token always authenticates, even from a source
+// that is locked out: the lockout slows guessing, it must not let a
+// guesser sharing an address (a NAT, a proxy) lock the real client out.
+// Attempts during a lockout are not counted. An empty token is ErrNoToken
+// and not counted either.
 func (a *Authenticator) Authenticate(token string, source netip.Addr) (*Client, error) {
 	if token == "" {
 		return nil, ErrNoToken
@@ -135,11 +138,14 @@ func (a *Authenticator) Authenticate(token string, source netip.Addr) (*Client, 
 	if a.now != nil {
 		now = a.now()
 	}
+	// The match runs whether or not the source is locked out, so a locked
+	// source learns nothing from how long a refusal takes either.
+	c := a.match(sum, entries)
+	if c != nil {
+		return c, nil
+	}
 	if wait, locked := a.lim.locked(key, now); locked {
 		return nil, &RateLimitError{RetryAfter: wait}
-	}
-	if c := a.match(sum, entries); c != nil {
-		return c, nil
 	}
 	a.lim.fail(key, now)
 	return nil, ErrBadToken
@@ -204,6 +210,7 @@ func compile(clients []config.Client, roles []config.Role) ([]entry, error) {
 
 	roleIndex := map[string]int{}
 	rolePrivs := map[string]privSet{}
+	roleTargets := map[string][]string{}
 	for i, r := range roles {
 		key := fmt.Sprintf("roles[%d]", i)
 		switch j, dup := roleIndex[r.Name]; {
@@ -222,8 +229,14 @@ func compile(clients []config.Client, roles []config.Role) ([]entry, error) {
 			}
 			set |= b
 		}
+		for j, p := range r.Targets {
+			if _, err := compileScope(p); err != nil {
+				add(fmt.Sprintf("%s.targets[%d]", key, j), "%v", err)
+			}
+		}
 		if _, ok := rolePrivs[r.Name]; !ok {
 			rolePrivs[r.Name] = set
+			roleTargets[r.Name] = r.Targets
 		}
 	}
 	roleNames := make([]string, 0, len(roleIndex))
@@ -281,6 +294,16 @@ func compile(clients []config.Client, roles []config.Role) ([]entry, error) {
 				add(fmt.Sprintf("%s.roles[%d]", key, j), "%q is not a role (%s)", r, defined)
 			}
 			c.privs |= set
+		}
+		for j, p := range cc.Targets {
+			if err := c.addTarget(p); err != nil {
+				add(fmt.Sprintf("%s.targets[%d]", key, j), "%v", err)
+			}
+		}
+		for _, r := range cc.Roles {
+			for _, p := range roleTargets[r] {
+				_ = c.addTarget(p) // reported at roles[i].targets[j]
+			}
 		}
 		for j, s := range cc.Scope {
 			re, err := compileScope(s)

@@ -145,65 +145,77 @@ func TestRateLimitLocksOutASourceAfterTooManyFailures(t *testing.T) {
 		name  string
 		steps []step
 	}{
-		{"tenth failure locks, even a right token is refused", []step{
+		// A lockout shows as ErrRateLimited for a wrong token (which is
+		// not counted then); a right token is always let in.
+		{"tenth failure locks out wrong tokens; a right token still authenticates", []step{
 			{0, bad, testAddr, max - 1, ErrBadToken},
 			{0, bad, testAddr, 1, ErrBadToken},
-			{0, good, testAddr, 1, ErrRateLimited},
 			{0, bad, testAddr, 1, ErrRateLimited},
+			{0, good, testAddr, 1, nil},
+			{0, bad, testAddr, 1, ErrRateLimited},
+			{0, good, testAddr, 3, nil},
 		}},
 		{"other sources are unaffected", []step{
 			{0, bad, testAddr, max, ErrBadToken},
 			{0, good, otherAddr, 1, nil},
 			{0, bad, otherAddr, 1, ErrBadToken},
 			{0, good, otherAddr, 1, nil},
-			{0, good, testAddr, 1, ErrRateLimited},
+			{0, bad, testAddr, 1, ErrRateLimited},
 		}},
 		{"lockout expires", []step{
 			{0, bad, testAddr, max, ErrBadToken},
-			{time.Minute - time.Millisecond, good, testAddr, 1, ErrRateLimited},
-			{time.Millisecond, good, testAddr, 1, nil},
+			{time.Minute - time.Millisecond, bad, testAddr, 1, ErrRateLimited},
+			{time.Millisecond, bad, testAddr, 1, ErrBadToken},
 		}},
 		{"after a lockout the count starts afresh", []step{
 			{0, bad, testAddr, max, ErrBadToken},
 			{time.Minute, bad, testAddr, max - 1, ErrBadToken},
 			{0, good, testAddr, 1, nil},
 			{0, bad, testAddr, 1, ErrBadToken},
-			{0, good, testAddr, 1, ErrRateLimited},
+			{0, bad, testAddr, 1, ErrRateLimited},
 		}},
 		{"attempts during a lockout do not extend it", []step{
 			{0, bad, testAddr, max, ErrBadToken},
 			{30 * time.Second, bad, testAddr, 100, ErrRateLimited},
-			{30 * time.Second, good, testAddr, 1, nil},
+			{30 * time.Second, bad, testAddr, 1, ErrBadToken},
+		}},
+		{"right tokens during a lockout neither end nor extend it", []step{
+			{0, bad, testAddr, max, ErrBadToken},
+			{30 * time.Second, good, testAddr, 100, nil},
+			{0, bad, testAddr, 1, ErrRateLimited},
+			{30 * time.Second, bad, testAddr, 1, ErrBadToken},
 		}},
 		{"successes do not count", []step{
 			{0, good, testAddr, 50, nil},
 			{0, bad, testAddr, max - 1, ErrBadToken},
-			{0, good, testAddr, 1, nil},
+			{0, bad, testAddr, 1, ErrBadToken},
 		}},
 		{"successes do not reset the count", []step{
 			{0, bad, testAddr, max - 1, ErrBadToken},
 			{0, good, testAddr, 1, nil},
 			{0, bad, testAddr, 1, ErrBadToken},
-			{0, good, testAddr, 1, ErrRateLimited},
+			{0, bad, testAddr, 1, ErrRateLimited},
 		}},
 		{"failures older than the window are forgotten", []step{
 			{0, bad, testAddr, max - 1, ErrBadToken},
 			{time.Minute, bad, testAddr, max - 1, ErrBadToken},
-			{0, good, testAddr, 1, nil},
+			{0, bad, testAddr, 1, ErrBadToken},
 		}},
 		{"empty tokens are not failures", []step{
 			{0, "", testAddr, 100, ErrNoToken},
-			{0, good, testAddr, 1, nil},
+			{0, bad, testAddr, 1, ErrBadToken},
 		}},
 		{"an IPv6 /64 is one source", []step{
 			{0, bad, netip.MustParseAddr("2001:db8:1:2::1"), max / 2, ErrBadToken},
 			{0, bad, netip.MustParseAddr("2001:db8:1:2:ffff::9"), max / 2, ErrBadToken},
-			{0, good, netip.MustParseAddr("2001:db8:1:2::77"), 1, ErrRateLimited},
-			{0, good, netip.MustParseAddr("2001:db8:1:3::1"), 1, nil},
+			{0, bad, netip.MustParseAddr("2001:db8:1:2::77"), 1, ErrRateLimited},
+			{0, good, netip.MustParseAddr("2001:db8:1:2::77"), 1, nil},
+			{0, bad, netip.MustParseAddr("2001:db8:1:3::1"), 1, ErrBadToken},
 		}},
 		{"an IPv4-mapped IPv6 address is its IPv4 address", []step{
 			{0, bad, netip.MustParseAddr("::ffff:192.0.2.1"), max, ErrBadToken},
-			{0, good, testAddr, 1, ErrRateLimited},
+			{0, bad, testAddr, 1, ErrRateLimited},
+			{0, good, testAddr, 1, nil},
 		}},
 	}
 	for _, tt := range tests {
@@ -228,7 +240,7 @@ func TestRateLimitErrorSaysHowLongToWait(t *testing.T) {
 	a.Authenticate("x", testAddr)
 	a.Authenticate("x", testAddr)
 	clock.advance(90 * time.Second)
-	_, err := a.Authenticate("token-0", testAddr)
+	_, err := a.Authenticate("y", testAddr)
 	var rl *RateLimitError
 	if !errors.As(err, &rl) || rl.RetryAfter != 210*time.Second {
 		t.Fatalf("err = %v, want a *RateLimitError with RetryAfter 3m30s", err)
@@ -244,7 +256,7 @@ func TestRateLimitMemoryIsBounded(t *testing.T) {
 	// Lock out source 0, then let 1000 other sources fail once each.
 	a.Authenticate("x", addr(0))
 	a.Authenticate("x", addr(0))
-	if _, err := a.Authenticate("token-0", addr(0)); !errors.Is(err, ErrRateLimited) {
+	if _, err := a.Authenticate("y", addr(0)); !errors.Is(err, ErrRateLimited) {
 		t.Fatalf("source 0 not locked out: %v", err)
 	}
 	for i := 1; i <= 1000; i++ {
@@ -255,11 +267,11 @@ func TestRateLimitMemoryIsBounded(t *testing.T) {
 		}
 	}
 	// The oldest was forgotten; the newest still count.
-	if _, err := a.Authenticate("token-0", addr(0)); err != nil {
-		t.Errorf("evicted source 0: %v, want forgotten", err)
+	if _, err := a.Authenticate("y", addr(0)); !errors.Is(err, ErrBadToken) {
+		t.Errorf("evicted source 0: %v, want forgotten (ErrBadToken, not locked out)", err)
 	}
 	a.Authenticate("x", addr(1000))
-	if _, err := a.Authenticate("token-0", addr(1000)); !errors.Is(err, ErrRateLimited) {
+	if _, err := a.Authenticate("y", addr(1000)); !errors.Is(err, ErrRateLimited) {
 		t.Errorf("source 1000's failures were forgotten: %v", err)
 	}
 }

@@ -18,6 +18,10 @@ type Client struct {
 	// client sees every session.
 	scope    []*regexp.Regexp
 	patterns []string
+	// targets holds the compiled transfer/forward target patterns (the
+	// client's and its roles'); nil means any number.
+	targets        []*regexp.Regexp
+	targetPatterns []string
 }
 
 // NewClient makes a client from privileges and scope patterns (regular
@@ -90,6 +94,59 @@ func (c *Client) InScope(numbers ...string) bool {
 			if re.MatchString(n) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// WithTargets returns a copy of c that may transfer and forward only to
+// numbers matching one of patterns (regular expressions, whole number), for
+// callers that build clients outside the configuration. It returns an error
+// if a pattern does not compile.
+func (c *Client) WithTargets(patterns []string) (*Client, error) {
+	cp := *c
+	cp.targets, cp.targetPatterns = nil, nil
+	for _, p := range patterns {
+		if err := cp.addTarget(p); err != nil {
+			return nil, err
+		}
+	}
+	return &cp, nil
+}
+
+func (c *Client) addTarget(p string) error {
+	re, err := compileScope(p)
+	if err != nil {
+		return err
+	}
+	c.targets = append(c.targets, re)
+	c.targetPatterns = append(c.targetPatterns, p)
+	return nil
+}
+
+// Targets returns the client's transfer/forward target patterns as
+// configured (its own, then its roles'), or nil if it may use any number.
+func (c *Client) Targets() []string {
+	if c == nil {
+		return nil
+	}
+	return append([]string(nil), c.targetPatterns...)
+}
+
+// MayTarget reports whether the client may transfer or forward a call to
+// number (a dial string, or the user part of a SIP URI target). A client
+// without target patterns may use any number; otherwise the whole number
+// must match one, as for scope.
+func (c *Client) MayTarget(number string) bool {
+	if c == nil {
+		return false
+	}
+	if len(c.targets) == 0 {
+		return true
+	}
+	for _, re := range c.targets {
+		if re.MatchString(number) {
+			return true
 		}
 	}
 	return false

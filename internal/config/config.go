@@ -39,12 +39,20 @@ type Client struct {
 	// Scope, when set, limits the client to sessions whose caller or callee
 	// number matches one of these regular expressions (whole number).
 	Scope []string `yaml:"scope"`
+	// Targets, when set (here or in one of the client's roles), limits the
+	// numbers the client may transfer or forward to: the dial string, or the
+	// user part of a SIP URI, must match one of these regular expressions
+	// (whole number). Empty everywhere means any number.
+	Targets []string `yaml:"targets"`
 }
 
 // Role is a named bundle of privileges.
 type Role struct {
 	Name       string   `yaml:"name"`
 	Privileges []string `yaml:"privileges"`
+	// Targets are transfer/forward target patterns the role's clients get
+	// (see Client.Targets).
+	Targets []string `yaml:"targets"`
 }
 
 // Admin is an extra all-privileges client for automation.
@@ -74,6 +82,33 @@ type SIP struct {
 	Allow []string `yaml:"allow"`
 	// UserAgent is the User-Agent / Server header value.
 	UserAgent string `yaml:"user_agent"`
+	// Refused is what a request from a source outside Allow gets: "drop"
+	// (nothing: no answer, no state) or "403" (one stateless 403, never
+	// retransmitted).
+	Refused string `yaml:"refused"`
+	// Flood limits the requests each source may send.
+	Flood Flood `yaml:"flood"`
+	// Scanners are User-Agent substrings (case-insensitive) of SIP scanners
+	// whose requests are dropped unanswered.
+	Scanners []string `yaml:"scanners"`
+	// LogInterval is how often refused, shed and unparsable traffic is
+	// summarised in the log (one line per kind and source).
+	LogInterval time.Duration `yaml:"log_interval"`
+}
+
+// Flood is the per-source request limit (like Kamailio's pike): a token
+// bucket per source address, checked before any transaction exists.
+type Flood struct {
+	// Rate is the requests per second a source may send (ACKs excluded);
+	// 0 turns the limit off.
+	Rate float64 `yaml:"rate"`
+	// Burst is how many requests a source may send at once above Rate.
+	Burst int `yaml:"burst"`
+	// BlockAfter is how long a source may keep exceeding Rate before it
+	// is blocked; 0 never blocks.
+	BlockAfter time.Duration `yaml:"block_after"`
+	// BlockFor is how long a blocked source's requests are all dropped.
+	BlockFor time.Duration `yaml:"block_for"`
 }
 
 // Trunk is the PBX callctl sends B legs to by default.
@@ -102,8 +137,11 @@ type Route struct {
 // Calls holds call-handling limits and timers.
 type Calls struct {
 	// MaxSessions is the number of live sessions above which a new INVITE
-	// gets 503 with Retry-After.
+	// gets 503 with Retry-After: a hard bound, whatever the burst.
 	MaxSessions int `yaml:"max_sessions"`
+	// MaxPerSource, when not 0, is how many live sessions the calls of one
+	// source address may hold; above it a new INVITE gets 503.
+	MaxPerSource int `yaml:"max_per_source"`
 	// RetryAfter is the Retry-After value sent with that 503 (whole seconds).
 	RetryAfter time.Duration `yaml:"retry_after"`
 	// RingTimeout is how long the B leg may ring before the call is ended as
@@ -126,6 +164,11 @@ type Calls struct {
 	// TransferFallback lets callctl connect the target itself when the
 	// transferee refuses REFER.
 	TransferFallback bool `yaml:"transfer_fallback"`
+	// TransferHosts are the hosts (IP addresses or DNS names, no port) a
+	// SIP URI transfer or forward target may name; empty means the trunk's
+	// host and the hosts of the route targets. Number targets always go
+	// through the routing table.
+	TransferHosts []string `yaml:"transfer_hosts"`
 	// DTMFDuration is the tone length of each digit callctl sends.
 	DTMFDuration time.Duration `yaml:"dtmf_duration"`
 	// DTMFGap is the silence between two digits callctl sends.
@@ -199,6 +242,15 @@ func Default() Config {
 			Transports: []string{"udp", "tcp"},
 			Allow:      []string{"127.0.0.0/8", "::1/128"},
 			UserAgent:  "callctl",
+			Refused:    "drop",
+			Flood: Flood{
+				Rate:       100,
+				Burst:      200,
+				BlockAfter: 3 * time.Second,
+				BlockFor:   60 * time.Second,
+			},
+			Scanners:    DefaultScanners(),
+			LogInterval: 10 * time.Second,
 		},
 		Trunk: Trunk{
 			Address:   "127.0.0.1:5060",
@@ -240,4 +292,10 @@ func (c Config) Redacted() Config {
 		c.Admin.Token = "REDACTED"
 	}
 	return c
+}
+
+// DefaultScanners are the User-Agents of well-known SIP scanners and
+// war-diallers (SIPVicious and its forks, sipcli, sip-scan, …).
+func DefaultScanners() []string {
+	return []string{"friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sipscan", "iWar", "sundayddr", "VaxSIPUserAgent", "pplsip", "SIVuS", "smap"}
 }

@@ -95,7 +95,7 @@ func TestLoadRejectsBadFilesNamingFileLineAndKey(t *testing.T) {
 		{
 			name: "unknown key in a section",
 			yaml: "sip:\n  listen: 127.0.0.1:5070\n  listn: x\n",
-			want: []string{`callctl.yaml:3: unknown key "listn" in sip (known: listen, transports, advertise, allow, user_agent); did you mean "listen"?`},
+			want: []string{`callctl.yaml:3: unknown key "listn" in sip (known: listen, transports, advertise, allow, user_agent, refused, flood, scanners, log_interval); did you mean "listen"?`},
 		},
 		{
 			name: "unknown top-level key",
@@ -303,6 +303,9 @@ func TestApplyEnvOverridesKeys(t *testing.T) {
 			c.SIP.Allow = []string{"127.0.0.0/8", "10.0.0.0/8"}
 		}},
 		{"empty list", []string{"CALLCTL_SIP_TRANSPORTS="}, func(c *Config) { c.SIP.Transports = []string{} }},
+		{"transfer hosts", []string{"CALLCTL_CALLS_TRANSFER_HOSTS=192.0.2.10,pbx.example.com"}, func(c *Config) {
+			c.Calls.TransferHosts = []string{"192.0.2.10", "pbx.example.com"}
+		}},
 		{"empty string is still an override", []string{"CALLCTL_SIP_USER_AGENT="}, func(c *Config) { c.SIP.UserAgent = "" }},
 		{"value containing =", []string{"CALLCTL_TRUNK_PASSWORD=a=b"}, func(c *Config) { c.Trunk.Password = "a=b" }},
 		{"unknown and foreign variables are ignored", []string{"CALLCTL_CONFIG=x.yaml", "CALLCTL_NO_SUCH_KEY=t", "PATH=/bin", "sip_listen=x"}, func(*Config) {}},
@@ -383,6 +386,8 @@ func TestEveryScalarKeyHasAnEnvironmentVariable(t *testing.T) {
 			value = "1234ms"
 		case l.val.Kind() == reflect.Int:
 			value = "4321"
+		case l.val.Kind() == reflect.Float64:
+			value = "43.21"
 		case l.val.Kind() == reflect.Slice:
 			value = "x,y"
 		case l.val.Kind() == reflect.Bool:
@@ -449,6 +454,8 @@ func TestValidateRejectsBadValuesNamingKeyAndAllowedValues(t *testing.T) {
 		{"retry after fraction", func(c *Config) { c.Calls.RetryAfter = 1500 * time.Millisecond }, "calls.retry_after", "whole seconds"},
 		{"ring timeout 0", func(c *Config) { c.Calls.RingTimeout = 0 }, "calls.ring_timeout", "more than 0"},
 		{"ended retention negative", func(c *Config) { c.Calls.EndedRetention = -1 }, "calls.ended_retention", "negative"},
+		{"transfer host with port", func(c *Config) { c.Calls.TransferHosts = []string{"10.0.0.1", "pbx.example.com:5060"} }, "calls.transfer_hosts[1]", "not an IP address or host name (no port"},
+		{"transfer host a URI", func(c *Config) { c.Calls.TransferHosts = []string{"sip:pbx.example.com"} }, "calls.transfer_hosts[0]", "no scheme"},
 		{"media ip", func(c *Config) { c.Media.IP = "localhost" }, "media.ip", "not an IP address"},
 		{"media advertise", func(c *Config) { c.Media.Advertise = "media.example.com" }, "media.advertise", "not an IP address"},
 		{"unspecified media ip needs advertise", func(c *Config) { c.Media.IP = "0.0.0.0" }, "media.advertise", "0.0.0.0"},
@@ -506,6 +513,9 @@ func TestValidateAcceptsReasonableValues(t *testing.T) {
 			c.Media.Timeout, c.Media.PortRest, c.Calls.EndedRetention, c.Shutdown.DrainTimeout, c.Calls.RetryAfter = 0, 0, 0, 0, 0
 		}},
 		{"json debug logs", func(c *Config) { c.Log.Level, c.Log.Format = "debug", "json" }},
+		{"transfer hosts", func(c *Config) {
+			c.Calls.TransferHosts = []string{"192.0.2.10", "pbx.example.com", "2001:db8::1", "[2001:db8::2]"}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -52,6 +52,9 @@ func Load(path string) (Config, error) {
 	if len(cfg.Listen.NAT1To1IPs) == 0 {
 		cfg.Listen.NAT1To1IPs = nil
 	}
+	if len(cfg.Calls.TransferHosts) == 0 {
+		cfg.Calls.TransferHosts = nil
+	}
 	return cfg, nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/callctl/callctl/internal/policy"
 )
 
 // FieldError is one invalid setting: Key is its dotted yaml path
@@ -69,6 +71,28 @@ func (c Config) Validate() error {
 	if strings.ContainsAny(c.SIP.UserAgent, "\r\n") {
 		v.add("sip.user_agent", "must be one line (it is sent as a SIP header)")
 	}
+	if c.SIP.Refused != "drop" && c.SIP.Refused != "403" {
+		v.add("sip.refused", "%q; must be one of: drop, 403", c.SIP.Refused)
+	}
+	if c.SIP.Flood.Rate < 0 {
+		v.add("sip.flood.rate", "%g; must be 0 (no limit) or more", c.SIP.Flood.Rate)
+	}
+	if c.SIP.Flood.Rate > 0 && c.SIP.Flood.Burst < 1 {
+		v.add("sip.flood.burst", "%d; must be at least 1 while sip.flood.rate is set", c.SIP.Flood.Burst)
+	}
+	v.duration("sip.flood.block_after", c.SIP.Flood.BlockAfter)
+	v.duration("sip.flood.block_for", c.SIP.Flood.BlockFor)
+	if c.SIP.Flood.BlockAfter > 0 && c.SIP.Flood.BlockFor <= 0 {
+		v.add("sip.flood.block_for", "%s; must be more than 0 while sip.flood.block_after is set (e.g. \"60s\")", c.SIP.Flood.BlockFor)
+	}
+	for i, sc := range c.SIP.Scanners {
+		if strings.TrimSpace(sc) == "" {
+			v.add(fmt.Sprintf("sip.scanners[%d]", i), "empty; list User-Agent substrings such as friendly-scanner")
+		}
+	}
+	if c.SIP.LogInterval < time.Second {
+		v.add("sip.log_interval", "%s; must be at least 1s", c.SIP.LogInterval)
+	}
 
 	v.dialAddr("trunk.address", c.Trunk.Address)
 	v.transport("trunk.transport", c.Trunk.Transport, false)
@@ -91,6 +115,9 @@ func (c Config) Validate() error {
 
 	if c.Calls.MaxSessions < 1 {
 		v.add("calls.max_sessions", "%d; must be at least 1", c.Calls.MaxSessions)
+	}
+	if c.Calls.MaxPerSource < 0 {
+		v.add("calls.max_per_source", "%d; must be 0 (no limit) or more", c.Calls.MaxPerSource)
 	}
 	v.duration("calls.retry_after", c.Calls.RetryAfter)
 	if c.Calls.RetryAfter%time.Second != 0 {
@@ -127,6 +154,11 @@ func (c Config) Validate() error {
 		v.add("calls.transfer_timeout", "%s; must be more than 0 (e.g. \"30s\")", c.Calls.TransferTimeout)
 	}
 	v.duration("calls.transfer_grace", c.Calls.TransferGrace)
+	for i, h := range c.Calls.TransferHosts {
+		if _, err := netip.ParseAddr(strings.Trim(h, "[]")); err != nil && !policy.ValidHostname(h) {
+			v.add(fmt.Sprintf("calls.transfer_hosts[%d]", i), "%q is not an IP address or host name (no port, no scheme; e.g. 192.0.2.10, pbx.example.com)", h)
+		}
+	}
 	if c.Calls.DTMFDuration < 40*time.Millisecond || c.Calls.DTMFDuration > 5*time.Second {
 		v.add("calls.dtmf_duration", "%s; must be between 40ms and 5s", c.Calls.DTMFDuration)
 	}
@@ -214,7 +246,7 @@ func (v *validator) listenAddr(key, addr string) {
 		v.add(key, "%q is not host:port (e.g. 127.0.0.1:5070, [::1]:5070, :5070)", addr)
 		return
 	}
-	if _, err := netip.ParseAddr(host); host != "" && err != nil && !validHostname(host) {
+	if _, err := netip.ParseAddr(host); host != "" && err != nil && !policy.ValidHostname(host) {
 		v.add(key, "%q: %q is not an IP address or host name", addr, host)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
@@ -229,7 +261,7 @@ func (v *validator) dialAddr(key, addr string) {
 		v.add(key, "%q is not host:port (e.g. 192.0.2.10:5060, pbx.example.com:5060)", addr)
 		return
 	}
-	if _, err := netip.ParseAddr(host); err != nil && !validHostname(host) {
+	if _, err := netip.ParseAddr(host); err != nil && !policy.ValidHostname(host) {
 		v.add(key, "%q: %q is not an IP address or host name", addr, host)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
@@ -239,28 +271,9 @@ func (v *validator) dialAddr(key, addr string) {
 
 // host checks a bare host: an IP address or a host name, no port.
 func (v *validator) host(key, h string) {
-	if _, err := netip.ParseAddr(h); err != nil && !validHostname(h) {
+	if _, err := netip.ParseAddr(h); err != nil && !policy.ValidHostname(h) {
 		v.add(key, "%q is not an IP address or host name (no port)", h)
 	}
-}
-
-// validHostname reports whether h is a DNS name (RFC 1123 labels).
-func validHostname(h string) bool {
-	h = strings.TrimSuffix(h, ".")
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(h, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // parsePrefix accepts a CIDR prefix or a bare address (a /32 or /128).
@@ -308,7 +321,7 @@ func checkSIPURI(target string) string {
 		}
 	} else {
 		host, port, hasPort = strings.Cut(rest, ":")
-		if _, err := netip.ParseAddr(host); err != nil && !validHostname(host) {
+		if _, err := netip.ParseAddr(host); err != nil && !policy.ValidHostname(host) {
 			return "has no valid host"
 		}
 	}

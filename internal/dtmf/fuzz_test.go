@@ -1,6 +1,7 @@
 package dtmf
 
 import (
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -140,6 +141,30 @@ func FuzzDetectorFeed(f *testing.F) {
 		}
 		if reported > len(distinct) {
 			t.Fatalf("%d keys reported from %d distinct (SSRC, timestamp) pairs", reported, len(distinct))
+		}
+	})
+}
+
+// FuzzParseDTMFBody: any application/dtmf body either fails with
+// ErrMalformed or gives one of the keys, and that key written as a body
+// reads back the same.
+func FuzzParseDTMFBody(f *testing.F) {
+	for _, s := range []string{"5", " # \r\n", "a", "D", "10", "15", "16", "!", "", "55", "\x00", "é"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		key, err := ParseDTMFBody(body)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) || key != 0 {
+				t.Fatalf("ParseDTMFBody(%q) = %q, %v; want 0 and an ErrMalformed error", body, key, err)
+			}
+			return
+		}
+		if _, ok := EventCode(key); !ok {
+			t.Fatalf("ParseDTMFBody(%q) = %q: not a DTMF key", body, key)
+		}
+		if again, err := ParseDTMFBody([]byte{key}); err != nil || again != key {
+			t.Fatalf("ParseDTMFBody(%q) = %q, %v; want %q", []byte{key}, again, err, key)
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/callctl/callctl/internal/listen"
 	"github.com/callctl/callctl/internal/media"
+	"github.com/callctl/callctl/internal/policy"
 	"github.com/callctl/callctl/internal/sip"
 	gosip "github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -33,9 +34,16 @@ type Config struct {
 	TrunkAddress   string
 	TrunkTransport string
 	Routes         []Route
+	// TransferHosts are the hosts a SIP URI transfer or forward target may
+	// name; empty means the trunk's host and the route targets' hosts
+	// (policy.DefaultHosts).
+	TransferHosts []string
 	// MaxSessions above which new INVITEs get 503 with RetryAfter.
 	MaxSessions int
-	RetryAfter  time.Duration
+	// MaxPerSource, when not 0, bounds the live calls of one source
+	// address the same way.
+	MaxPerSource int
+	RetryAfter   time.Duration
 	// RingTimeout ends an unanswered B leg (480 to the caller).
 	RingTimeout time.Duration
 	// MediaTimeout ends a call with no RTP either way for that long (0: off).
@@ -76,9 +84,13 @@ type Engine struct {
 	reg   *Registry
 	agent *sip.Agent
 	music *media.Music
+	// targets is where transfers and forwards may go; the API checks with
+	// the same policy (Targets).
+	targets *policy.Targets
 
-	draining atomic.Bool
-	wg       sync.WaitGroup
+	admission *admission
+	draining  atomic.Bool
+	wg        sync.WaitGroup
 }
 
 // NewEngine makes an engine; call SetAgent before traffic arrives.
@@ -99,8 +111,20 @@ func NewEngine(cfg Config, log *zap.Logger, ports *media.PortPool, reg *Registry
 	if music == nil {
 		music = media.DefaultMusic()
 	}
-	return &Engine{cfg: cfg, log: log, ports: ports, reg: reg, music: music}
+	hosts := cfg.TransferHosts
+	if len(hosts) == 0 {
+		routeTargets := make([]string, len(cfg.Routes))
+		for i, r := range cfg.Routes {
+			routeTargets[i] = r.Target
+		}
+		hosts = policy.DefaultHosts(cfg.TrunkAddress, routeTargets)
+	}
+	return &Engine{cfg: cfg, log: log, ports: ports, reg: reg, music: music,
+		admission: newAdmission(cfg.MaxSessions, cfg.MaxPerSource), targets: policy.New(hosts)}
 }
+
+// Targets is the transfer and forward target policy the engine enforces.
+func (e *Engine) Targets() *policy.Targets { return e.targets }
 
 // SetAgent gives the engine the SIP agent it dials through. (The agent is
 // made with the engine's HandleInvite, hence the two steps.)
@@ -141,11 +165,27 @@ func (e *Engine) HandleInvite(in *sip.Leg) {
 		in.Respond(503, "Service Unavailable", nil, e.retryAfter())
 		return
 	}
-	if e.reg.LiveCount() >= e.cfg.MaxSessions {
-		log.Warn("refusing call: sessions at calls.max_sessions", zap.Int("max_sessions", e.cfg.MaxSessions))
-		in.Respond(503, "Service Unavailable", nil, e.retryAfter())
+	var src netip.Addr
+	if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
+		src = ap.Addr().Unmap()
+	}
+	result, release := e.admission.admit(src)
+	switch result {
+	case atMaxSessions:
+		log.Debug("refusing call: sessions at calls.max_sessions", zap.Int("max_sessions", e.cfg.MaxSessions))
+		in.Respond(503, "Service Unavailable", nil, e.retryAfter(), warning("callctl is at calls.max_sessions"))
+		return
+	case atMaxPerSource:
+		log.Debug("refusing call: source at calls.max_per_source", zap.String("source", src.String()), zap.Int("max_per_source", e.cfg.MaxPerSource))
+		in.Respond(503, "Service Unavailable", nil, e.retryAfter(), warning("this source is at calls.max_per_source"))
 		return
 	}
+	started := false
+	defer func() {
+		if !started {
+			release()
+		}
+	}()
 	offer := req.Body()
 	if len(offer) == 0 {
 		// Without an offer in the INVITE callctl would have to make one up
@@ -161,9 +201,11 @@ func (e *Engine) HandleInvite(in *sip.Leg) {
 		return
 	}
 	s := newSession(e, in, info)
+	started = true
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
+		defer release()
 		s.run()
 	}()
 }

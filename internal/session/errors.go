@@ -45,7 +45,13 @@ type OpError struct {
 	Status int
 	// Msg is the human sentence.
 	Msg string
+	// Err is the cause, when there is one (a *policy.Error for a refused
+	// target: errors.Is(err, policy.ErrNotAllowed) holds through it).
+	Err error
 }
+
+// Unwrap returns the cause.
+func (e *OpError) Unwrap() error { return e.Err }
 
 func (e *OpError) Error() string {
 	var b strings.Builder

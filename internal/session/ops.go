@@ -101,30 +101,6 @@ func (e *Engine) Close(ctx context.Context, id string) error {
 	return err
 }
 
-// validTarget checks a dial string or SIP URI given as a transfer or
-// forward target.
-func validTarget(op, field, target string) error {
-	t := strings.TrimSpace(target)
-	if t == "" {
-		return invalidArg(op, field, field+" is empty", "a dial string such as 2001 or +4930123", "a SIP URI such as sip:2001@pbx.example")
-	}
-	if strings.HasPrefix(t, "sip:") || strings.HasPrefix(t, "sips:") {
-		var u gosip.Uri
-		if err := gosip.ParseUri(t, &u); err != nil || u.Host == "" {
-			return invalidArg(op, field, fmt.Sprintf("%s %q is not a valid SIP URI", field, target))
-		}
-		return nil
-	}
-	for i, r := range t {
-		ok := r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || strings.ContainsRune("*#+-._", r)
-		if !ok {
-			return invalidArg(op, field, fmt.Sprintf("%s %q has %q at position %d", field, target, r, i+1),
-				"digits, letters and * # + - . _", "a SIP URI")
-		}
-	}
-	return nil
-}
-
 // BlindTransfer hands the call of the transferor's peer (the transferee) to
 // target with REFER (RFC 3515), or, when the transferee refuses REFER and the
 // config allows, by connecting target itself.
@@ -137,10 +113,11 @@ func (e *Engine) BlindTransfer(ctx context.Context, id, transferor, target strin
 		return invalidArg("blindTransfer", "transferor", fmt.Sprintf("transferor %q is neither party of the call", transferor),
 			snap.Caller.Number, snap.Callee.Number)
 	}
-	if err := validTarget("blindTransfer", "target", target); err != nil {
-		return err
+	t, oe := e.checkTarget("blindTransfer", "target", target)
+	if oe != nil {
+		return oe
 	}
-	target = strings.TrimSpace(target)
+	target = t.Raw
 	return e.run(ctx, id, &opRequest{name: "blindTransfer", args: map[string]string{"transferor": transferor, "target": target},
 		start: func(s *Session) { s.startTransfer(transferor, target) }})
 }
@@ -152,10 +129,11 @@ func (e *Engine) Forward(ctx context.Context, id, target string) error {
 	if _, err := e.lookup(id); err != nil {
 		return err
 	}
-	if err := validTarget("forward", "target", target); err != nil {
-		return err
+	t, oe := e.checkTarget("forward", "target", target)
+	if oe != nil {
+		return oe
 	}
-	target = strings.TrimSpace(target)
+	target = t.Raw
 	return e.run(ctx, id, &opRequest{name: "forward", args: map[string]string{"target": target},
 		start: func(s *Session) { s.startForward(target) }})
 }

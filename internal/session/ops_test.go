@@ -3,31 +3,83 @@ package session
 import (
 	"context"
 	"errors"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/callctl/callctl/internal/media"
+	"github.com/callctl/callctl/internal/policy"
 	"go.uber.org/zap/zaptest"
 )
 
-func TestValidTargetNamesTheFieldAndWhatIsAllowed(t *testing.T) {
+// policyEngine is an engine whose trunk is pbx.example:5060 with one route
+// to 192.0.2.20, and no agent: only its target checks are used.
+func policyEngine(t *testing.T, hosts ...string) *Engine {
+	t.Helper()
+	return NewEngine(Config{MaxSessions: 1, TrunkAddress: "pbx.example:5060", TrunkTransport: "udp", TransferHosts: hosts,
+		Routes: []Route{{Match: regexp.MustCompile(`^(?:9\d+)$`), Target: "sip:{number}@192.0.2.20:5080", Transport: "tcp"}}},
+		zaptest.NewLogger(t), nil, NewRegistry(0))
+}
+
+func TestCheckTargetNamesTheFieldAndWhatIsAllowed(t *testing.T) {
+	e := policyEngine(t)
 	for _, c := range []struct {
-		target string
-		ok     bool
+		target     string
+		ok         bool
+		notAllowed bool
 	}{
-		{"2001", true}, {"+4930123456", true}, {"sip:2001@pbx.example", true}, {"sip:alice@127.0.0.1:5080;transport=tcp", true},
-		{"", false}, {"   ", false}, {"20 01", false}, {"sip:", false}, {"2001<script>", false},
+		{"2001", true, false}, {"+4930123456", true, false}, {"sip:2001@pbx.example", true, false},
+		{"sip:alice@192.0.2.20:5090;transport=tcp", true, false},
+		{"", false, false}, {"   ", false, false}, {"20 01", false, false}, {"sip:", false, false}, {"2001<script>", false, false},
+		{"sips:2001@pbx.example", false, false}, {"tel:2001", false, false},
+		{"sip:2001@203.0.113.7", false, true}, {"sip:2001@pbx.example.org", false, true},
 	} {
-		err := validTarget("forward", "target", c.target)
+		_, err := e.checkTarget("forward", "target", c.target)
 		if (err == nil) != c.ok {
-			t.Errorf("validTarget(%q) = %v, want ok=%v", c.target, err, c.ok)
+			t.Errorf("checkTarget(%q) = %v, want ok=%v", c.target, err, c.ok)
 		}
 		if err != nil {
-			var oe *OpError
-			if !errors.As(err, &oe) || oe.Field != "target" || !errors.Is(err, ErrInvalidArgument) {
-				t.Errorf("validTarget(%q) error %#v does not name the field as an invalid argument", c.target, err)
+			if err.Field != "target" || !errors.Is(err, ErrInvalidArgument) {
+				t.Errorf("checkTarget(%q) error %#v does not name the field as an invalid argument", c.target, err)
+			}
+			if errors.Is(err, policy.ErrNotAllowed) != c.notAllowed {
+				t.Errorf("checkTarget(%q) = %v: errors.Is(policy.ErrNotAllowed) = %v, want %v", c.target, err, !c.notAllowed, c.notAllowed)
 			}
 		}
+	}
+}
+
+// A number goes through the routing table, then the trunk; a SIP URI is
+// taken as given only on an allowed host, and resolve (what the session
+// runs right before sending REFER or dialling) refuses the others itself.
+func TestResolveRoutesNumbersAndRefusesURIsOutsidePolicy(t *testing.T) {
+	e := policyEngine(t)
+	for _, c := range []struct{ target, uri, transport string }{
+		{"2001", "sip:2001@pbx.example:5060", "udp"},
+		{"9123", "sip:9123@192.0.2.20:5080", "tcp"},
+		{"sip:77@192.0.2.20;transport=TCP", "sip:77@192.0.2.20;transport=TCP", "tcp"},
+	} {
+		u, tp, err := e.resolve("blindTransfer", c.target)
+		if err != nil || u.String() != c.uri || tp != c.transport {
+			t.Errorf("resolve(%q) = %s %s %v; want %s %s", c.target, u.String(), tp, err, c.uri, c.transport)
+		}
+	}
+	_, _, err := e.resolve("blindTransfer", "sip:2001@203.0.113.7")
+	if !errors.Is(err, policy.ErrNotAllowed) || !strings.Contains(err.Error(), "allowed hosts: pbx.example, 192.0.2.20") {
+		t.Errorf("resolve(outside policy) = %v; want not allowed, naming pbx.example, 192.0.2.20", err)
+	}
+
+	// calls.transfer_hosts replaces the default list.
+	e = policyEngine(t, "198.51.100.1")
+	if _, _, err := e.resolve("forward", "sip:2001@pbx.example"); !errors.Is(err, policy.ErrNotAllowed) || !strings.Contains(err.Error(), "allowed hosts: 198.51.100.1") {
+		t.Errorf("with transfer_hosts 198.51.100.1, resolve(trunk host) = %v; want not allowed, naming 198.51.100.1", err)
+	}
+	if _, _, err := e.resolve("forward", "sip:2001@198.51.100.1"); err != nil {
+		t.Errorf("with transfer_hosts 198.51.100.1, resolve(that host) = %v; want nil", err)
+	}
+	if _, _, err := e.resolve("forward", "2001"); err != nil {
+		t.Errorf("resolve(number) = %v; want numbers routed whatever transfer_hosts says", err)
 	}
 }
 

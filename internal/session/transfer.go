@@ -47,20 +47,27 @@ type referTag struct{ gen int }
 type transferTimeout struct{ gen int }
 type transferGrace struct{ gen int }
 
-// resolve turns a target (dial string or SIP URI) into a URI and transport.
-func (e *Engine) resolve(target string) (gosip.Uri, string, error) {
-	if strings.HasPrefix(target, "sip:") || strings.HasPrefix(target, "sips:") {
-		var u gosip.Uri
-		if err := gosip.ParseUri(target, &u); err != nil {
-			return u, "", err
-		}
-		tp := e.cfg.TrunkTransport
-		if v, ok := u.UriParams.Get("transport"); ok && v != "" {
-			tp = v
+// resolve turns a target into a URI and transport: a dial string through
+// the routing table (the trunk by default), a SIP URI as given. It checks
+// the target against the policy again, right before anything is sent, so
+// no path reaches the wire with a target the policy refuses.
+func (e *Engine) resolve(op, target string) (gosip.Uri, string, *OpError) {
+	t, oe := e.checkTarget(op, "target", target)
+	if oe != nil {
+		return gosip.Uri{}, "", oe
+	}
+	if t.URI == nil {
+		u, tp, err := e.target(t.Number)
+		if err != nil {
+			return u, "", invalidArg(op, "target", fmt.Sprintf("target %q: %v", target, err))
 		}
 		return u, tp, nil
 	}
-	return e.target(target)
+	tp := e.cfg.TrunkTransport
+	if v, ok := t.URI.UriParams.Get("transport"); ok && v != "" {
+		tp = strings.ToLower(v)
+	}
+	return *t.URI, tp, nil
 }
 
 func (s *Session) legOf(number string) *sip.Leg {
@@ -74,9 +81,9 @@ func (s *Session) startTransfer(transferorNumber, target string) {
 	if !s.requireState(transferStates) {
 		return
 	}
-	uri, transport, err := s.e.resolve(target)
-	if err != nil {
-		s.finishOp(invalidArg(s.op.req.name, "target", fmt.Sprintf("target %q: %v", target, err)))
+	uri, transport, oe := s.e.resolve(s.op.req.name, target)
+	if oe != nil {
+		s.finishOp(oe)
 		return
 	}
 	s.transferGen++
@@ -198,8 +205,9 @@ func parseSipfrag(body []byte) (int, string) {
 	if len(f) < 2 || !strings.HasPrefix(strings.ToUpper(f[0]), "SIP/") {
 		return 0, line
 	}
+	// RFC 3261 7.2: Status-Code is 3DIGIT; 1xx-6xx are the classes there are.
 	code, err := strconv.Atoi(f[1])
-	if err != nil {
+	if err != nil || len(f[1]) != 3 || code < 100 || code > 699 {
 		return 0, line
 	}
 	return code, strings.Join(f[1:], " ")
@@ -365,9 +373,9 @@ func (s *Session) startForward(target string) {
 		s.startTransfer(s.snap.Callee.Number, target)
 		return
 	}
-	uri, transport, err := s.e.resolve(target)
-	if err != nil {
-		s.finishOp(invalidArg(s.op.req.name, "target", fmt.Sprintf("target %q: %v", target, err)))
+	uri, transport, oe := s.e.resolve(s.op.req.name, target)
+	if oe != nil {
+		s.finishOp(oe)
 		return
 	}
 	writer := media.NewSDPWriter("callctl")

@@ -16,6 +16,9 @@ import (
 	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
+
+	"github.com/callctl/callctl/internal/flood"
+	"github.com/callctl/callctl/internal/logging"
 )
 
 // Credentials answer a digest challenge (401/407) from the peer callctl sends
@@ -45,6 +48,18 @@ type Config struct {
 	Accepting func() bool
 	// RetryAfter is the Retry-After of that 503, in seconds.
 	RetryAfter int
+	// Flood limits the requests each source may send (a rate, a burst and
+	// a block for sources that keep exceeding it); a zero Rate is no limit.
+	Flood flood.Config
+	// RefuseWith403 answers requests from sources outside Allow with one
+	// stateless 403; by default they are dropped without an answer.
+	RefuseWith403 bool
+	// Scanners are User-Agent substrings (matched case-insensitively) of
+	// scanners whose requests are dropped unanswered.
+	Scanners []string
+	// SummaryInterval is how often refused, shed and unparsable traffic is
+	// summarised in the log (default 10 s).
+	SummaryInterval time.Duration
 }
 
 // InviteHandler receives each new dialog-creating INVITE from an allowed,
@@ -69,6 +84,11 @@ type Agent struct {
 	onInvite  InviteHandler
 	listeners []func() error
 	closeFns  []func()
+	udpConn   net.PacketConn // the UDP listener, for stateless answers
+
+	limiter  *flood.Limiter
+	scanners [][]byte         // lower-case sip.scanners
+	summary  *logging.Summary // refused, shed and unparsable traffic
 
 	// closing is set first thing in Close: from then on nothing read from
 	// the network is handed to sipgo's transaction layer.
@@ -88,6 +108,21 @@ type Agent struct {
 	// refused counts requests refused because their source is not on the
 	// allow-list (ACKs included, though they get no answer).
 	refused atomic.Uint64
+	// dropped counts messages dropped unanswered, by reason (intake.go).
+	dropped [numDropReasons]atomic.Uint64
+	// panics counts handler panics recovered (guard).
+	panics atomic.Uint64
+	// tagHook, set by tests only, makes local tags predictable.
+	tagHook func() string
+}
+
+// newTag makes the local tag of a dialog callctl answers (RFC 3261 19.3:
+// at least 32 bits of randomness). Tests may replace it to reach dialogs.
+func (a *Agent) newTag() string {
+	if a.tagHook != nil {
+		return a.tagHook()
+	}
+	return gosip.GenerateTagN(16)
 }
 
 // Refused returns how many requests came from sources not on sip.allow.
@@ -141,7 +176,8 @@ func NewAgent(cfg Config, log *zap.Logger, onInvite InviteHandler) (*Agent, erro
 		cfg.UserAgent = "callctl"
 	}
 	setSipgoFallbackLogger()
-	slogger := slog.New(zapSlogHandler{log.Named("sipgo")})
+	summary := logging.NewSummary(log, "security: SIP traffic shed", cfg.SummaryInterval, 20)
+	slogger := slog.New(zapSlogHandler{log: log.Named("sipgo"), summary: summary})
 
 	a := &Agent{
 		cfg:      cfg,
@@ -149,6 +185,13 @@ func NewAgent(cfg Config, log *zap.Logger, onInvite InviteHandler) (*Agent, erro
 		onInvite: onInvite,
 		dialogs:  make(map[string]*Leg),
 		outCalls: make(map[string]*Leg),
+		limiter:  flood.New(cfg.Flood),
+		summary:  summary,
+	}
+	for _, s := range cfg.Scanners {
+		if s = strings.TrimSpace(s); s != "" {
+			a.scanners = append(a.scanners, []byte(strings.ToLower(s)))
+		}
 	}
 
 	// Bind every transport on the same port; with port 0 the first bind
@@ -193,7 +236,7 @@ func NewAgent(cfg Config, log *zap.Logger, onInvite InviteHandler) (*Agent, erro
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(a.host),
 		sipgo.WithUserAgentTransactionLayerOptions(gosip.WithTransactionLayerLogger(slogger)),
 		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerLogger(slogger),
-			gosip.WithTransportLayerReadFilter(a.dropWhenClosing)))
+			gosip.WithTransportLayerReadFilter(a.intake)))
 	if err != nil {
 		a.closeListeners(udpConn, tcpLn)
 		return nil, err
@@ -211,6 +254,7 @@ func NewAgent(cfg Config, log *zap.Logger, onInvite InviteHandler) (*Agent, erro
 		ua := udpConn.LocalAddr().(*net.UDPAddr)
 		a.udpLocal = gosip.Addr{IP: ua.IP, Port: ua.Port}
 		a.udpKey = udpConn.LocalAddr().String()
+		a.udpConn = udpConn
 		a.listeners = append(a.listeners, func() error { return a.srv.ServeUDP(udpConn) })
 	}
 	if tcpLn != nil {
@@ -225,15 +269,15 @@ func NewAgent(cfg Config, log *zap.Logger, onInvite InviteHandler) (*Agent, erro
 		}
 	})
 
-	a.srv.OnInvite(a.unlessClosing(a.handleInvite))
-	a.srv.OnAck(a.unlessClosing(a.handleAck))
-	a.srv.OnBye(a.unlessClosing(a.handleInDialog))
-	a.srv.OnCancel(a.unlessClosing(a.handleStrayCancel))
-	a.srv.OnOptions(a.unlessClosing(a.handleOptions))
+	a.srv.OnInvite(a.guard(a.handleInvite))
+	a.srv.OnAck(a.guard(a.handleAck))
+	a.srv.OnBye(a.guard(a.handleInDialog))
+	a.srv.OnCancel(a.guard(a.handleStrayCancel))
+	a.srv.OnOptions(a.guard(a.handleOptions))
 	for _, m := range []gosip.RequestMethod{gosip.INFO, gosip.UPDATE, gosip.REFER, gosip.NOTIFY, gosip.MESSAGE, gosip.PRACK, gosip.SUBSCRIBE} {
-		a.srv.OnRequest(m, a.unlessClosing(a.handleInDialog))
+		a.srv.OnRequest(m, a.guard(a.handleInDialog))
 	}
-	a.srv.OnNoRoute(a.unlessClosing(a.handleUnsupported))
+	a.srv.OnNoRoute(a.guard(a.handleUnsupported))
 	return a, nil
 }
 
@@ -302,33 +346,7 @@ func (a *Agent) Close() {
 	for _, f := range a.closeFns {
 		f()
 	}
-}
-
-// unlessClosing wraps a request handler: once Close has begun the request is
-// not handled, and the socket sipgo may have opened to answer it (see Close)
-// is closed. A listener's socket is left alone: sipgo's Close is a no-op on
-// listeners, which Close closes itself.
-func (a *Agent) unlessClosing(h sipgo.RequestHandler) sipgo.RequestHandler {
-	return func(req *gosip.Request, tx gosip.ServerTransaction) {
-		if !a.closing.Load() {
-			h(req, tx)
-			return
-		}
-		if stx, ok := tx.(*gosip.ServerTx); ok {
-			if c := stx.Connection(); c != nil {
-				c.Close()
-			}
-		}
-	}
-}
-
-// dropWhenClosing is sipgo's read filter: it passes every datagram through
-// until Close begins.
-func (a *Agent) dropWhenClosing(_ gosip.TransportReadProps, data []byte) ([]byte, error) {
-	if a.closing.Load() {
-		return nil, nil
-	}
-	return data, nil
+	a.summary.Close()
 }
 
 // Wait blocks until every goroutine started by the agent has returned. Call
@@ -346,31 +364,10 @@ func (a *Agent) goOwned(f func()) bool {
 	a.mu.Unlock()
 	go func() {
 		defer a.wg.Done()
+		defer a.recoverOwned()
 		f()
 	}()
 	return true
-}
-
-// allowed reports whether a request's source is on the allow-list; others
-// get 403 and a security log line.
-func (a *Agent) allowed(req *gosip.Request, tx gosip.ServerTransaction) bool {
-	src := req.Source()
-	ap, err := netip.ParseAddrPort(src)
-	if err == nil {
-		ip := ap.Addr().Unmap()
-		for _, p := range a.cfg.Allow {
-			if p.Contains(ip) {
-				return true
-			}
-		}
-	}
-	a.refused.Add(1)
-	a.log.Warn("security: request from a source not on sip.allow refused",
-		zap.String("method", string(req.Method)), zap.String("source", src), callIDField(req))
-	if !req.IsAck() && tx != nil {
-		a.respond(tx, req, 403, "Forbidden", nil)
-	}
-	return false
 }
 
 func callIDField(req *gosip.Request) zap.Field {
@@ -395,9 +392,6 @@ func (a *Agent) respond(tx gosip.ServerTransaction, req *gosip.Request, status i
 const allowHeader = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY"
 
 func (a *Agent) handleOptions(req *gosip.Request, tx gosip.ServerTransaction) {
-	if !a.allowed(req, tx) {
-		return
-	}
 	if tag, _ := req.To().Params.Get("tag"); tag != "" {
 		if a.lookup(req) == nil {
 			a.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
@@ -416,18 +410,12 @@ func (a *Agent) handleOptions(req *gosip.Request, tx gosip.ServerTransaction) {
 }
 
 func (a *Agent) handleUnsupported(req *gosip.Request, tx gosip.ServerTransaction) {
-	if !a.allowed(req, tx) {
-		return
-	}
 	a.respond(tx, req, 405, "Method Not Allowed", nil, gosip.NewHeader("Allow", allowHeader))
 }
 
 // handleStrayCancel sees only CANCELs that matched no INVITE transaction
 // (matched ones are answered by the transaction layer): RFC 3261 9.2 says 481.
 func (a *Agent) handleStrayCancel(req *gosip.Request, tx gosip.ServerTransaction) {
-	if !a.allowed(req, tx) {
-		return
-	}
 	a.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
 }
 
@@ -475,9 +463,6 @@ func (a *Agent) Dialogs() int {
 }
 
 func (a *Agent) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
-	if !a.allowed(req, tx) {
-		return
-	}
 	if tag, _ := req.To().Params.Get("tag"); tag != "" {
 		a.handleInDialog(req, tx)
 		return
@@ -492,7 +477,10 @@ func (a *Agent) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		a.respond(tx, req, 482, "Loop Detected", nil)
 		return
 	}
-	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
+	// RFC 3261 16.6 step 3: the B leg carries Max-Forwards less one, so a
+	// request that arrives with 1 (or 0) would leave with none left: 483,
+	// and a loop through other B2BUAs ends after at most 70 hops.
+	if mf := req.MaxForwards(); mf == nil || mf.Val() <= 1 {
 		a.respond(tx, req, 483, "Too Many Hops", nil)
 		return
 	}
@@ -502,10 +490,24 @@ func (a *Agent) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		return
 	}
 	a.register(in)
+	defer func() {
+		if r := recover(); r != nil {
+			a.unregister(in) // guard answers 500; the dialog never was
+			panic(r)
+		}
+	}()
 	a.onInvite(in)
 	// The caller's CANCEL is answered by the transaction layer (200, then 487
 	// to the INVITE); tell the owner.
-	cancelled := func(*gosip.Request) { in.cancelled() }
+	// Once the final response is out a CANCEL changes nothing (RFC 3261
+	// 9.2), so the callback lets go of the leg then (see legRef).
+	ref := newLegRef(in)
+	defer ref.clear()
+	cancelled := func(*gosip.Request) {
+		if l := ref.get(); l != nil {
+			l.cancelled()
+		}
+	}
 	if !tx.OnCancel(cancelled) {
 		in.cancelled()
 	}
@@ -517,18 +519,12 @@ func (a *Agent) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 }
 
 func (a *Agent) handleAck(req *gosip.Request, tx gosip.ServerTransaction) {
-	if !a.allowed(req, nil) {
-		return
-	}
 	if l := a.lookup(req); l != nil {
 		l.onAck(req)
 	}
 }
 
 func (a *Agent) handleInDialog(req *gosip.Request, tx gosip.ServerTransaction) {
-	if !a.allowed(req, tx) {
-		return
-	}
 	l := a.lookup(req)
 	if l == nil {
 		// RFC 3261 12.2.2: a request for a dialog we don't have.

@@ -14,7 +14,7 @@ func newInbound(a *Agent, req *gosip.Request, tx gosip.ServerTransaction) *Leg {
 		agent:    a,
 		id:       newLegID("a"),
 		callID:   req.CallID().Value(),
-		localTag: gosip.GenerateTagN(16),
+		localTag: a.newTag(),
 		invite:   req,
 		serverTx: tx,
 		final:    make(chan struct{}),

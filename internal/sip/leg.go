@@ -60,6 +60,7 @@ type Leg struct {
 	serverInvite bool           // a re-INVITE from the peer is being answered
 	clientInvite bool           // callctl's own re-INVITE is in progress
 	authTried    bool
+	txRefs       []*legRef // cleared by releaseTransactions
 }
 
 var legCounter atomic.Uint64
@@ -133,6 +134,50 @@ func (l *Leg) Close() {
 	l.mu.Unlock()
 	l.finalOnce.Do(func() { close(l.final) })
 	l.agent.unregister(l)
+	l.releaseTransactions()
+}
+
+// A legRef is how a transaction's callback reaches its leg. sipgo keeps a
+// transaction, and the callbacks given to it, for 64*T1 (32 s) after its
+// final response even once it is terminated (RFC 6026 timers L and M are
+// not stopped), so a callback holding the leg itself would keep the leg,
+// and through it the call's messages and logger, for 32 s after every
+// call: memory that grew with the call rate. The leg clears its refs when
+// the callbacks can no longer matter.
+type legRef struct{ p atomic.Pointer[Leg] }
+
+func newLegRef(l *Leg) *legRef {
+	r := &legRef{}
+	r.p.Store(l)
+	return r
+}
+
+func (r *legRef) get() *Leg { return r.p.Load() }
+func (r *legRef) clear()    { r.p.Store(nil) }
+
+// releaseTransactions lets go of what the leg's transactions can reach:
+// called once the dialog is over.
+func (l *Leg) releaseTransactions() {
+	l.mu.Lock()
+	refs := l.txRefs
+	l.txRefs = nil
+	l.mu.Unlock()
+	for _, r := range refs {
+		r.clear()
+	}
+}
+
+// txRef makes a ref for a transaction callback, cleared when the leg ends.
+func (l *Leg) txRef() *legRef {
+	r := newLegRef(l)
+	l.mu.Lock()
+	if l.ended {
+		r.clear()
+	} else {
+		l.txRefs = append(l.txRefs, r)
+	}
+	l.mu.Unlock()
+	return r
 }
 
 func newLegID(prefix string) string {
@@ -221,6 +266,7 @@ func (l *Leg) Bye(reason string) {
 		} else if res.StatusCode >= 300 {
 			l.logger().Debug("BYE refused", zap.Int("status", res.StatusCode))
 		}
+		l.releaseTransactions()
 	})
 }
 
@@ -233,7 +279,7 @@ func (l *Leg) do(ctx context.Context, req *gosip.Request) (*gosip.Response, erro
 		if err != nil {
 			return nil, err
 		}
-		res, err := finalResponse(ctx, tx)
+		res, err := l.agent.finalResponse(ctx, tx)
 		tx.Terminate()
 		if err != nil {
 			return nil, err
@@ -254,11 +300,11 @@ func (l *Leg) do(ctx context.Context, req *gosip.Request) (*gosip.Response, erro
 	}
 }
 
-func finalResponse(ctx context.Context, tx gosip.ClientTransaction) (*gosip.Response, error) {
+func (a *Agent) finalResponse(ctx context.Context, tx gosip.ClientTransaction) (*gosip.Response, error) {
 	for {
 		select {
 		case res := <-tx.Responses():
-			if res.IsProvisional() {
+			if !a.acceptResponse(res) || res.IsProvisional() {
 				continue
 			}
 			return res, nil
@@ -414,6 +460,7 @@ func (l *Leg) onBye(req *gosip.Request, tx gosip.ServerTransaction) {
 	l.emitLocked(&Bye{Leg: l, Request: req})
 	l.sink = nil
 	l.mu.Unlock()
+	l.releaseTransactions()
 }
 
 // onRequest hands an in-dialog request to the owner and waits for its answer.

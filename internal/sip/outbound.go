@@ -94,8 +94,9 @@ func (l *Leg) runInvite(req *gosip.Request) {
 		l.invite = req
 		l.mu.Unlock()
 		// RFC 3261 13.2.2.4: every retransmitted 2xx is ACKed again.
+		ref := l.txRef()
 		tx.OnRetransmission(func(res *gosip.Response) {
-			if res.IsSuccess() {
+			if l := ref.get(); l != nil && res.IsSuccess() && l.agent.acceptResponse(res) {
 				l.onRetransmitted2xx(req, res)
 			}
 		})
@@ -113,6 +114,9 @@ func (l *Leg) readInvite(tx gosip.ClientTransaction, req *gosip.Request) (*gosip
 	for {
 		select {
 		case res := <-tx.Responses():
+			if !l.agent.acceptResponse(res) {
+				continue
+			}
 			l.agent.countReceived(res.StatusCode)
 			switch {
 			case res.StatusCode == 100:
@@ -291,7 +295,7 @@ func (l *Leg) sendCancel(req *gosip.Request) {
 			return
 		}
 		defer tx.Terminate()
-		if _, err := finalResponse(ctx, tx); err != nil {
+		if _, err := l.agent.finalResponse(ctx, tx); err != nil {
 			l.logger().Debug("CANCEL got no answer", zap.Error(err))
 		}
 	})

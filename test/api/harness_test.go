@@ -36,9 +36,10 @@ const adminToken = "api-test-admin-token"
 // clientSpec is an API client to configure: a token is made for it with
 // auth.NewToken and only the hash goes into the configuration.
 type clientSpec struct {
-	name  string
-	privs []auth.Privilege
-	scope []string
+	name    string
+	privs   []auth.Privilege
+	scope   []string
+	targets []string // transfer/forward target patterns (clients[].targets)
 }
 
 // server is one callctl running in-process, reached by the tests only
@@ -82,7 +83,7 @@ func startServer(t *testing.T, clients []clientSpec, configure func(*config.Conf
 		for i, p := range c.privs {
 			privs[i] = string(p)
 		}
-		cfg.Clients = append(cfg.Clients, config.Client{Name: c.name, TokenHash: hash, Privileges: privs, Scope: c.scope})
+		cfg.Clients = append(cfg.Clients, config.Client{Name: c.name, TokenHash: hash, Privileges: privs, Scope: c.scope, Targets: c.targets})
 		tokens[c.name] = token
 	}
 	if configure != nil {

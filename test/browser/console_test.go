@@ -101,6 +101,7 @@ func TestConsoleShowsTheLiveCallHoldsAndUnholdsItAndOffersAViewerNoControls(t *t
 	})
 
 	run(t, p, "sizing the window", chromedp.EmulateViewport(1440, 900))
+	watchCSP(t, p)
 	p.navigate(t, cc.url()+"/")
 	signIn(t, p, adminToken)
 	waitUntil(t, p, 10*time.Second, "the console after signing in", `!document.getElementById("console").hidden`, consoleState)
@@ -217,6 +218,9 @@ func TestConsoleShowsTheLiveCallHoldsAndUnholdsItAndOffersAViewerNoControls(t *t
 		t.Errorf("the header says %q; want the client's name, wallboard", who)
 	}
 	waitUntil(t, p, 15*time.Second, "the caller's hang-up in the viewer's table", stateIs("CALLER_HUNG_UP"), consoleState)
+
+	// Everything above ran under callctl's Content-Security-Policy.
+	expectCSPHeld(t, p)
 
 	uacOK := uac.ExpectPass(t, 15*time.Second)
 	uasOK := uas.ExpectPass(t, 10*time.Second)

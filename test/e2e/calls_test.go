@@ -347,9 +347,16 @@ func TestTwoBaresipPhonesTalkThroughCallctlAndHangUpCleanly(t *testing.T) {
 
 // An INVITE from a source not on sip.allow gets 403 and a security log line
 // naming the source, and no session is made.
-func TestInviteFromSourceNotOnAllowListGets403(t *testing.T) {
+// With sip.refused: 403 (by default such INVITEs are dropped unanswered,
+// see internal/sip), a refused source gets one stateless 403 and the
+// summary log names it.
+func TestInviteFromSourceNotOnAllowListGets403WhenConfigured(t *testing.T) {
 	t.Parallel()
-	cc := startCallctl(t, func(cfg *config.Config) { cfg.SIP.Allow = []string{"127.0.0.2/32"} })
+	cc := startCallctl(t, func(cfg *config.Config) {
+		cfg.SIP.Allow = []string{"127.0.0.2/32"}
+		cfg.SIP.Refused = "403"
+		cfg.SIP.LogInterval = time.Second
+	})
 	uac := peers.StartSIPp(t, peers.SIPpOptions{
 		Scenario:   sipp.Scenario(t, "uac_expect_403.xml"),
 		RemoteAddr: cc.addr(),
