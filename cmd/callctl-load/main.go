@@ -51,6 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		memprofile string
 		inproc     bool
 		inprocRTP  string
+		inprocKeep time.Duration
 		pid        int
 		flood      floodFlags
 	)
@@ -78,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&memprofile, "memprofile", "", "write a heap profile of this process to `FILE` once every call is up (with -inproc: callctl's memory per call)")
 	fs.BoolVar(&inproc, "inproc", false, "start callctl in this process as the target (its SIP, API and trunk are set up for the run)")
 	fs.StringVar(&inprocRTP, "inproc-rtp-ports", "40000-43999", "RTP port range of the in-process callctl")
+	fs.DurationVar(&inprocKeep, "inproc-ended-retention", 0, "calls.ended_retention of the in-process callctl (0: its default, 5m); shorter keeps ended sessions out of a -memprofile")
 	fs.IntVar(&pid, "pid", 0, "report this process's CPU time and RSS over the run (e.g. callctl's)")
 	flood.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -124,7 +126,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if inproc {
-		c, err := startInprocFor(&cfg, inprocRTP, stderr)
+		c, err := startInprocFor(&cfg, inprocRTP, inprocKeep, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "callctl-load: %v\n", err)
 			return 2
@@ -154,14 +156,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 				return
 			}
 		}
+		var heapWritten chan struct{}
+		runDone := make(chan struct{})
 		if memprofile != "" {
-			go writeHeapProfile(ctx, g, cfg, memprofile, stderr)
+			heapWritten = make(chan struct{})
+			go func() {
+				defer close(heapWritten)
+				writeHeapProfile(ctx, g, cfg, memprofile, runDone, stderr)
+			}()
 		}
 		var floodWait func() (*loadgen.FloodResult, error)
 		if flood.enabled() {
 			floodWait = flood.start(ctx, cfg.Target)
 		}
 		res, err := g.Run(ctx)
+		close(runDone)
+		if heapWritten != nil {
+			<-heapWritten // the calls may end before the profile's second of settling
+		}
 		var fr *loadgen.FloodResult
 		if floodWait != nil {
 			var ferr error
@@ -232,14 +244,14 @@ func runFloodOnly(ctx context.Context, flood *floodFlags, target, jsonOut string
 // startInprocFor starts callctl in this process for cfg: its trunk is a
 // port reserved for the generator's callee side, and the generator targets
 // its SIP address (and API, if none was given).
-func startInprocFor(cfg *loadgen.Config, rtpPorts string, stderr io.Writer) (*inprocCallctl, error) {
+func startInprocFor(cfg *loadgen.Config, rtpPorts string, retention time.Duration, stderr io.Writer) (*inprocCallctl, error) {
 	// callctl's trunk is fixed when it starts: give the callee side a
 	// port now, and callctl that port as its trunk.
 	uas, err := freeUDPPort()
 	if err != nil {
 		return nil, err
 	}
-	c, err := startInproc(uas, rtpPorts, stderr)
+	c, err := startInproc(uas, rtpPorts, retention, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -306,16 +318,26 @@ func (p *procResult) write(w io.Writer) {
 
 // writeHeapProfile writes a heap profile once every call of the run is up,
 // or, for a run by duration, near its end (90% of -duration).
-func writeHeapProfile(ctx context.Context, g *loadgen.Generator, cfg loadgen.Config, path string, stderr io.Writer) {
+func writeHeapProfile(ctx context.Context, g *loadgen.Generator, cfg loadgen.Config, path string, runDone <-chan struct{}, stderr io.Writer) {
 	start := time.Now()
+	wait := func(d time.Duration) bool {
+		select {
+		case <-time.After(d):
+			return true
+		case <-runDone:
+			return false
+		}
+	}
 	for ctx.Err() == nil {
 		p := g.Progress()
 		if (cfg.Calls > 0 && p.Answered >= uint64(cfg.Calls)) || (cfg.Calls == 0 && time.Since(start) >= cfg.Duration*9/10) {
+			wait(time.Second)
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		if !wait(100 * time.Millisecond) {
+			break // the run ended first (failed calls): profile what is left
+		}
 	}
-	time.Sleep(time.Second)
 	f, err := os.Create(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "callctl-load: %v\n", err)
