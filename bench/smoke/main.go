@@ -5,7 +5,8 @@
 //
 //  1. five calls through callctl started in the generator's process, with
 //     RTP both ways, DTMF, hold and unhold through the API and one WebRTC
-//     listener per call;
+//     listener per call, while a small flood with garbage comes from a
+//     second loopback address (the flood mode of the hostile phase);
 //  2. five calls to a plain SIPp UAS that echoes RTP (-target-is-uas), the
 //     mode that measures a peer without callctl.
 package main
@@ -61,6 +62,12 @@ type result struct {
 		KeysSent       uint64 `json:"keys_sent"`
 		EventsReceived uint64 `json:"events_received"`
 	} `json:"dtmf"`
+	Flood *struct {
+		InvitesSent       uint64            `json:"invites_sent"`
+		InvitesAnswered   uint64            `json:"invites_answered"`
+		GarbageSent       map[string]uint64 `json:"garbage_sent"`
+		DatagramsReceived uint64            `json:"datagrams_received"`
+	} `json:"flood"`
 	API *struct {
 		HoldOK    uint64 `json:"hold_ok"`
 		UnholdOK  uint64 `json:"unhold_ok"`
@@ -94,8 +101,13 @@ func generate(load, dir, name string, args ...string) (*result, error) {
 }
 
 func throughCallctl(load, dir string) error {
+	// The flood's garbage includes INVITEs without a mandatory header
+	// (missing-header: no To, no From, ...), which callctl must refuse
+	// (RFC 3261 8.1.1) and survive beside the calls.
 	r, err := generate(load, dir, "inproc", "-inproc", "-calls", "5", "-rate", "10", "-hold", "3s",
-		"-dtmf", "1#", "-hold-unhold", "-listeners", "1")
+		"-dtmf", "1#", "-hold-unhold", "-listeners", "1",
+		"-flood-source", "127.0.0.5", "-flood-rate", "300", "-flood-garbage-rate", "30", "-flood-garbage", "random,truncated,missing-header",
+		"-flood-after", "500ms", "-flood-duration", "1500ms", "-flood-linger", "1s")
 	if err != nil {
 		return err
 	}
@@ -114,6 +126,11 @@ func throughCallctl(load, dir string) error {
 	}
 	if l := r.API.Listeners; l == nil || (l.Skipped == "" && l.Started != 5) {
 		problems = append(problems, fmt.Sprintf("listeners %+v: want 5 started (or skipped: 501)", l))
+	}
+	// What callctl answers to the flood depends on its flood protection:
+	// only that the flood ran and was counted is checked.
+	if f := r.Flood; f == nil || f.InvitesSent == 0 || f.GarbageSent["random"] == 0 || f.GarbageSent["truncated"] == 0 || f.GarbageSent["no-to"] == 0 || f.InvitesAnswered > f.InvitesSent {
+		problems = append(problems, fmt.Sprintf("flood %+v: want INVITEs and every kind of garbage sent, no more answered than sent", f))
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,14 +34,39 @@ type callctlProc struct {
 
 const adminToken = "bench-admin-token"
 
+// phaseConfig is what a phase changes in callctl's configuration.
+type phaseConfig struct {
+	// allow is sip.allow; empty keeps the default (all of loopback).
+	allow []string
+	// hostile keeps callctl's flood protection at its defaults: the
+	// hostile phase measures it. The other phases lift it (liftFloodLimit).
+	hostile bool
+}
+
+// liftFloodLimit is YAML under sip: for every phase but the hostile one.
+// The throughput phases send far more new requests from one source (the
+// generator's 127.0.0.1: up to 2,000 calls/s, each an INVITE and a BYE)
+// than callctl's per-source flood limit (sip.flood; defaults 100/s, burst
+// 200) lets through, which would measure the limit, not callctl. Rate 0
+// turns the limiter off (internal/flood: Config.Rate); the other
+// sip.flood keys stay at their defaults and do nothing then.
+const liftFloodLimit = "  flood:\n    rate: 0\n"
+
 // configFor is the run's callctl configuration: the defaults, except what
 // a load run needs (see bench/README.md, "Configuration").
-func configFor(p ports, dir string, n int) string {
+func configFor(p ports, dir string, n int, pc phaseConfig) string {
+	sip := ""
+	if len(pc.allow) > 0 {
+		sip += "  allow: [" + strings.Join(quoteAll(pc.allow), ", ") + "]\n"
+	}
+	if !pc.hostile {
+		sip += liftFloodLimit
+	}
 	return fmt.Sprintf(`# callctl configuration of a benchmark phase (bench/suite).
 sip:
   listen: %s
   transports: [udp]
-trunk:
+%strunk:
   address: %s
 calls:
   max_sessions: 20000
@@ -58,14 +84,22 @@ log:
   level: info
 shutdown:
   drain_timeout: 1s
-`, p.sip, p.uas, p.rtpLo, p.rtpHi, p.api, filepath.Join(dir, "audit-"+strconv.Itoa(n)+".db"), adminToken)
+`, p.sip, sip, p.uas, p.rtpLo, p.rtpHi, p.api, filepath.Join(dir, "audit-"+strconv.Itoa(n)+".db"), adminToken)
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strconv.Quote(s)
+	}
+	return out
 }
 
 // startCallctl starts bin with a fresh configuration and audit database
 // and waits until its API answers /readyz.
-func startCallctl(bin, dir string, p ports, n int) (*callctlProc, error) {
+func startCallctl(bin, dir string, p ports, n int, pc phaseConfig) (*callctlProc, error) {
 	cfgPath := filepath.Join(dir, "callctl-"+strconv.Itoa(n)+".yaml")
-	if err := os.WriteFile(cfgPath, []byte(configFor(p, dir, n)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(configFor(p, dir, n, pc)), 0o600); err != nil {
 		return nil, err
 	}
 	logPath := filepath.Join(dir, "callctl-"+strconv.Itoa(n)+".log")

@@ -13,11 +13,41 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/callctl/callctl/internal/loadgen"
 )
+
+// options are the suite's flags.
+type options struct {
+	probe     time.Duration // each call-rate probe
+	sustain   time.Duration // the sustained call-rate run
+	window    time.Duration // each concurrency level's measurement
+	rates     []float64
+	levels    []int
+	sippCalls int
+	listenN   int // calls with listeners; 2 listeners each
+	skip      map[string]bool
+	only      map[string]bool // if set, only these phases run
+
+	hostileCalls  int           // live calls of the hostile phase
+	hostileWindow time.Duration // how long each flood sends
+	floodRate     float64       // flood INVITEs per second
+	garbageRate   float64       // garbage datagrams per second
+	garbage       []string      // garbage kinds (loadgen.GarbageKinds)
+
+	soakRate  float64 // the RSS soak's calls per second
+	soakCalls int
+}
+
+// runs reports whether phase runs in this suite (-only, -skip).
+func (s *suite) runs(phase string) bool {
+	return !s.opt.skip[phase] && (len(s.opt.only) == 0 || s.opt.only[phase])
+}
 
 func main() {
 	var (
@@ -27,12 +57,14 @@ func main() {
 		levels string
 		skip   string
 		render string
+		only   string
+		garb   string
 	)
 	flag.StringVar(&s.bin, "callctl", "bin/callctl", "the built callctl `binary`")
 	flag.StringVar(&s.loadBin, "load", "bin/callctl-load", "the built generator `binary` (for the in-process profiles)")
 	flag.StringVar(&s.goBin, "go", "go", "the go command (micro-benchmarks, pprof)")
 	flag.StringVar(&s.out, "out", "bench/results", "results `directory`")
-	flag.DurationVar(&budget, "budget", 14*time.Minute, "the whole suite's time limit; phases that would not fit are skipped and noted")
+	flag.DurationVar(&budget, "budget", 18*time.Minute, "the whole suite's time limit; phases that would not fit are skipped and noted")
 	flag.DurationVar(&s.opt.probe, "probe", 6*time.Second, "length of each call-rate probe")
 	flag.DurationVar(&s.opt.sustain, "sustain", 60*time.Second, "length of the sustained call-rate run")
 	flag.DurationVar(&s.opt.window, "window", 15*time.Second, "measurement window of each concurrency level")
@@ -40,7 +72,15 @@ func main() {
 	flag.StringVar(&levels, "levels", "100,250,500,1000,1500,2000", "concurrency levels with RTP, in order")
 	flag.IntVar(&s.opt.sippCalls, "sipp-calls", 500, "calls through SIPp's RTP echo (one stream each: the packet rate of half as many calls through callctl)")
 	flag.IntVar(&s.opt.listenN, "listener-calls", 100, "calls with 2 WebRTC listeners each")
-	flag.StringVar(&skip, "skip", "", "comma-separated phases to skip: micro, rate, concurrency, baseline, sipp, listeners, profiles")
+	flag.StringVar(&skip, "skip", "", "comma-separated phases to skip: "+strings.Join(phaseNames, ", "))
+	flag.StringVar(&only, "only", "", "comma-separated phases to run, the others skipped (e.g. hostile,soak)")
+	flag.IntVar(&s.opt.hostileCalls, "hostile-calls", 100, "live calls with RTP during the hostile phase")
+	flag.DurationVar(&s.opt.hostileWindow, "hostile-window", 30*time.Second, "how long each flood of the hostile phase sends (and the window without one)")
+	flag.Float64Var(&s.opt.floodRate, "flood-rate", 3000, "the hostile phase's flood: INVITEs per second from one source")
+	flag.Float64Var(&s.opt.garbageRate, "garbage-rate", 300, "garbage datagrams per second mixed into the flood")
+	flag.StringVar(&garb, "garbage", "random,truncated,missing-header", "garbage kinds of the flood: "+strings.Join(loadgen.GarbageKinds(), ", "))
+	flag.Float64Var(&s.opt.soakRate, "soak-rate", 1000, "calls per second of the RSS soak")
+	flag.IntVar(&s.opt.soakCalls, "soak-calls", 100000, "calls of the RSS soak")
 	flag.StringVar(&render, "render", "", "only rewrite latest.md and latest.svg (and the targets) from this `latest.json`, measuring nothing")
 	flag.Parse()
 	if render != "" {
@@ -60,11 +100,19 @@ func main() {
 	for _, v := range lv {
 		s.opt.levels = append(s.opt.levels, int(v))
 	}
-	s.opt.skip = map[string]bool{}
-	for _, p := range strings.Split(skip, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			s.opt.skip[p] = true
+	if s.opt.skip, err = phaseSet(skip); err != nil {
+		fatal(2, "-skip: %v", err)
+	}
+	if s.opt.only, err = phaseSet(only); err != nil {
+		fatal(2, "-only: %v", err)
+	}
+	for _, k := range strings.Split(garb, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			s.opt.garbage = append(s.opt.garbage, k)
 		}
+	}
+	if err := (loadgen.FloodConfig{Target: "127.0.0.1:5070", Duration: time.Second, Garbage: s.opt.garbage}).Validate(); err != nil {
+		fatal(2, "-garbage: %v", err)
 	}
 	for _, b := range []string{s.bin, s.loadBin} {
 		if _, err := os.Stat(b); err != nil {
@@ -105,7 +153,9 @@ func main() {
 		{"baseline", s.baseline},
 		{"sipp", s.sippEcho},
 		{"listeners", s.listeners},
-		{"rate", s.callRate}, // its soak takes what time is left, less the profiles'
+		{"hostile", s.hostile},
+		{"soak", s.rssSoak},
+		{"rate", s.callRate},
 		{"profiles", func() { s.profiles(profileRate(s.rep)) }},
 	}
 	for _, ph := range phases {
@@ -114,6 +164,10 @@ func main() {
 		}
 		if s.opt.skip[ph.name] {
 			s.note("%s: skipped (-skip)", ph.name)
+			continue
+		}
+		if !s.runs(ph.name) {
+			s.logf("%s: not selected (-only)", ph.name)
 			continue
 		}
 		t := time.Now()
@@ -131,6 +185,24 @@ func main() {
 	if ctx.Err() != nil {
 		os.Exit(1)
 	}
+}
+
+// phaseNames are the suite's phases, in the order they run.
+var phaseNames = []string{"micro", "concurrency", "baseline", "sipp", "listeners", "hostile", "soak", "rate", "profiles"}
+
+// phaseSet parses a comma-separated list of phase names.
+func phaseSet(list string) (map[string]bool, error) {
+	set := map[string]bool{}
+	for _, p := range strings.Split(list, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if !slices.Contains(phaseNames, p) {
+			return nil, fmt.Errorf("no phase %q; the phases are %s", p, strings.Join(phaseNames, ", "))
+		}
+		set[p] = true
+	}
+	return set, nil
 }
 
 // profileRate is the call rate of the call-rate profile: 70% of the rate

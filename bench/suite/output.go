@@ -54,7 +54,8 @@ func (r *Report) withinSetup() *RateRun {
 	return nil
 }
 
-// targets compares the run with issue 6's goals.
+// targets compares the run with issue 6's goals, and issue 10's (the
+// hostile phase, the RSS soak).
 func targets(r *Report) []Target {
 	var ts []Target
 	add := func(name, goal, reached string, met *bool, note string) {
@@ -96,7 +97,13 @@ func targets(r *Report) []Target {
 	if top != nil {
 		add("RSS per call", "≤ 32 KiB at steady state", fmt.Sprintf("%.1f KiB at %d calls", top.RSSPerCallKiB, top.Calls), ptr(top.RSSPerCallKiB <= 32), "")
 	}
-	if cr := r.CallRate; cr != nil && cr.Soak != nil && len(cr.Soak.RSSSamples) > 2 {
+	if r.Hostile != nil {
+		hostileTargets(r.Hostile, add)
+	}
+	if r.RSSSoak != nil {
+		soakTargets(r.RSSSoak, add)
+	}
+	if cr := r.CallRate; r.RSSSoak == nil && cr != nil && cr.Soak != nil && len(cr.Soak.RSSSamples) > 2 {
 		first, last := cr.Soak.RSSSamples[0], cr.Soak.RSSSamples[len(cr.Soak.RSSSamples)-1]
 		reached := fmt.Sprintf("RSS %d KiB at the start, %d KiB after %d calls", first.RSSKiB, last.RSSKiB, last.Calls)
 		if last.Calls >= 100000 {
@@ -208,7 +215,7 @@ func markdown(r *Report) string {
 	}
 	w(". Load average %s at the start, %s at the end. The generator runs on the same machine.\n\n", m.LoadStart, m.LoadEnd)
 
-	w("## Targets (issue 6)\n\n| target | goal | reached | |\n|---|---|---|---|\n")
+	w("## Targets (issues 6 and 10)\n\n| target | goal | reached | |\n|---|---|---|---|\n")
 	for _, t := range r.Targets {
 		reached := t.Reached
 		if t.Note != "" {
@@ -273,6 +280,18 @@ func markdown(r *Report) string {
 			}
 			w("%s (at %.0f calls/s). Over the second half: level %d KiB, growth %+.0f KiB per 10,000 calls.\n", strings.Join(parts, ", "), s.Rate, s.PlateauKiB, s.GrowthKiBPer10k)
 		}
+	}
+	if h := r.Hostile; h != nil {
+		hostileMarkdown(w, h)
+	}
+	if sk := r.RSSSoak; sk != nil && len(sk.RSSSamples) > 0 {
+		w("\n## RSS over %d calls at %.0f calls/s (no RTP, each held 1 s; one callctl)\n\n", sk.Calls, sk.Rate)
+		var parts []string
+		for _, p := range sk.RSSSamples {
+			parts = append(parts, fmt.Sprintf("%d: %.0f", p.Calls, float64(p.RSSKiB)/1024))
+		}
+		w("RSS sampled every 5 s, and 11 s after the last call (calls: MiB): %s. Peak %.0f MiB (VmHWM); over the second half a level of %.0f MiB, %+.0f KiB per 10,000 calls. Target: levels off under 512 MiB.\n",
+			strings.Join(parts, ", "), float64(sk.MaxKiB)/1024, float64(sk.PlateauKiB)/1024, sk.GrowthKiBPer10k)
 	}
 	if l := r.Listeners; l != nil {
 		w("\n## WebRTC listeners (pion clients in the generator)\n\n")

@@ -30,17 +30,6 @@ type suite struct {
 	opt      options
 }
 
-type options struct {
-	probe     time.Duration // each call-rate probe
-	sustain   time.Duration // the sustained call-rate run
-	window    time.Duration // each concurrency level's measurement
-	rates     []float64
-	levels    []int
-	sippCalls int
-	listenN   int // calls with listeners; 2 listeners each
-	skip      map[string]bool
-}
-
 func (s *suite) logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
@@ -54,9 +43,11 @@ func (s *suite) note(format string, args ...any) {
 // left is the time left before the suite's deadline.
 func (s *suite) left() time.Duration { return time.Until(s.deadline) }
 
-func (s *suite) startCallctl() (*callctlProc, error) {
+func (s *suite) startCallctl() (*callctlProc, error) { return s.startCallctlWith(phaseConfig{}) }
+
+func (s *suite) startCallctlWith(pc phaseConfig) (*callctlProc, error) {
 	s.starts++
-	return startCallctl(s.bin, s.dir, s.p, s.starts)
+	return startCallctl(s.bin, s.dir, s.p, s.starts, pc)
 }
 
 func cpuUs(a, b loadgen.ProcStat) float64 {
@@ -151,7 +142,13 @@ func (s *suite) callRate() {
 			cr.Retry = &run
 		}
 		if run.Passed {
-			s.soak(c, rate, done, soak)
+			if s.runs("soak") {
+				// The soak phase measures RSS over 100,000 calls on its own
+				// callctl: keep this run's samples only.
+				soak.Rate, soak.Calls = rate, run.Calls
+			} else {
+				s.soak(c, rate, done, soak)
+			}
 			cr.Soak = soak
 		}
 		c.stop()

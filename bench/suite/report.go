@@ -1,5 +1,7 @@
 package main
 
+import "github.com/callctl/callctl/internal/loadgen"
+
 // Report is bench/results/latest.json. Times are in the units their names
 // say; CPU is callctl's user+system time from /proc/<pid>/stat.
 type Report struct {
@@ -8,14 +10,17 @@ type Report struct {
 	Machine   Machine  `json:"machine"`
 	Targets   []Target `json:"targets"`
 
-	CallRate    *CallRate     `json:"call_rate,omitempty"`
-	Concurrency []Level       `json:"concurrency,omitempty"`
-	MaxCalls    int           `json:"max_calls_loss_under_0_01pct"`
-	SIPp        *SIPpResult   `json:"sipp_echo,omitempty"`
-	Listeners   *Listeners    `json:"listeners,omitempty"`
-	Micro       []MicroResult `json:"micro,omitempty"`
-	Profiles    []Profile     `json:"profiles,omitempty"`
-	Notes       []string      `json:"notes,omitempty"`
+	CallRate    *CallRate   `json:"call_rate,omitempty"`
+	Concurrency []Level     `json:"concurrency,omitempty"`
+	MaxCalls    int         `json:"max_calls_loss_under_0_01pct"`
+	SIPp        *SIPpResult `json:"sipp_echo,omitempty"`
+	Listeners   *Listeners  `json:"listeners,omitempty"`
+	Hostile     *Hostile    `json:"hostile,omitempty"`
+	// RSSSoak is RSS over 100,000 calls at 1,000 calls/s on one callctl.
+	RSSSoak  *Soak         `json:"rss_soak,omitempty"`
+	Micro    []MicroResult `json:"micro,omitempty"`
+	Profiles []Profile     `json:"profiles,omitempty"`
+	Notes    []string      `json:"notes,omitempty"`
 }
 
 // Machine is where the figures were measured.
@@ -96,6 +101,7 @@ type Soak struct {
 	// its level (ended_retention, SIP transaction timers).
 	GrowthKiBPer10k float64 `json:"growth_kib_per_10k_calls"`
 	PlateauKiB      uint64  `json:"plateau_kib"` // mean RSS over the second half
+	MaxKiB          uint64  `json:"max_kib,omitempty"`
 }
 
 // Level is one step of the concurrency ramp: N calls with RTP both ways.
@@ -168,4 +174,55 @@ type Profile struct {
 	Scenario string `json:"scenario"`
 	File     string `json:"file"`
 	Top      string `json:"top"`
+}
+
+// Hostile is the hostile phase (issue 10): live calls without a flood,
+// under a flood from an allowed source, and under the same flood from a
+// refused one.
+type Hostile struct {
+	Calls       int      `json:"calls"`
+	WindowS     float64  `json:"flood_s"`  // how long the flood sends
+	LingerS     float64  `json:"linger_s"` // the window goes on this long after it
+	FloodSource string   `json:"flood_source"`
+	FloodRate   float64  `json:"flood_invites_per_s"`
+	GarbageRate float64  `json:"garbage_per_s"`
+	Garbage     []string `json:"garbage_kinds"`
+	// AloneP99Us is the generator's own p99 at this many calls (loopback).
+	AloneP99Us float64      `json:"generator_alone_p99_us"`
+	Runs       []HostileRun `json:"runs"`
+}
+
+// HostileRun is one run of the hostile phase, on a fresh callctl.
+type HostileRun struct {
+	Name    string   `json:"name"`
+	Allow   []string `json:"sip_allow"`
+	Crashed string   `json:"crashed,omitempty"` // callctl did not survive the run
+
+	CallsFailed uint64            `json:"live_calls_failed"`
+	FailedBy    map[string]uint64 `json:"failed_by,omitempty"`
+	Sent        uint64            `json:"rtp_sent"`
+	Lost        uint64            `json:"rtp_lost"`
+	LossPct     float64           `json:"loss_pct"` // over the whole run of the calls
+
+	// The window: the flood's time and hostileLinger after it.
+	WindowS       float64 `json:"window_s"`
+	LatencyP50Us  float64 `json:"latency_p50_us"`
+	LatencyP99Us  float64 `json:"latency_p99_us"`
+	LatencyP999Us float64 `json:"latency_p999_us"`
+	LatencyMaxUs  float64 `json:"latency_max_us"`
+	AddedP99Us    float64 `json:"added_p99_us"` // p99 minus the generator alone
+	CPUCores      float64 `json:"cpu_cores"`
+	RSSStartKiB   uint64  `json:"rss_start_kib"`
+	RSSPeakKiB    uint64  `json:"rss_peak_kib"` // VmHWM at the end of the window
+	RSSEndKiB     uint64  `json:"rss_end_kib"`
+	RSSGrowthKiB  int64   `json:"rss_growth_kib"` // peak minus start
+	LogBytes      uint64  `json:"log_bytes"`
+	LogBytesPerS  float64 `json:"log_bytes_per_s"`
+	KernelDrops   uint64  `json:"kernel_drops_at_callctl"`
+
+	Flood *loadgen.FloodResult `json:"flood,omitempty"`
+	// SIPCounters is how much each callctl_sip_* sample of /metrics moved
+	// over the window (refused, dropped, responses by code: whatever the
+	// build exports).
+	SIPCounters map[string]float64 `json:"sip_counters,omitempty"`
 }

@@ -2,8 +2,12 @@ package main
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/callctl/callctl/internal/config"
 )
 
 func TestParseBenchReadsPackagesMetricsAndCustomUnits(t *testing.T) {
@@ -59,6 +63,28 @@ func TestNiceCeil(t *testing.T) {
 	for in, want := range map[float64]float64{0: 1, 0.3: 0.5, 7: 10, 12: 20, 4800: 5000, 5000: 5000} {
 		if got := niceCeil(in); math.Abs(got-want) > 1e-9 {
 			t.Errorf("niceCeil(%v) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestConfigForLoadsAndLiftsTheFloodLimitOutsideTheHostilePhase(t *testing.T) {
+	p := ports{sip: "127.0.0.1:5070", api: "127.0.0.1:8080", uas: "127.0.0.1:5060", rtpLo: 20000, rtpHi: 39999}
+	for _, pc := range []phaseConfig{{}, {hostile: true, allow: []string{"127.0.0.1/32"}}} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "callctl.yaml")
+		if err := os.WriteFile(path, []byte(configFor(p, dir, 0, pc)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatalf("hostile=%v: %v", pc.hostile, err)
+		}
+		want := config.Default().SIP.Flood.Rate
+		if !pc.hostile {
+			want = 0
+		}
+		if got := cfg.SIP.Flood.Rate; got != want {
+			t.Errorf("hostile=%v: sip.flood.rate = %v, want %v", pc.hostile, got, want)
 		}
 	}
 }

@@ -32,7 +32,7 @@ type inprocCallctl struct {
 // startInproc starts callctl on free loopback ports, with a temporary audit
 // database, an admin token, and its trunk at trunk (the generator's callee
 // side).
-func startInproc(trunk, rtpPorts string, stderr io.Writer) (*inprocCallctl, error) {
+func startInproc(trunk, rtpPorts string, retention time.Duration, stderr io.Writer) (*inprocCallctl, error) {
 	dir, err := os.MkdirTemp("", "callctl-load-")
 	if err != nil {
 		return nil, err
@@ -49,6 +49,9 @@ func startInproc(trunk, rtpPorts string, stderr io.Writer) (*inprocCallctl, erro
 	cfg.Media.RTPPorts = rtpPorts
 	cfg.Media.PortRest = time.Second
 	cfg.Calls.MaxSessions = 20000
+	if retention > 0 {
+		cfg.Calls.EndedRetention = retention
+	}
 	cfg.SIP.Flood.Rate = 0 // the generator is one source sending far above sip.flood.rate
 	cfg.Audit.Path = filepath.Join(dir, "audit.db")
 	cfg.Admin.Token = c.token

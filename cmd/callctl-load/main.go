@@ -6,6 +6,12 @@
 //	callctl-load -target 127.0.0.1:5070 -uas 127.0.0.1:5060 -calls 100 -rate 20 -hold 10s
 //	callctl-load -inproc -calls 5 -hold 1s                # callctl started in this process
 //	callctl-load -target 127.0.0.1:5080 -target-is-uas   # sipp -sn uas -rtp_echo on 5080
+//	callctl-load -calls 100 -hold 40s -flood-source 127.0.0.5 -flood-after 5s -flood-duration 30s
+//	callctl-load -target 127.0.0.1:5070 -calls 0 -flood-source 127.0.0.5   # the flood alone
+//
+// The -flood-* flags add a flood from another source address (INVITEs with
+// fresh Call-IDs at a rate, mixed with garbage datagrams) and count what
+// the target answers to it: how much it shed, how much it reflected.
 //
 // The exit code is 0 when every call succeeded, 1 when any failed, 2 for bad
 // usage.
@@ -22,6 +28,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -44,7 +51,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		memprofile string
 		inproc     bool
 		inprocRTP  string
+		inprocKeep time.Duration
 		pid        int
+		flood      floodFlags
 	)
 	fs.StringVar(&cfg.Target, "target", "127.0.0.1:5070", "SIP `host:port` to place calls through (callctl's sip.listen)")
 	fs.BoolVar(&cfg.Loopback, "loopback", false, "no target: RTP only, straight between the two sides (the generator's own baseline)")
@@ -70,7 +79,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&memprofile, "memprofile", "", "write a heap profile of this process to `FILE` once every call is up (with -inproc: callctl's memory per call)")
 	fs.BoolVar(&inproc, "inproc", false, "start callctl in this process as the target (its SIP, API and trunk are set up for the run)")
 	fs.StringVar(&inprocRTP, "inproc-rtp-ports", "40000-43999", "RTP port range of the in-process callctl")
+	fs.DurationVar(&inprocKeep, "inproc-ended-retention", 0, "calls.ended_retention of the in-process callctl (0: its default, 5m); shorter keeps ended sessions out of a -memprofile")
 	fs.IntVar(&pid, "pid", 0, "report this process's CPU time and RSS over the run (e.g. callctl's)")
+	flood.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -79,6 +90,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.RTP = !noRTP
+	floodOnly := flood.enabled() && cfg.Calls == 0 && cfg.Duration == 0
+	if flood.enabled() {
+		check := flood.cfg
+		check.Target = cfg.Target
+		check.Garbage = strings.Split(flood.garbage, ",")
+		if err := check.Validate(); err != nil {
+			fmt.Fprintf(stderr, "callctl-load: %v\n", err)
+			return 2
+		}
+	}
 	if !quiet {
 		cfg.Progress = stderr
 	}
@@ -105,12 +126,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if inproc {
-		c, err := startInprocFor(&cfg, inprocRTP, stderr)
+		c, err := startInprocFor(&cfg, inprocRTP, inprocKeep, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "callctl-load: %v\n", err)
 			return 2
 		}
 		defer c.stop()
+	}
+	if floodOnly {
+		return runFloodOnly(ctx, &flood, cfg.Target, jsonOut, stdout, stderr)
 	}
 	var code int
 	// The generator's goroutines carry a profile label, so that a profile
@@ -132,10 +156,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 				return
 			}
 		}
+		var heapWritten chan struct{}
+		runDone := make(chan struct{})
 		if memprofile != "" {
-			go writeHeapProfile(ctx, g, cfg, memprofile, stderr)
+			heapWritten = make(chan struct{})
+			go func() {
+				defer close(heapWritten)
+				writeHeapProfile(ctx, g, cfg, memprofile, runDone, stderr)
+			}()
+		}
+		var floodWait func() (*loadgen.FloodResult, error)
+		if flood.enabled() {
+			floodWait = flood.start(ctx, cfg.Target)
 		}
 		res, err := g.Run(ctx)
+		close(runDone)
+		if heapWritten != nil {
+			<-heapWritten // the calls may end before the profile's second of settling
+		}
+		var fr *loadgen.FloodResult
+		if floodWait != nil {
+			var ferr error
+			if fr, ferr = floodWait(); fr == nil {
+				fmt.Fprintf(stderr, "callctl-load: flood: %v\n", ferr)
+			}
+		}
 		if res == nil {
 			fmt.Fprintf(stderr, "callctl-load: %v\n", err)
 			code = 1
@@ -143,14 +188,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		out := struct {
 			*loadgen.Result
-			Process *procResult `json:"process,omitempty"`
-		}{Result: res}
+			Process *procResult          `json:"process,omitempty"`
+			Flood   *loadgen.FloodResult `json:"flood,omitempty"`
+		}{Result: res, Flood: fr}
 		if pid > 0 {
 			if after, err := loadgen.ReadProcStat(pid); err == nil {
 				out.Process = newProcResult(pid, before, after, res)
 			}
 		}
 		res.WriteSummary(stdout)
+		if fr != nil {
+			fr.WriteSummary(stdout)
+		}
 		if out.Process != nil {
 			out.Process.write(stdout)
 		}
@@ -168,17 +217,41 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
+// runFloodOnly floods target with no calls beside it; the exit code is 0
+// when the flood ran (what the target answered is its result, not a
+// verdict).
+func runFloodOnly(ctx context.Context, flood *floodFlags, target, jsonOut string, stdout, stderr io.Writer) int {
+	r, err := flood.start(ctx, target)()
+	if r == nil {
+		fmt.Fprintf(stderr, "callctl-load: flood: %v\n", err)
+		return 2
+	}
+	r.WriteSummary(stdout)
+	if jsonOut != "" {
+		if err := writeJSON(jsonOut, stdout, struct {
+			Flood *loadgen.FloodResult `json:"flood"`
+		}{r}); err != nil {
+			fmt.Fprintf(stderr, "callctl-load: %v\n", err)
+			return 2
+		}
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
 // startInprocFor starts callctl in this process for cfg: its trunk is a
 // port reserved for the generator's callee side, and the generator targets
 // its SIP address (and API, if none was given).
-func startInprocFor(cfg *loadgen.Config, rtpPorts string, stderr io.Writer) (*inprocCallctl, error) {
+func startInprocFor(cfg *loadgen.Config, rtpPorts string, retention time.Duration, stderr io.Writer) (*inprocCallctl, error) {
 	// callctl's trunk is fixed when it starts: give the callee side a
 	// port now, and callctl that port as its trunk.
 	uas, err := freeUDPPort()
 	if err != nil {
 		return nil, err
 	}
-	c, err := startInproc(uas, rtpPorts, stderr)
+	c, err := startInproc(uas, rtpPorts, retention, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -245,16 +318,26 @@ func (p *procResult) write(w io.Writer) {
 
 // writeHeapProfile writes a heap profile once every call of the run is up,
 // or, for a run by duration, near its end (90% of -duration).
-func writeHeapProfile(ctx context.Context, g *loadgen.Generator, cfg loadgen.Config, path string, stderr io.Writer) {
+func writeHeapProfile(ctx context.Context, g *loadgen.Generator, cfg loadgen.Config, path string, runDone <-chan struct{}, stderr io.Writer) {
 	start := time.Now()
+	wait := func(d time.Duration) bool {
+		select {
+		case <-time.After(d):
+			return true
+		case <-runDone:
+			return false
+		}
+	}
 	for ctx.Err() == nil {
 		p := g.Progress()
 		if (cfg.Calls > 0 && p.Answered >= uint64(cfg.Calls)) || (cfg.Calls == 0 && time.Since(start) >= cfg.Duration*9/10) {
+			wait(time.Second)
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		if !wait(100 * time.Millisecond) {
+			break // the run ended first (failed calls): profile what is left
+		}
 	}
-	time.Sleep(time.Second)
 	f, err := os.Create(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "callctl-load: %v\n", err)

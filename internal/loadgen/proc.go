@@ -18,6 +18,7 @@ const clockTick = 100
 type ProcStat struct {
 	UserTicks, SysTicks uint64 // utime, stime (/proc/<pid>/stat fields 14, 15)
 	RSSKiB              uint64 // VmRSS (/proc/<pid>/status)
+	HWMKiB              uint64 // VmHWM: the peak RSS since the process started
 	Threads             int
 }
 
@@ -63,6 +64,8 @@ func ReadProcStat(pid int) (ProcStat, error) {
 		switch {
 		case strings.HasPrefix(line, "VmRSS:"):
 			p.RSSKiB, _ = strconv.ParseUint(strings.Fields(line)[1], 10, 64)
+		case strings.HasPrefix(line, "VmHWM:"):
+			p.HWMKiB, _ = strconv.ParseUint(strings.Fields(line)[1], 10, 64)
 		case strings.HasPrefix(line, "Threads:"):
 			p.Threads, _ = strconv.Atoi(strings.Fields(line)[1])
 		}

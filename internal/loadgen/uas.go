@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -106,6 +107,12 @@ func (g *Generator) newUASCall(m *sipMsg, src netip.AddrPort) {
 		if at := bytes.IndexByte(u, '@'); at >= 0 {
 			c.number = string(u[:at])
 		}
+	}
+	if strings.HasPrefix(c.number, FloodNumberPrefix) {
+		// A flood's call that the target let through: no such number,
+		// as a PBX answers a scanner.
+		send(g.uasConn, appendResponse(nil, m.head(), 404, "Not Found", c.tag, nil, "", nil), src)
+		return
 	}
 	offer, err := parseSDP(m.body)
 	if err != nil || !offer.hasPCMU {
