@@ -90,6 +90,7 @@ type Agent struct {
 	scanners [][]byte         // lower-case sip.scanners
 	streams  streamBuffers    // partial messages of TCP connections (framer.go)
 	summary  *logging.Summary // refused, shed and unparsable traffic
+	answered *answered        // ended transactions' retransmissions (recent.go)
 
 	// closing is set first thing in Close: from then on nothing read from
 	// the network is handed to sipgo's transaction layer.
@@ -188,6 +189,7 @@ func NewAgent(cfg Config, log *zap.Logger, onInvite InviteHandler) (*Agent, erro
 		outCalls: make(map[string]*Leg),
 		limiter:  flood.New(cfg.Flood),
 		summary:  summary,
+		answered: newAnswered(),
 	}
 	for _, s := range cfg.Scanners {
 		if s = strings.TrimSpace(s); s != "" {
@@ -464,6 +466,9 @@ func (a *Agent) Dialogs() int {
 }
 
 func (a *Agent) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
+	if a.absorbRetransmission(req, tx) {
+		return
+	}
 	if tag, _ := req.To().Params.Get("tag"); tag != "" {
 		a.handleInDialog(req, tx)
 		return
@@ -528,6 +533,9 @@ func (a *Agent) handleAck(req *gosip.Request, tx gosip.ServerTransaction) {
 func (a *Agent) handleInDialog(req *gosip.Request, tx gosip.ServerTransaction) {
 	l := a.lookup(req)
 	if l == nil {
+		if a.absorbRetransmission(req, tx) {
+			return
+		}
 		// RFC 3261 12.2.2: a request for a dialog we don't have.
 		a.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
 		return

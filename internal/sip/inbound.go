@@ -3,6 +3,8 @@ package sip
 import (
 	"math/rand/v2"
 	"strings"
+	"sync"
+	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -97,4 +99,90 @@ func (l *Leg) cancelled() {
 	l.mu.Unlock()
 	l.finalOnce.Do(func() { close(l.final) })
 	l.agent.unregister(l)
+}
+
+// answerInvite sends a 2xx to an INVITE on this leg and retransmits it until
+// the ACK arrives (RFC 3261 13.3.1.4).
+func (l *Leg) answerInvite(tx gosip.ServerTransaction, req *gosip.Request, status int, reason string, body []byte, hdrs ...gosip.Header) {
+	res := gosip.NewResponseFromRequest(req, status, reason, body)
+	if to := res.To(); to != nil {
+		to.Params.Add("tag", l.localTag)
+	}
+	res.AppendHeader(l.agent.contact(l.transport))
+	res.AppendHeader(gosip.NewHeader("Server", l.agent.cfg.UserAgent))
+	res.AppendHeader(gosip.NewHeader("Allow", allowHeader))
+	if len(body) > 0 {
+		res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
+	}
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	w := &ackWait{cseq: req.CSeq().SeqNo, done: make(chan struct{})}
+	l.mu.Lock()
+	l.awaitAck = w
+	l.answered = true
+	l.mu.Unlock()
+	reliable := strings.EqualFold(l.transport, "tcp")
+	send := tx.Respond
+	if stx, ok := tx.(*gosip.ServerTx); ok && !reliable {
+		// Over UDP the transaction ends here and the 2xx goes out on its
+		// socket: sipgo would hold both 32 s in Accepted state (RFC 6026
+		// 7.1) for what the 2xx retransmissions below and the answered
+		// record (recent.go) do. Recorded first: a retransmitted INVITE
+		// must never find neither.
+		if c := stx.Connection(); c != nil {
+			l.agent.endAnswered(tx, req, status)
+			send = func(r *gosip.Response) error { return c.WriteMsg(r) }
+		}
+	}
+	l.agent.countSent(status)
+	if err := send(res); err != nil {
+		l.logger().Warn("sending 2xx failed", zap.Error(err))
+	}
+	l.agent.goOwned(func() {
+		interval := t1()
+		timer := time.NewTimer(interval)
+		defer timer.Stop()
+		deadline := time.NewTimer(64 * t1())
+		defer deadline.Stop()
+		for {
+			select {
+			case <-w.done:
+				return
+			case <-deadline.C:
+				l.mu.Lock()
+				if l.awaitAck == w {
+					l.awaitAck = nil
+					w.stop()
+					l.emitLocked(&AckTimeout{Leg: l})
+				}
+				l.mu.Unlock()
+				return
+			case <-timer.C:
+				if !reliable {
+					if err := send(res); err != nil {
+						l.logger().Debug("2xx retransmission failed", zap.Error(err))
+					}
+				}
+				interval = min(2*interval, t2())
+				timer.Reset(interval)
+			}
+		}
+	})
+}
+
+// ackWait tracks one 2xx waiting for its ACK.
+type ackWait struct {
+	cseq uint32
+	done chan struct{}
+	once sync.Once
+}
+
+func (w *ackWait) stop() { w.once.Do(func() { close(w.done) }) }
+
+func (w *ackWait) waitDone(max time.Duration) {
+	select {
+	case <-w.done:
+	case <-time.After(max):
+	}
 }

@@ -452,6 +452,9 @@ func (l *Leg) onBye(req *gosip.Request, tx gosip.ServerTransaction) {
 	// nothing can still be routed to this leg. a.mu is a leaf lock.
 	l.agent.unregister(l)
 	l.agent.respond(tx, req, 200, "OK", nil)
+	// A retransmitted BYE is answered from the record (recent.go), not by
+	// a transaction kept 32 s (RFC 3261 17.2.2 Timer J).
+	l.agent.endAnswered(tx, req, 200)
 	l.ended = true
 	if l.awaitAck != nil {
 		l.awaitAck.stop()
@@ -536,80 +539,6 @@ func (l *Leg) onRequest(req *gosip.Request, tx gosip.ServerTransaction) {
 		respond(408, "Request Timeout", nil)
 	case <-time.After(64 * t1()):
 		respond(500, "Server Internal Error", nil)
-	}
-}
-
-// answerInvite sends a 2xx to an INVITE on this leg and retransmits it until
-// the ACK arrives (RFC 3261 13.3.1.4).
-func (l *Leg) answerInvite(tx gosip.ServerTransaction, req *gosip.Request, status int, reason string, body []byte, hdrs ...gosip.Header) {
-	res := gosip.NewResponseFromRequest(req, status, reason, body)
-	if to := res.To(); to != nil {
-		to.Params.Add("tag", l.localTag)
-	}
-	res.AppendHeader(l.agent.contact(l.transport))
-	res.AppendHeader(gosip.NewHeader("Server", l.agent.cfg.UserAgent))
-	res.AppendHeader(gosip.NewHeader("Allow", allowHeader))
-	if len(body) > 0 {
-		res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
-	}
-	for _, h := range hdrs {
-		res.AppendHeader(h)
-	}
-	w := &ackWait{cseq: req.CSeq().SeqNo, done: make(chan struct{})}
-	l.mu.Lock()
-	l.awaitAck = w
-	l.answered = true
-	l.mu.Unlock()
-	l.agent.countSent(status)
-	if err := tx.Respond(res); err != nil {
-		l.logger().Warn("sending 2xx failed", zap.Error(err))
-	}
-	reliable := strings.EqualFold(l.transport, "tcp")
-	l.agent.goOwned(func() {
-		interval := t1()
-		timer := time.NewTimer(interval)
-		defer timer.Stop()
-		deadline := time.NewTimer(64 * t1())
-		defer deadline.Stop()
-		for {
-			select {
-			case <-w.done:
-				return
-			case <-deadline.C:
-				l.mu.Lock()
-				if l.awaitAck == w {
-					l.awaitAck = nil
-					w.stop()
-					l.emitLocked(&AckTimeout{Leg: l})
-				}
-				l.mu.Unlock()
-				return
-			case <-timer.C:
-				if !reliable {
-					if err := tx.Respond(res); err != nil {
-						l.logger().Debug("2xx retransmission failed", zap.Error(err))
-					}
-				}
-				interval = min(2*interval, t2())
-				timer.Reset(interval)
-			}
-		}
-	})
-}
-
-// ackWait tracks one 2xx waiting for its ACK.
-type ackWait struct {
-	cseq uint32
-	done chan struct{}
-	once sync.Once
-}
-
-func (w *ackWait) stop() { w.once.Do(func() { close(w.done) }) }
-
-func (w *ackWait) waitDone(max time.Duration) {
-	select {
-	case <-w.done:
-	case <-time.After(max):
 	}
 }
 
