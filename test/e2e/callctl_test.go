@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"testing"
@@ -19,7 +17,6 @@ import (
 	"github.com/callctl/callctl/internal/config"
 	"github.com/callctl/callctl/internal/session"
 	"github.com/callctl/callctl/test/callctltest"
-	"github.com/callctl/callctl/test/peers"
 )
 
 func TestMain(m *testing.M) {
@@ -53,20 +50,7 @@ func startCallctl(t *testing.T, configure func(*config.Config)) *callctl {
 
 func startCallctlWithPorts(t *testing.T, rtpPorts int, configure func(*config.Config)) *callctl {
 	t.Helper()
-	cfg := config.Default()
-	cfg.SIP.Listen = fmt.Sprintf("127.0.0.1:%d", peers.FreeUDPPort(t))
-	cfg.SIP.Transports = []string{"udp", "tcp"}
-	cfg.SIP.Allow = []string{"127.0.0.0/8"}
-	cfg.API.Listen = fmt.Sprintf("127.0.0.1:%d", peers.FreeUDPPort(t))
-	lo, hi := peers.FreePortRange(t, rtpPorts)
-	cfg.Media.IP = "127.0.0.1"
-	cfg.Media.RTPPorts = fmt.Sprintf("%d-%d", lo, hi)
-	cfg.Media.PortRest = 200 * time.Millisecond
-	cfg.Media.Timeout = 15 * time.Second
-	cfg.Calls.RingTimeout = 15 * time.Second
-	cfg.Shutdown.DrainTimeout = 2 * time.Second
-	cfg.Audit.Path = filepath.Join(t.TempDir(), "audit.db")
-	cfg.Admin.Token = "e2e-admin-token"
+	cfg := callctltest.Config(t, rtpPorts, "e2e-admin-token")
 	if configure != nil {
 		configure(&cfg)
 	}
@@ -80,27 +64,8 @@ func startCallctlWithPorts(t *testing.T, rtpPorts int, configure func(*config.Co
 			return zapcore.NewTee(c, observed)
 		})))
 
-	a, err := app.New(cfg, log)
-	if err != nil {
-		t.Fatalf("app.New: %v", err)
-	}
-	c := &callctl{app: a, cfg: cfg, logs: logs, Events: callctltest.Events{Sub: a.Sessions().Subscribe(4096)}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("callctl Run: %v", err)
-			}
-		case <-time.After(cfg.Shutdown.DrainTimeout + 15*time.Second):
-			t.Errorf("callctl Run still running %v after cancel", cfg.Shutdown.DrainTimeout+15*time.Second)
-		}
-		c.Sub.Close()
-	})
-	return c
+	a, events := callctltest.Run(t, cfg, log)
+	return &callctl{app: a, cfg: cfg, logs: logs, Events: events}
 }
 
 // addr is callctl's SIP address, "127.0.0.1:port".

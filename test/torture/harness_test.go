@@ -1,9 +1,7 @@
 package torture
 
 import (
-	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,7 +13,6 @@ import (
 	"github.com/callctl/callctl/internal/config"
 	"github.com/callctl/callctl/internal/session"
 	"github.com/callctl/callctl/test/callctltest"
-	"github.com/callctl/callctl/test/peers"
 )
 
 func TestMain(m *testing.M) {
@@ -37,48 +34,16 @@ type callctl struct {
 // these tests read; the test's cleanup stops it and waits for Run to return.
 func startCallctl(t *testing.T, trunk string, configure func(*config.Config)) *callctl {
 	t.Helper()
-	cfg := config.Default()
-	cfg.SIP.Listen = fmt.Sprintf("127.0.0.1:%d", peers.FreeUDPPort(t))
-	cfg.SIP.Transports = []string{"udp", "tcp"}
-	cfg.SIP.Allow = []string{"127.0.0.0/8"}
-	cfg.API.Listen = fmt.Sprintf("127.0.0.1:%d", peers.FreeUDPPort(t))
-	lo, hi := peers.FreePortRange(t, 64)
-	cfg.Media.IP = "127.0.0.1"
-	cfg.Media.RTPPorts = fmt.Sprintf("%d-%d", lo, hi)
-	cfg.Media.PortRest = 200 * time.Millisecond
-	cfg.Media.Timeout = 15 * time.Second
+	cfg := callctltest.Config(t, 64, "torture-admin-token")
 	cfg.Calls.RingTimeout = 10 * time.Second
-	cfg.Shutdown.DrainTimeout = 2 * time.Second
-	cfg.Audit.Path = filepath.Join(t.TempDir(), "audit.db")
-	cfg.Admin.Token = "torture-admin-token"
 	cfg.Trunk.Address = trunk
 	if configure != nil {
 		configure(&cfg)
 	}
 	// Hostile traffic makes a lot of noise at debug level: keep the test log
 	// to warnings (shown when a test fails or with -v).
-	log := zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel))
-	a, err := app.New(cfg, log)
-	if err != nil {
-		t.Fatalf("app.New: %v", err)
-	}
-	c := &callctl{app: a, cfg: cfg, Events: callctltest.Events{Sub: a.Sessions().Subscribe(4096)}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("callctl Run: %v", err)
-			}
-		case <-time.After(cfg.Shutdown.DrainTimeout + 15*time.Second):
-			t.Errorf("callctl Run still running %v after cancel", cfg.Shutdown.DrainTimeout+15*time.Second)
-		}
-		c.Sub.Close()
-	})
-	return c
+	a, events := callctltest.Run(t, cfg, zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel)))
+	return &callctl{app: a, cfg: cfg, Events: events}
 }
 
 // addr is callctl's SIP address, "127.0.0.1:port".
