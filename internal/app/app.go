@@ -153,6 +153,9 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		RefuseWith403:   cfg.SIP.Refused == "403",
 		Scanners:        cfg.SIP.Scanners,
 		SummaryInterval: cfg.SIP.LogInterval,
+		SessionTimer:    cfg.Calls.SessionTimer,
+		MinSE:           cfg.Calls.MinSE,
+		TimerUnit:       cfg.Calls.SessionTimerUnit,
 	}, log, engine.HandleInvite)
 	if err != nil {
 		lm.Close()

@@ -173,6 +173,18 @@ type Calls struct {
 	DTMFDuration time.Duration `yaml:"dtmf_duration"`
 	// DTMFGap is the silence between two digits callctl sends.
 	DTMFGap time.Duration `yaml:"dtmf_gap"`
+	// SessionTimer is the session interval (RFC 4028 Session-Expires)
+	// callctl asks for on each leg and uses where it is the refresher;
+	// whole seconds, at least MinSE; 0 means callctl starts no session
+	// timer itself (it still honours a peer's).
+	SessionTimer time.Duration `yaml:"session_timer"`
+	// MinSE is the smallest session interval callctl accepts (Min-SE);
+	// whole seconds, at least 90 s (RFC 4028 5).
+	MinSE time.Duration `yaml:"min_se"`
+	// SessionTimerUnit is for tests only (no key, no variable): how long
+	// one second of Session-Expires lasts on callctl's clocks; 0 means a
+	// second.
+	SessionTimerUnit time.Duration `yaml:"-"`
 }
 
 // Media is the RTP relay.
@@ -275,6 +287,8 @@ func Default() Config {
 			TransferFallback: true,
 			DTMFDuration:     100 * time.Millisecond,
 			DTMFGap:          100 * time.Millisecond,
+			SessionTimer:     1800 * time.Second,
+			MinSE:            90 * time.Second,
 		},
 		Media: Media{
 			IP:          "127.0.0.1",

@@ -160,6 +160,12 @@ func (c Config) Validate() error {
 			v.add(fmt.Sprintf("calls.transfer_hosts[%d]", i), "%q is not an IP address or host name (no port, no scheme; e.g. 192.0.2.10, pbx.example.com)", h)
 		}
 	}
+	if c.Calls.MinSE < 90*time.Second || c.Calls.MinSE%time.Second != 0 {
+		v.add("calls.min_se", "%s; must be whole seconds, at least 90s (RFC 4028 5)", c.Calls.MinSE)
+	}
+	if c.Calls.SessionTimer != 0 && (c.Calls.SessionTimer < c.Calls.MinSE || c.Calls.SessionTimer%time.Second != 0) {
+		v.add("calls.session_timer", "%s; must be 0 (no session timer of callctl's own) or whole seconds, at least calls.min_se (%s)", c.Calls.SessionTimer, c.Calls.MinSE)
+	}
 	if c.Calls.DTMFDuration < 40*time.Millisecond || c.Calls.DTMFDuration > 5*time.Second {
 		v.add("calls.dtmf_duration", "%s; must be between 40ms and 5s", c.Calls.DTMFDuration)
 	}

@@ -382,6 +382,21 @@ func (s *Session) handle(item any) {
 		s.onRequest(ev)
 	case *sip.Acked:
 		s.onAcked(ev)
+	case *sip.SessionExpired:
+		// RFC 4028 10: a leg's session expired; the call ends on both.
+		if ev.Leg == s.a || ev.Leg == s.b {
+			why := "session timer expired on the caller's leg"
+			if ev.Leg == s.b {
+				why = "session timer expired on the callee's leg"
+			}
+			s.stopMusic()
+			r := `SIP;cause=408;text="` + why + `"`
+			s.a.Bye(r)
+			if s.b != nil {
+				s.b.Bye(r)
+			}
+			s.end(Error, why)
+		}
 	case *sip.AckTimeout:
 		s.hangupAll("no ACK for 2xx")
 		s.end(Error, "no ACK received for 2xx on leg "+ev.Leg.ID())

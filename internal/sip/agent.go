@@ -60,6 +60,16 @@ type Config struct {
 	// SummaryInterval is how often refused, shed and unparsable traffic is
 	// summarised in the log (default 10 s).
 	SummaryInterval time.Duration
+	// SessionTimer is the session interval callctl asks for and uses where
+	// it is the refresher (RFC 4028), whole seconds; 0 means callctl starts
+	// no session timer itself (it still honours a peer's).
+	SessionTimer time.Duration
+	// MinSE is the smallest session interval callctl accepts (Min-SE,
+	// at least and by default 90 s).
+	MinSE time.Duration
+	// TimerUnit, for tests only, is how long one second of Session-Expires
+	// and Min-SE lasts on the leg's clocks; 0 means a second.
+	TimerUnit time.Duration
 }
 
 // InviteHandler receives each new dialog-creating INVITE from an allowed,
@@ -392,7 +402,11 @@ func (a *Agent) respond(tx gosip.ServerTransaction, req *gosip.Request, status i
 	}
 }
 
-const allowHeader = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY"
+// allowMethods are the methods callctl handles, sent in Allow (RFC 3261
+// 20.5): add a method here once it is really handled.
+var allowMethods = []string{"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "REFER", "NOTIFY", "PRACK"}
+
+var allowHeader = strings.Join(allowMethods, ", ")
 
 func (a *Agent) handleOptions(req *gosip.Request, tx gosip.ServerTransaction) {
 	if tag, _ := req.To().Params.Get("tag"); tag != "" {
@@ -409,7 +423,7 @@ func (a *Agent) handleOptions(req *gosip.Request, tx gosip.ServerTransaction) {
 	a.respond(tx, req, 200, "OK", nil,
 		gosip.NewHeader("Allow", allowHeader),
 		gosip.NewHeader("Accept", "application/sdp"),
-		gosip.NewHeader("Supported", ""))
+		gosip.NewHeader("Supported", supportedHeader))
 }
 
 func (a *Agent) handleUnsupported(req *gosip.Request, tx gosip.ServerTransaction) {
@@ -471,6 +485,9 @@ func (a *Agent) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	}
 	if tag, _ := req.To().Params.Get("tag"); tag != "" {
 		a.handleInDialog(req, tx)
+		return
+	}
+	if a.refuseUnsupported(req, tx) || a.refuseSmallInterval(req, tx) {
 		return
 	}
 	// RFC 3261 16.3 / 8.2.2.2: a request that callctl itself sent, arriving
@@ -540,11 +557,15 @@ func (a *Agent) handleInDialog(req *gosip.Request, tx gosip.ServerTransaction) {
 		a.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
-	if req.Method == gosip.BYE {
+	switch {
+	case req.Method == gosip.BYE:
 		l.onBye(req, tx)
-		return
+	case a.refuseUnsupported(req, tx), a.refuseSmallInterval(req, tx):
+	case req.Method == gosip.PRACK:
+		l.onPrack(req, tx)
+	default:
+		l.onRequest(req, tx)
 	}
-	l.onRequest(req, tx)
 }
 
 // noBuild is a ClientRequestOption that leaves a request exactly as built:

@@ -38,6 +38,9 @@ func newInbound(a *Agent, req *gosip.Request, tx gosip.ServerTransaction) *Leg {
 	}
 	l.remoteSeq = req.CSeq().SeqNo
 	l.localSeq = rand.Uint32N(1 << 15)
+	// RFC 3262 3: provisionals go reliably where the caller requires it
+	// (with Supported: 100rel alone they go as they are).
+	l.rel.required = hasOption(req, "Require", "100rel")
 	l.transport = strings.ToUpper(req.Transport())
 	if l.transport == "TCP" {
 		// Reuse the connection the INVITE came on (RFC 5923 style flow reuse).
@@ -56,9 +59,20 @@ func (l *Leg) Respond(status int, reason string, body []byte, hdrs ...gosip.Head
 		return
 	}
 	if status >= 200 && status < 300 {
-		l.answerInvite(l.serverTx, l.invite, status, reason, body, hdrs...)
-		l.finalOnce.Do(func() { close(l.final) })
+		send := func() {
+			if l.Ended() {
+				return
+			}
+			l.answerInvite(l.serverTx, l.invite, status, reason, body, hdrs...)
+			l.finalOnce.Do(func() { close(l.final) })
+		}
+		if !l.holdFinal(send) {
+			send()
+		}
 		return
+	}
+	if status >= 200 {
+		l.stopReliable()
 	}
 	res := gosip.NewResponseFromRequest(l.invite, status, reason, body)
 	if status > 100 {
@@ -75,6 +89,16 @@ func (l *Leg) Respond(status int, reason string, body []byte, hdrs ...gosip.Head
 	}
 	for _, h := range hdrs {
 		res.AppendHeader(h)
+	}
+	if status > 100 && status < 200 {
+		l.mu.Lock()
+		l.rememberSDPLocked(body)
+		reliable := l.rel.required
+		l.mu.Unlock()
+		if reliable {
+			l.respondReliably(res)
+			return
+		}
 	}
 	l.agent.countSent(status)
 	if err := l.serverTx.Respond(res); err != nil {
@@ -111,6 +135,7 @@ func (l *Leg) answerInvite(tx gosip.ServerTransaction, req *gosip.Request, statu
 	res.AppendHeader(l.agent.contact(l.transport))
 	res.AppendHeader(gosip.NewHeader("Server", l.agent.cfg.UserAgent))
 	res.AppendHeader(gosip.NewHeader("Allow", allowHeader))
+	res.AppendHeader(gosip.NewHeader("Supported", supportedHeader))
 	if len(body) > 0 {
 		res.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
 	}
@@ -121,6 +146,11 @@ func (l *Leg) answerInvite(tx gosip.ServerTransaction, req *gosip.Request, statu
 	l.mu.Lock()
 	l.awaitAck = w
 	l.answered = true
+	l.rememberSDPLocked(body)
+	// A 2xx to an INVITE starts or refreshes the session timer (RFC 4028 9).
+	for _, h := range l.uasTimerLocked(req) {
+		res.AppendHeader(h)
+	}
 	l.mu.Unlock()
 	reliable := strings.EqualFold(l.transport, "tcp")
 	send := tx.Respond

@@ -61,6 +61,11 @@ type Leg struct {
 	clientInvite bool           // callctl's own re-INVITE is in progress
 	authTried    bool
 	txRefs       []*legRef // cleared by releaseTransactions
+
+	uacRSeq map[string]uint32 // outbound: last RSeq PRACKed per early dialog's To tag (prack.go)
+	rel     uasReliable       // inbound: reliable provisionals sent (prack.go)
+	st      sessionTimer      // RFC 4028 session timer (timers.go)
+	ord     dialogOrder       // the peer's requests in CSeq order (order.go)
 }
 
 var legCounter atomic.Uint64
@@ -131,7 +136,9 @@ func (l *Leg) Close() {
 		l.awaitAck.stop()
 		l.awaitAck = nil
 	}
+	l.stopTimerLocked()
 	l.mu.Unlock()
+	l.stopReliable()
 	l.finalOnce.Do(func() { close(l.final) })
 	l.agent.unregister(l)
 	l.releaseTransactions()
@@ -243,6 +250,7 @@ func (l *Leg) Bye(reason string) {
 	}
 	l.ended = true
 	l.sink = nil
+	l.stopTimerLocked()
 	wait := l.awaitAck
 	l.mu.Unlock()
 	l.agent.unregister(l)
@@ -371,6 +379,9 @@ func (l *Leg) Reinvite(offer []byte) error {
 	}
 	l.clientInvite = true
 	req := l.newRequestLocked(gosip.INVITE, offer)
+	for _, h := range l.requestTimerHeadersLocked() {
+		req.AppendHeader(h)
+	}
 	l.mu.Unlock()
 	ok := l.agent.goOwned(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 64*t1())
@@ -388,6 +399,10 @@ func (l *Leg) Reinvite(offer []byte) error {
 		}
 		l.mu.Lock()
 		l.clientInvite = false
+		if err == nil && res.IsSuccess() && !l.ended {
+			l.rememberSDPLocked(offer)
+			l.uacTimerLocked(res, false) // a 2xx re-INVITE refreshes the session (RFC 4028 7.4)
+		}
 		l.emitLocked(ev)
 		l.mu.Unlock()
 	})
@@ -448,6 +463,8 @@ func (l *Leg) onBye(req *gosip.Request, tx gosip.ServerTransaction) {
 		return
 	}
 	l.remoteSeq = req.CSeq().SeqNo
+	l.ord.advance()
+	l.stopTimerLocked()
 	// Forget the dialog before answering, so that once the peer has its 200
 	// nothing can still be routed to this leg. a.mu is a leaf lock.
 	l.agent.unregister(l)
@@ -470,6 +487,8 @@ func (l *Leg) onBye(req *gosip.Request, tx gosip.ServerTransaction) {
 func (l *Leg) onRequest(req *gosip.Request, tx gosip.ServerTransaction) {
 	isInvite := req.Method == gosip.INVITE
 	l.mu.Lock()
+	// Requests of the dialog reach the owner in CSeq order (order.go).
+	l.awaitTurnLocked(req.CSeq().SeqNo)
 	// RFC 3261 12.2.2: a CSeq lower than the last one is out of order.
 	if l.remoteSeq != 0 && req.CSeq().SeqNo <= l.remoteSeq {
 		l.mu.Unlock()
@@ -495,6 +514,7 @@ func (l *Leg) onRequest(req *gosip.Request, tx gosip.ServerTransaction) {
 		}
 	}
 	l.remoteSeq = req.CSeq().SeqNo
+	l.ord.advance()
 	done := make(chan struct{})
 	var once sync.Once
 	respond := func(status int, reason string, body []byte, hdrs ...gosip.Header) {
@@ -513,6 +533,15 @@ func (l *Leg) onRequest(req *gosip.Request, tx gosip.ServerTransaction) {
 			}
 			for _, h := range hdrs {
 				res.AppendHeader(h)
+			}
+			if req.Method == gosip.UPDATE && status >= 200 && status < 300 {
+				// A 2xx to UPDATE refreshes the session (RFC 4028 9).
+				l.mu.Lock()
+				l.rememberSDPLocked(body)
+				for _, h := range l.uasTimerLocked(req) {
+					res.AppendHeader(h)
+				}
+				l.mu.Unlock()
 			}
 			l.agent.countSent(status)
 			if err := tx.Respond(res); err != nil {

@@ -67,6 +67,10 @@ func (a *Agent) Dial(opts DialOptions, sink func(Event)) (*Leg, error) {
 	mf := gosip.MaxForwardsHeader(opts.MaxForwards)
 	req.ReplaceHeader(&mf)
 	req.AppendHeader(gosip.NewHeader("Allow", allowHeader))
+	req.AppendHeader(gosip.NewHeader("Supported", supportedHeader))
+	for _, h := range a.inviteTimerHeaders(a.ourInterval()) {
+		req.AppendHeader(h)
+	}
 	for _, h := range opts.Headers {
 		req.AppendHeader(h)
 	}
@@ -121,6 +125,9 @@ func (l *Leg) readInvite(tx gosip.ClientTransaction, req *gosip.Request) (*gosip
 			switch {
 			case res.StatusCode == 100:
 			case res.IsProvisional():
+				if !l.acceptProvisional(req, res) {
+					continue // a reliable provisional already PRACKed (RFC 3262 4)
+				}
 				l.mu.Lock()
 				l.provisional = true
 				wantCancel := l.cancelWanted && !l.ended
@@ -134,6 +141,13 @@ func (l *Leg) readInvite(tx gosip.ClientTransaction, req *gosip.Request) (*gosip
 				}
 			case res.IsSuccess():
 				l.onAnswer(req, res)
+				return nil, true
+			case res.StatusCode == 422:
+				// RFC 4028 7.4: retry with the interval the peer asks for.
+				if next := l.retryAfter422(req, res); next != nil {
+					return next, false
+				}
+				l.fail(res, res.StatusCode, nil)
 				return nil, true
 			case (res.StatusCode == 401 || res.StatusCode == 407) && l.agent.cfg.Credentials.Username != "":
 				l.mu.Lock()
@@ -202,6 +216,10 @@ func (l *Leg) onAnswer(req *gosip.Request, res *gosip.Response) {
 	}
 	l.answered = true
 	cancelled := l.cancelWanted || l.ended
+	if !cancelled {
+		l.rememberSDPLocked(req.Body())
+		l.uacTimerLocked(res, true)
+	}
 	l.mu.Unlock()
 	l.sendAck(req, res)
 	if cancelled {
