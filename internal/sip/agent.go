@@ -487,7 +487,7 @@ func (a *Agent) handleInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		a.handleInDialog(req, tx)
 		return
 	}
-	if a.refuseUnsupported(req, tx) || a.refuseSmallInterval(req, tx) {
+	if a.refuseSmallInterval(req, tx) {
 		return
 	}
 	// RFC 3261 16.3 / 8.2.2.2: a request that callctl itself sent, arriving
@@ -560,7 +560,7 @@ func (a *Agent) handleInDialog(req *gosip.Request, tx gosip.ServerTransaction) {
 	switch {
 	case req.Method == gosip.BYE:
 		l.onBye(req, tx)
-	case a.refuseUnsupported(req, tx), a.refuseSmallInterval(req, tx):
+	case a.refuseSmallInterval(req, tx):
 	case req.Method == gosip.PRACK:
 		l.onPrack(req, tx)
 	default:

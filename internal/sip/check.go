@@ -28,12 +28,6 @@ var mandatory = []string{"Via", "From", "To", "Call-ID", "CSeq", "Max-Forwards"}
 // headers whose grammar is not a comma-separated list).
 var singleValue = []string{"From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length", "Content-Type"}
 
-// supportedOptions are the option tags callctl implements, for Require
-// (RFC 3261 8.2.2.3). The set is empty: callctl offers neither reliable
-// provisionals (100rel) nor session timers (timer), so a Require of either
-// is answered 420.
-var supportedOptions = map[string]bool{}
-
 // bodyTypes are the Content-Types callctl takes, per method. A method not
 // listed takes no body type in particular (its body is ignored).
 var bodyTypes = map[gosip.RequestMethod][]string{
@@ -148,7 +142,7 @@ func unsupportedRequired(req *gosip.Request) []string {
 	for _, h := range req.GetHeaders("Require") {
 		for _, tag := range strings.Split(h.Value(), ",") {
 			tag = strings.TrimSpace(tag)
-			if tag != "" && !supportedOptions[strings.ToLower(tag)] {
+			if tag != "" && !supportsOption(tag) { // optionTags, prack.go
 				unknown = append(unknown, tag)
 			}
 		}

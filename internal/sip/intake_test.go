@@ -174,7 +174,7 @@ func TestMalformedRequestsGetTheAnswerRFC3261AsksFor(t *testing.T) {
 		{name: "tel: Request-URI", ruri: "tel:+12125551212", status: 416},
 		{name: "sips: Request-URI", ruri: "sips:2001@example.com", status: 416},
 		{name: "unknown scheme", ruri: "nosuchscheme:2001@example.com", status: 416},
-		{name: "Require unknown", edit: adding("Require: nothingsupported, 100rel"), status: 420, mention: "nothingsupported, 100rel", header: "Unsupported"},
+		{name: "Require unknown", edit: adding("Require: nothingsupported, 100rel"), status: 420, mention: "nothingsupported", header: "Unsupported"},
 		{name: "body type not SDP", body: "hello", edit: replacing("Content-Type:", "Content-Type: text/plain"), status: 415, mention: "application/sdp", header: "Accept"},
 		{name: "body without Content-Type", body: testSDP, edit: without("Content-Type:"), status: 400, mention: "Content-Type", header: "Warning"},
 		{name: "unknown method", method: "FOO", status: 405, mention: "INVITE", header: "Allow"},

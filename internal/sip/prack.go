@@ -91,28 +91,6 @@ func isToken(s string) bool {
 	return true
 }
 
-// refuseUnsupported answers 420 Bad Extension, listing them in Unsupported,
-// to a request whose Require names options callctl does not support (RFC
-// 3261 8.2.2.3). ACK and CANCEL are exempt; so is BYE, which must always be
-// able to end a call. It reports whether it answered.
-func (a *Agent) refuseUnsupported(req *gosip.Request, tx gosip.ServerTransaction) bool {
-	switch req.Method {
-	case gosip.ACK, gosip.CANCEL, gosip.BYE:
-		return false
-	}
-	var unknown []string
-	for _, t := range optionList(req, "Require") {
-		if !supportsOption(t) {
-			unknown = append(unknown, t)
-		}
-	}
-	if len(unknown) == 0 {
-		return false
-	}
-	a.respond(tx, req, 420, "Bad Extension", nil, gosip.NewHeader("Unsupported", strings.Join(unknown, ", ")))
-	return true
-}
-
 // --- UAC side: PRACK the reliable provisionals callctl receives ----------
 
 // maxEarlyDialogs bounds the early dialogs (forks) of one outbound INVITE
