@@ -33,6 +33,13 @@ var seedMessages = []string{
 		"BYE sip:callctl@{addr} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-b1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:1001@127.0.0.1>;tag=a1\r\nTo: <sip:2001@{addr}>;tag=fuzztag\r\nCall-ID: d1\r\nCSeq: 3 BYE\r\nContent-Length: 0\r\n\r\n",
 	"CANCEL sip:2001@{addr} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-i1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:1001@127.0.0.1>;tag=a1\r\nTo: <sip:2001@{addr}>\r\nCall-ID: d1\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n",
 	"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bK-x\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: r1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+	// RFC 3262 and RFC 4028: a caller requiring 100rel with a session
+	// timer, a PRACK, an in-dialog INFO ahead of its turn.
+	"INVITE sip:2001@{addr} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-r1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:1001@127.0.0.1>;tag=a2\r\nTo: <sip:2001@{addr}>\r\nCall-ID: d2\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@127.0.0.1:5999>\r\nRequire: 100rel, timer\r\nSupported: 100rel, timer\r\nSession-Expires: 90;refresher=uac\r\nMin-SE: 90\r\nContent-Length: 0\r\n\r\n" +
+		"\x00--next--\x00" +
+		"PRACK sip:callctl@{addr} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-p1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:1001@127.0.0.1>;tag=a2\r\nTo: <sip:2001@{addr}>;tag=fuzztag\r\nCall-ID: d2\r\nCSeq: 2 PRACK\r\nRAck: 1 1 INVITE\r\nContent-Length: 0\r\n\r\n" +
+		"\x00--next--\x00" +
+		"INFO sip:callctl@{addr} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-n2;rport\r\nMax-Forwards: 70\r\nFrom: <sip:1001@127.0.0.1>;tag=a2\r\nTo: <sip:2001@{addr}>;tag=fuzztag\r\nCall-ID: d2\r\nCSeq: 5 INFO\r\nSession-Expires: 10\r\nContent-Length: 0\r\n\r\n",
 	"NOTIFY sip:callctl@{addr} SIP/2.0\r\nv: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-f1\r\nMax-Forwards: 70\r\nf: <sip:1001@127.0.0.1>;tag=a1\r\nt: <sip:2001@{addr}>;tag=fuzztag\r\ni: d1\r\nCSeq: 4 NOTIFY\r\nEvent: refer\r\nc: message/sipfrag\r\nl: 16\r\n\r\nSIP/2.0 200 OK\r\n",
 }
 
