@@ -12,5 +12,10 @@
 // one at a time. The package decides nothing about calls: it never answers a
 // re-INVITE or relays anything on its own, except what RFC 3261 makes the
 // dialog layer's job (200 to BYE, 2xx retransmission until ACK, ACK to 2xx,
-// 481 for unknown dialogs).
+// 481 for unknown dialogs) and what the extensions it supports make each
+// leg's own business: reliable provisionals and PRACK (RFC 3262,
+// prack.go), session timers and their refreshes, which never leave their
+// leg (RFC 4028, timers.go: the owner only hears SessionExpired), and
+// holding an in-dialog request briefly so the owner gets a dialog's
+// requests in CSeq order (order.go).
 package sip
