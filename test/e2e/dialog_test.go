@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -329,5 +330,64 @@ func TestInDialogRequestsArrivingReversedReachSessionInCSeqOrder(t *testing.T) {
 	}
 	if !uacOK || !uasOK {
 		t.Error("a SIPp scenario failed")
+	}
+}
+
+// A callee answering 422 with Min-SE: 1900 gets a second INVITE (CSeq one
+// higher) offering Session-Expires: 1900 (RFC 4028 7.4), and the call
+// goes through; a caller offering less than callctl's Min-SE gets 422
+// with Min-SE: 90 (RFC 4028 8.1).
+func TestSessionIntervalTooSmallIsRetriedOnCalleeLegAndRefusedToCaller(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	uas := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uas_422_min_se.xml"), Dir: dir})
+	cc := startCallctl(t, func(cfg *config.Config) { cfg.Trunk.Address = uas.LocalAddr() })
+	uac := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario:   sipp.Scenario(t, "uac_pcmu_rtp.xml"),
+		RemoteAddr: cc.addr(),
+		Service:    "1000",
+		Keys:       map[string]string{"duration": "500"},
+		Dir:        dir,
+	})
+	id := cc.firstSession(t, 5*time.Second)
+	cc.waitState(t, id, session.InCall, 10*time.Second)
+	uacOK := uac.ExpectPass(t, 20*time.Second)
+	uasOK := uas.ExpectPass(t, 10*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
+	if !uacOK || !uasOK {
+		t.FailNow()
+	}
+	var seqs []string
+	for _, m := range receivedRequests(uas) {
+		if m.Method() == "INVITE" {
+			seqs = append(seqs, m.Header("CSeq"))
+		}
+	}
+	if len(seqs) != 2 {
+		t.Fatalf("the callee got INVITEs with CSeq %v; want two", seqs)
+	}
+	var first, second int
+	fmt.Sscanf(seqs[0], "%d", &first)
+	fmt.Sscanf(seqs[1], "%d", &second)
+	if second != first+1 {
+		t.Errorf("INVITE CSeqs %v; want the retry one higher", seqs)
+	}
+
+	short := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario: scenarioVariant(t, "uac_require_foo.xml",
+			"Require: 100rel, foo", "Session-Expires: 60",
+			`<recv response="420">`, `<recv response="422">`,
+			`regexp="^ *foo$" search_in="hdr" header="Unsupported:"`, `regexp="^ *90$" search_in="hdr" header="Min-SE:"`),
+		RemoteAddr: cc.addr(),
+		Service:    "1000",
+	})
+	shortOK := short.ExpectPass(t, 10*time.Second)
+	tooSmall := responses(receivedMessages(short), "422")
+	if len(tooSmall) == 0 || tooSmall[0].Header("Min-SE") != "90" {
+		t.Errorf("a caller offering Session-Expires: 60 got no 422 with Min-SE: 90; messages:\n%s", short.Messages())
+	}
+	if !shortOK {
+		t.Error("the short-interval caller's scenario failed")
 	}
 }
