@@ -77,6 +77,12 @@ func (s *Session) relayReinvite(ev *sip.Request) {
 		ev.Respond(200, "OK", answer)
 		return
 	}
+	if answer, ok := s.answerUnchanged(from, body, info); ok {
+		// Nothing the other party sees has changed (a session refresh, a
+		// moved port): answered here, not relayed (issue 11 point 6).
+		ev.Respond(200, "OK", answer)
+		return
+	}
 	to := s.other(from)
 	out, err := s.writer(to).Rewrite(body, s.endpoint(to).Advertise(), s.endpoint(to).Port())
 	if err != nil {
@@ -165,8 +171,13 @@ func (s *Session) onRelayResult(ev *sip.ReinviteResult) {
 	s.setHold(r.from, r.offer.Direction == media.SendOnly || r.offer.Direction == media.Inactive)
 }
 
-// onAcked takes the answer of an offerless re-INVITE from its ACK.
+// onAcked takes the answer of an offerless re-INVITE, or of a delayed
+// offer, from its ACK.
 func (s *Session) onAcked(ev *sip.Acked) {
+	if ev.Leg == s.a && s.delayed {
+		s.onDelayedAnswer(ev)
+		return
+	}
 	pending := (ev.Leg == s.a && s.offerlessA) || (ev.Leg == s.b && s.offerlessB)
 	if !pending {
 		return
