@@ -21,10 +21,14 @@ func (s *Session) onRequest(ev *sip.Request) {
 		s.onInfo(ev)
 	case gosip.NOTIFY:
 		s.onNotify(ev)
+	case gosip.UPDATE:
+		s.onUpdate(ev)
 	case gosip.REFER:
 		ev.Respond(403, "Forbidden", nil, warning("REFER from a party is not accepted"))
 	default:
-		ev.Respond(501, "Not Implemented", nil)
+		// RFC 3261 8.2.1: a method callctl knows but does not take in a
+		// dialog (MESSAGE, SUBSCRIBE, …) gets 405 with what it does take.
+		ev.Respond(405, "Method Not Allowed", nil, gosip.NewHeader("Allow", sip.Allowed()))
 	}
 }
 

@@ -40,6 +40,7 @@ type Session struct {
 	fromB      media.MediaInfo
 	offerlessA bool // an offerless re-INVITE was answered; its ACK has the answer
 	offerlessB bool
+	allowB     string      // the Allow of the callee's latest response (update.go)
 	delayed    bool        // the caller's INVITE had no offer: the callee's 2xx has it, the caller's ACK the answer (offer.go)
 	live       [2]liveness // the caller's and the callee's media, for the media timeouts
 
@@ -400,6 +401,8 @@ func (s *Session) handle(item any) {
 	case *sip.Result:
 		if tag, ok := ev.Tag.(referTag); ok {
 			s.onReferResult(ev, tag)
+		} else if _, ok := ev.Tag.(updateTag); ok {
+			s.onUpdateResult(ev)
 		}
 	case *opRequest:
 		s.beginOp(ev)
@@ -488,6 +491,7 @@ func (s *Session) onProgress(ev *sip.Progress) {
 		return
 	}
 	res := ev.Response
+	s.noteAllow(res)
 	var body []byte
 	// With a delayed offer an unreliable provisional's SDP is no offer the
 	// caller could answer (RFC 3261 13.2.1): it is not passed on.
@@ -519,6 +523,7 @@ func (s *Session) onAnswered(ev *sip.Answered) {
 	if s.ringTimer != nil {
 		s.ringTimer.Stop()
 	}
+	s.noteAllow(ev.Response)
 	body, err := s.sdpFromCallee(ev.Response.Body())
 	if err != nil {
 		s.log.Warn("callee answered with bad SDP", zap.Error(err))

@@ -496,6 +496,7 @@ func (l *Leg) onRequest(req *gosip.Request, tx gosip.ServerTransaction) {
 			l.remoteTarget = c.Address
 		}
 	}
+	l.refreshTargetLocked(req) // an UPDATE's Contact (update.go)
 	l.remoteSeq = req.CSeq().SeqNo
 	done := make(chan struct{})
 	var once sync.Once

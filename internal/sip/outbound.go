@@ -135,6 +135,7 @@ func (l *Leg) readInvite(tx gosip.ClientTransaction, req *gosip.Request) (*gosip
 				if tag, _ := res.To().Params.Get("tag"); tag != "" && l.remoteTag == "" {
 					l.remoteTag = tag
 				}
+				l.learnEarlyDialogLocked(res) // remote target and routes for UPDATE (update.go)
 				l.emitLocked(&Progress{Leg: l, Response: res})
 				l.mu.Unlock()
 				if wantCancel {

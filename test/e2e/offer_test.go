@@ -251,3 +251,100 @@ func TestReinviteMovingOnlyTheCallerPortIsAnsweredByCallctlAndMediaFollows(t *te
 	}
 	cc.expectIdle(t)
 }
+
+// The callee sends an UPDATE without SDP (a session refresh): callctl
+// answers it 200 itself and nothing reaches the caller. Then the callee
+// holds the caller with an UPDATE (a=sendonly): the caller, whose INVITE had
+// no Allow, gets it as a re-INVITE (its scenario checks a=sendonly and fails
+// on any UPDATE), and its a=recvonly answer goes back to the callee in the
+// 200 to the UPDATE (the callee's scenario checks it). The session goes
+// CALLER_ON_HOLD.
+func TestCalleeUpdateRefreshIsAnsweredLocallyAndUpdateHoldReachesCallerAsReinvite(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	uas := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uas_update_hold.xml"), Dir: dir})
+	cc := startCallctl(t, func(cfg *config.Config) { cfg.Trunk.Address = uas.LocalAddr() })
+	uac := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario:   sipp.Scenario(t, "uac_expect_sendonly.xml"),
+		RemoteAddr: cc.addr(),
+		Service:    "1000",
+		Keys:       map[string]string{"duration": "1000"},
+		Dir:        dir,
+	})
+
+	id := cc.firstSession(t, 5*time.Second)
+	uacOK := uac.ExpectPass(t, 20*time.Second)
+	uasOK := uas.ExpectPass(t, 10*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerOnHold, session.CallerHungUp)
+	if got := methods(receivedRequests(uac)); !slicesEqual(got, []string{"INVITE", "ACK"}) {
+		t.Errorf("the caller received %v; want INVITE, ACK (the hold as re-INVITE, the refresh not at all)", got)
+	}
+	if !uacOK || !uasOK {
+		t.FailNow()
+	}
+	cc.expectIdle(t)
+}
+
+// The same hold by UPDATE reaches a caller whose INVITE said Allow: UPDATE
+// as an UPDATE (RFC 3311), answered in its 200.
+func TestCalleeUpdateHoldReachesCallerAsUpdateWhenItAllowsUpdate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	uas := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uas_update_hold.xml"), Dir: dir})
+	cc := startCallctl(t, func(cfg *config.Config) { cfg.Trunk.Address = uas.LocalAddr() })
+	uac := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario: scenarioVariant(t, "uac_expect_sendonly.xml",
+			"Subject: uac_expect_sendonly", "Allow: INVITE, ACK, BYE, CANCEL, UPDATE\n      Subject: uac_expect_sendonly",
+			`<recv request="INVITE">`, `<recv request="UPDATE">`,
+			"<!-- The answer to the hold. -->\n  <send retrans=\"500\">", "<send>", // no ACK to an UPDATE's 200
+			`<recv request="ACK"/>`, ``),
+		RemoteAddr: cc.addr(),
+		Service:    "1000",
+		Keys:       map[string]string{"duration": "1000"},
+		Dir:        dir,
+	})
+
+	id := cc.firstSession(t, 5*time.Second)
+	uacOK := uac.ExpectPass(t, 20*time.Second)
+	uasOK := uas.ExpectPass(t, 10*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerOnHold, session.CallerHungUp)
+	if got := methods(receivedRequests(uac)); !slicesEqual(got, []string{"UPDATE"}) {
+		t.Errorf("the caller received %v; want one UPDATE", got)
+	}
+	if !uacOK || !uasOK {
+		t.FailNow()
+	}
+	cc.expectIdle(t)
+}
+
+// A MESSAGE inside the caller's dialog gets 405 Method Not Allowed with an
+// Allow header (checked by the caller's scenario), and nothing reaches the
+// callee.
+func TestMessageInDialogGets405WithAllow(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	uas := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uas_pcmu_rtp.xml"), Dir: dir})
+	cc := startCallctl(t, func(cfg *config.Config) { cfg.Trunk.Address = uas.LocalAddr() })
+	uac := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario:   sipp.Scenario(t, "uac_message_expect_405.xml"),
+		RemoteAddr: cc.addr(),
+		Service:    "1000",
+		Dir:        dir,
+	})
+	id := cc.firstSession(t, 5*time.Second)
+	uacOK := uac.ExpectPass(t, 20*time.Second)
+	uasOK := uas.ExpectPass(t, 10*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
+	if got := methods(receivedRequests(uas)); !slicesEqual(got, []string{"INVITE", "ACK", "BYE"}) {
+		t.Errorf("the callee received %v; want INVITE, ACK, BYE", got)
+	}
+	if !uacOK || !uasOK {
+		t.FailNow()
+	}
+	cc.expectIdle(t)
+}
