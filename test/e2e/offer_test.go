@@ -348,3 +348,35 @@ func TestMessageInDialogGets405WithAllow(t *testing.T) {
 	}
 	cc.expectIdle(t)
 }
+
+// Before it answers, the callee (183 with SDP, an early dialog) holds the
+// caller with an UPDATE (RFC 3311 §5.1): the caller, whose INVITE allows
+// UPDATE, gets it in its early dialog before the 200 (its scenario checks
+// a=sendonly), and its a=recvonly answer reaches the callee in the 200 to
+// the UPDATE (checked by the callee's scenario); then the call is answered.
+func TestCalleeUpdateInEarlyDialogReachesCallerBeforeTheAnswer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	uas := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uas_early_update.xml"), Dir: dir})
+	cc := startCallctl(t, func(cfg *config.Config) { cfg.Trunk.Address = uas.LocalAddr() })
+	uac := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario:   sipp.Scenario(t, "uac_early_update.xml"),
+		RemoteAddr: cc.addr(),
+		Service:    "1000",
+		Dir:        dir,
+	})
+
+	id := cc.firstSession(t, 5*time.Second)
+	uacOK := uac.ExpectPass(t, 20*time.Second)
+	uasOK := uas.ExpectPass(t, 10*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerHungUp)
+	if got := methods(receivedRequests(uac)); !slicesEqual(got, []string{"UPDATE"}) {
+		t.Errorf("the caller received %v; want one UPDATE", got)
+	}
+	if !uacOK || !uasOK {
+		t.FailNow()
+	}
+	cc.expectIdle(t)
+}
