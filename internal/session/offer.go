@@ -105,3 +105,26 @@ func answerDirection(offered, d media.Direction) media.Direction {
 	}
 	return offered.Reverse()
 }
+
+// passAnswerOn offers the other party what a party answered in the ACK of
+// its offerless re-INVITE, when that changes something the other party sees
+// (a hold, a codec): the party's own re-INVITE asked for it. Nothing on the
+// party's side waits for the other party's answer, so that answer is only
+// applied to the relay, as a rollback's is (ops.go).
+func (s *Session) passAnswerOn(from *sip.Leg, prev, body []byte, info media.MediaInfo) {
+	if !s.answered || s.state() == OnHold || media.SameSDPForPeer(prev, body) {
+		return
+	}
+	to := s.other(from)
+	if s.relay != nil || s.inviting[to] != nil {
+		s.log.Info("not passing on an offerless re-INVITE's answer: another offer is in progress", zap.String("leg", from.ID()))
+		return
+	}
+	out, err := s.writer(to).Rewrite(body, s.endpoint(to).Advertise(), s.endpoint(to).Port())
+	if err != nil {
+		s.log.Warn("offerless re-INVITE's answer not passed on", zap.Error(err))
+		return
+	}
+	s.sendReinvite(to, out, inviteRollback)
+	s.setHold(from, info.Direction == media.SendOnly || info.Direction == media.Inactive)
+}

@@ -196,7 +196,12 @@ func (s *Session) onAcked(ev *sip.Acked) {
 		s.log.Warn("ACK without a usable SDP answer", zap.Error(err))
 		return
 	}
+	prev := s.rawFromA
+	if ev.Leg == s.b {
+		prev = s.rawFromB
+	}
 	s.takeOffer(ev.Leg, ev.Body, info)
+	s.passAnswerOn(ev.Leg, prev, ev.Body, info)
 }
 
 // setHold records whether a party's latest offer holds the other party and

@@ -380,3 +380,33 @@ func TestCalleeUpdateInEarlyDialogReachesCallerBeforeTheAnswer(t *testing.T) {
 	}
 	cc.expectIdle(t)
 }
+
+// The caller holds and resumes the callee by offerless re-INVITEs: callctl
+// offers the SDP it last sent the caller in its 200 (the caller's scenario
+// checks an m= line), and the caller's answers in its ACKs (a=sendonly, then
+// a=sendrecv) change what the callee sees, so each reaches the callee as a
+// re-INVITE (the callee's scenario checks the directions, in order) and the
+// session goes CALLEE_ON_HOLD and back to IN_CALL.
+func TestOfferlessReinviteAnswerInACKReachesTheOtherPartyWhenItChangesSomething(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	uas := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uas_expect_hold.xml"), Dir: dir})
+	cc := startCallctl(t, func(cfg *config.Config) { cfg.Trunk.Address = uas.LocalAddr() })
+	uac := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario:   sipp.Scenario(t, "uac_offerless_hold.xml"),
+		RemoteAddr: cc.addr(),
+		Service:    "1000",
+		Dir:        dir,
+	})
+
+	id := cc.firstSession(t, 5*time.Second)
+	uacOK := uac.ExpectPass(t, 20*time.Second)
+	uasOK := uas.ExpectPass(t, 10*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CalleeOnHold, session.InCall, session.CallerHungUp)
+	if !uacOK || !uasOK {
+		t.FailNow()
+	}
+	cc.expectIdle(t)
+}
