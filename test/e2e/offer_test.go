@@ -410,3 +410,39 @@ func TestOfferlessReinviteAnswerInACKReachesTheOtherPartyWhenItChangesSomething(
 	}
 	cc.expectIdle(t)
 }
+
+// The callee's UPDATE repeats its SDP with only the o= version bumped:
+// nothing changes for the caller, so callctl answers it (200 with SDP, the
+// callee's scenario checks a=sendrecv) and the caller gets no request at all.
+func TestCalleeUpdateChangingNothingForTheCallerIsAnsweredByCallctl(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	uas := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario: scenarioVariant(t, "uas_update_hold.xml",
+			"      a=sendonly\n", "      a=sendrecv\n",
+			`regexp="a=recvonly"`, `regexp="a=sendrecv"`),
+		Dir: dir,
+	})
+	cc := startCallctl(t, func(cfg *config.Config) { cfg.Trunk.Address = uas.LocalAddr() })
+	uac := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario:   sipp.Scenario(t, "uac_pcmu_rtp.xml"),
+		RemoteAddr: cc.addr(),
+		Service:    "1000",
+		Keys:       map[string]string{"duration": "2000"},
+		Dir:        dir,
+	})
+
+	id := cc.firstSession(t, 5*time.Second)
+	uacOK := uac.ExpectPass(t, 20*time.Second)
+	uasOK := uas.ExpectPass(t, 10*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerHungUp)
+	if got := receivedRequests(uac); len(got) != 0 {
+		t.Errorf("the caller received %v; want nothing (the UPDATE changed nothing for it)", methods(got))
+	}
+	if !uacOK || !uasOK {
+		t.FailNow()
+	}
+	cc.expectIdle(t)
+}
