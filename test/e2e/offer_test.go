@@ -446,3 +446,35 @@ func TestCalleeUpdateChangingNothingForTheCallerIsAnsweredByCallctl(t *testing.T
 	}
 	cc.expectIdle(t)
 }
+
+// Before the answer, the caller changes its media by UPDATE in the early
+// dialog of the callee's 183 (RFC 3311 §5.1): the callee, whose 183 allows
+// UPDATE, gets it as an UPDATE in its early dialog, sent to its 183's
+// Contact (its scenario checks a=sendonly), and its a=recvonly answer
+// reaches the caller in the 200 to the UPDATE (checked by the caller).
+func TestCallerUpdateInEarlyDialogReachesCalleeBeforeTheAnswer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	uas := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uas_expect_early_update.xml"), Dir: dir})
+	cc := startCallctl(t, func(cfg *config.Config) { cfg.Trunk.Address = uas.LocalAddr() })
+	uac := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario:   sipp.Scenario(t, "uac_send_early_update.xml"),
+		RemoteAddr: cc.addr(),
+		Service:    "1000",
+		Dir:        dir,
+	})
+
+	id := cc.firstSession(t, 5*time.Second)
+	uacOK := uac.ExpectPass(t, 20*time.Second)
+	uasOK := uas.ExpectPass(t, 10*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerHungUp)
+	if got := methods(receivedRequests(uas)); !slicesEqual(got, []string{"INVITE", "UPDATE", "ACK", "BYE"}) {
+		t.Errorf("the callee received %v; want INVITE, UPDATE, ACK, BYE", got)
+	}
+	if !uacOK || !uasOK {
+		t.FailNow()
+	}
+	cc.expectIdle(t)
+}

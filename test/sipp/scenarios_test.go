@@ -70,6 +70,7 @@ func TestScenariosPassAgainstEachOtherDirectly(t *testing.T) {
 		{name: "malformed SDP", uac: "uac_bad_sdp.xml", uas: refusing(t, 488, "Not Acceptable Here")},
 		{name: "unknown dialog", uac: "uac_unknown_dialog.xml", uas: uas481},
 		{name: "UPDATE in the early dialog", uac: "uac_early_update.xml", uas: "uas_early_update.xml"},
+		{name: "UPDATE from the caller in the early dialog", uac: "uac_send_early_update.xml", uas: "uas_expect_early_update.xml"},
 		{name: "delayed offer", uac: "uac_delayed_offer.xml", uas: "uas_delayed_offer.xml", keys: map[string]string{"duration": "500"}},
 
 		// The checks can fail.
