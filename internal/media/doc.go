@@ -35,8 +35,10 @@
 //
 // The package also reads and rewrites the SDP bodies that describe the media
 // (RFC 4566, RFC 3264): [ParseSDP] extracts the one audio stream callctl
-// relays, and [SDPWriter] rewrites a body so that it points at callctl's own
-// endpoint while keeping each leg's o= line consistent.
+// relays, [SDPWriter] rewrites a body so that it points at callctl's own
+// endpoint while keeping each leg's o= line consistent, and [SameForPeer] and
+// [SameSDPForPeer] tell whether a party's new SDP changes anything the other
+// party would see once rewritten.
 //
 // Errors wrap the sentinels [ErrInvalidArgument], [ErrNoPorts], [ErrClosed],
 // [ErrNoRemote] and [ErrBadSDP]; test with errors.Is.

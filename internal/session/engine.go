@@ -191,19 +191,16 @@ func (e *Engine) HandleInvite(in *sip.Leg) {
 			release()
 		}
 	}()
-	offer := req.Body()
-	if len(offer) == 0 {
-		// Without an offer in the INVITE callctl would have to make one up
-		// for the B leg; it relays offers, it does not invent them.
-		log.Warn("refusing INVITE without SDP offer (delayed offer is not supported)")
-		in.Respond(488, "Not Acceptable Here", nil, warning("an SDP offer is required in the INVITE"))
-		return
-	}
-	info, err := media.ParseSDP(offer)
-	if err != nil {
-		log.Warn("refusing INVITE with bad SDP", zap.Error(err))
-		in.Respond(488, "Not Acceptable Here", nil, warning("bad SDP: "+err.Error()))
-		return
+	// An INVITE without SDP is a delayed offer (RFC 3264 §4): the B leg
+	// goes out offerless too, and the offer comes back in its 2xx.
+	var info media.MediaInfo
+	if offer := req.Body(); len(offer) > 0 {
+		var err error
+		if info, err = media.ParseSDP(offer); err != nil {
+			log.Warn("refusing INVITE with bad SDP", zap.Error(err))
+			in.Respond(488, "Not Acceptable Here", nil, warning("bad SDP: "+err.Error()))
+			return
+		}
 	}
 	s := newSession(e, in, info)
 	started = true

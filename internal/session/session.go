@@ -40,6 +40,8 @@ type Session struct {
 	fromB      media.MediaInfo
 	offerlessA bool // an offerless re-INVITE was answered; its ACK has the answer
 	offerlessB bool
+	allowB     string      // the Allow of the callee's latest response (update.go)
+	delayed    bool        // the caller's INVITE had no offer: the callee's 2xx has it, the caller's ACK the answer (offer.go)
 	live       [2]liveness // the caller's and the callee's media, for the media timeouts
 
 	op          *activeOp
@@ -76,6 +78,9 @@ func newSession(e *Engine, in *sip.Leg, offer media.MediaInfo) *Session {
 	s := &Session{id: newID(), e: e, a: in, offer: offer, q: newInbox(), inviting: map[*sip.Leg]*outInvite{}, tapped: map[*sip.Leg]bool{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.fromA, s.rawFromA = offer, req.Body()
+	if len(req.Body()) == 0 {
+		s.fromA.TelephoneEvent = -1 // nothing known until the caller's ACK
+	}
 	// WithLazy here and for the legs' loggers: zap clones the encoder for
 	// a child logger's fields only once it logs at an enabled level, not
 	// for every call up front.
@@ -258,13 +263,18 @@ func (s *Session) start() bool {
 	s.mu.Lock()
 	s.ea, s.eb = ea, eb
 	s.mu.Unlock()
-	ea.SetRemote(s.offer.Remote, s.offer.RTCP)
 	s.wa, s.wb = media.NewSDPWriter("callctl"), media.NewSDPWriter("callctl")
-	offerB, err := s.wb.Rewrite(s.a.Invite().Body(), eb.Advertise(), eb.Port())
-	if err != nil {
-		return s.refuse(488, "Not Acceptable Here", "rewriting offer: "+err.Error())
+	var offerB []byte
+	if delayed := len(s.a.Invite().Body()) == 0; delayed {
+		// Delayed offer (RFC 3264 §4): carried through offerless.
+		s.delayed = true
+	} else {
+		ea.SetRemote(s.offer.Remote, s.offer.RTCP)
+		if offerB, err = s.wb.Rewrite(s.a.Invite().Body(), eb.Advertise(), eb.Port()); err != nil {
+			return s.refuse(488, "Not Acceptable Here", "rewriting offer: "+err.Error())
+		}
+		s.lastToB = offerB
 	}
-	s.lastToB = offerB
 	target, transport, err := e.target(s.snap.Dialled)
 	if err != nil {
 		return s.refuse(500, "Server Internal Error", err.Error())
@@ -272,12 +282,13 @@ func (s *Session) start() bool {
 	s.a.Respond(100, "Trying", nil)
 	maxFwd := maxForwards(s.a.Invite())
 	b, err := e.agent.Dial(sip.DialOptions{
-		Target:      target,
-		Transport:   transport,
-		FromUser:    s.snap.Caller.Number,
-		FromName:    s.snap.Caller.DisplayName,
-		Body:        offerB,
-		MaxForwards: maxFwd,
+		Target:       target,
+		Transport:    transport,
+		FromUser:     s.snap.Caller.Number,
+		FromName:     s.snap.Caller.DisplayName,
+		Body:         offerB,
+		DelayedOffer: s.delayed,
+		MaxForwards:  maxFwd,
 	}, s.sink)
 	if err != nil {
 		return s.refuse(503, "Service Unavailable", "dialling "+target.String()+": "+err.Error())
@@ -390,6 +401,8 @@ func (s *Session) handle(item any) {
 	case *sip.Result:
 		if tag, ok := ev.Tag.(referTag); ok {
 			s.onReferResult(ev, tag)
+		} else if _, ok := ev.Tag.(updateTag); ok {
+			s.onUpdateResult(ev)
 		}
 	case *opRequest:
 		s.beginOp(ev)
@@ -478,8 +491,11 @@ func (s *Session) onProgress(ev *sip.Progress) {
 		return
 	}
 	res := ev.Response
+	s.noteAllow(res)
 	var body []byte
-	if len(res.Body()) > 0 {
+	// With a delayed offer an unreliable provisional's SDP is no offer the
+	// caller could answer (RFC 3261 13.2.1): it is not passed on.
+	if len(res.Body()) > 0 && !s.delayed {
 		// Early media (RFC 3960): relay it from now on.
 		var err error
 		if body, err = s.sdpFromCallee(res.Body()); err != nil {
@@ -507,6 +523,7 @@ func (s *Session) onAnswered(ev *sip.Answered) {
 	if s.ringTimer != nil {
 		s.ringTimer.Stop()
 	}
+	s.noteAllow(ev.Response)
 	body, err := s.sdpFromCallee(ev.Response.Body())
 	if err != nil {
 		s.log.Warn("callee answered with bad SDP", zap.Error(err))
@@ -521,6 +538,8 @@ func (s *Session) onAnswered(ev *sip.Answered) {
 	s.mapEvents()
 	media.Connect(s.ea, s.eb)
 	s.a.Respond(200, "OK", body)
+	// A delayed offer: body was the callee's offer; the caller's ACK
+	// brings the answer, which onAcked passes on in the callee's ACK.
 	s.transition(InCall, "callee answered")
 }
 

@@ -392,7 +392,7 @@ func (a *Agent) respond(tx gosip.ServerTransaction, req *gosip.Request, status i
 	}
 }
 
-const allowHeader = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY"
+const allowHeader = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY, UPDATE"
 
 func (a *Agent) handleOptions(req *gosip.Request, tx gosip.ServerTransaction) {
 	if tag, _ := req.To().Params.Get("tag"); tag != "" {

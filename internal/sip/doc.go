@@ -12,5 +12,7 @@
 // one at a time. The package decides nothing about calls: it never answers a
 // re-INVITE or relays anything on its own, except what RFC 3261 makes the
 // dialog layer's job (200 to BYE, 2xx retransmission until ACK, ACK to 2xx,
-// 481 for unknown dialogs).
+// 481 for unknown dialogs). A leg dialled with a delayed offer leaves the
+// ACK's SDP answer to its owner (Leg.Ack), and Leg.Update sends UPDATE in an
+// early or confirmed dialog (RFC 3311).
 package sip
