@@ -95,7 +95,19 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d].match %q: %w", i, r.Match, err)
 		}
-		routes = append(routes, session.Route{Match: re, Target: r.Target, Transport: r.Transport})
+		route := session.Route{Match: re, Target: r.Target, Transport: r.Transport}
+		if r.SRTP != "" {
+			mode, err := session.ParseSRTPOffer(r.SRTP)
+			if err != nil {
+				return nil, fmt.Errorf("routes[%d].srtp: %w", i, err)
+			}
+			route.SRTP = &mode
+		}
+		routes = append(routes, route)
+	}
+	srtpCfg, err := srtpConfig(cfg)
+	if err != nil {
+		return nil, err
 	}
 	var music *media.Music
 	if cfg.Calls.MusicOnHold != "" {
@@ -122,6 +134,9 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		MediaTimeout:     cfg.Media.Timeout,
 		HoldTimeout:      cfg.Media.HoldTimeout,
 		MediaLatching:    latching,
+		TrunkSRTP:        srtpCfg.TrunkSRTP,
+		SRTPInbound:      srtpCfg.SRTPInbound,
+		SRTPSuites:       srtpCfg.SRTPSuites,
 		MediaIP:          mediaIP,
 		MediaAdvertise:   advertise,
 		HoldInactive:     cfg.Calls.HoldDirection == "inactive",
@@ -217,18 +232,19 @@ func (a *App) setupAPI(opts Options) error {
 	}
 	a.store = store
 	a.api = api.New(api.Options{
-		Engine:       a.engine,
-		Auth:         authn,
-		Audit:        store,
-		Log:          a.log.Named("api"),
-		EventBuffer:  cfg.API.EventBuffer,
-		Static:       opts.Web,
-		Ready:        func() bool { return !a.engine.Draining() },
-		SIPStats:     a.agent.Stats,
-		SIPRefused:   a.agent.Refused,
-		SIPDropped:   a.agent.Dropped,
-		SIPPanics:    a.agent.Panics,
-		MediaForeign: a.ports.ForeignDropped,
+		Engine:           a.engine,
+		Auth:             authn,
+		Audit:            store,
+		Log:              a.log.Named("api"),
+		EventBuffer:      cfg.API.EventBuffer,
+		Static:           opts.Web,
+		Ready:            func() bool { return !a.engine.Draining() },
+		SIPStats:         a.agent.Stats,
+		SIPRefused:       a.agent.Refused,
+		SIPDropped:       a.agent.Dropped,
+		SIPPanics:        a.agent.Panics,
+		MediaForeign:     a.ports.ForeignDropped,
+		MediaSRTPDropped: a.ports.SRTPDropped,
 	})
 	return nil
 }

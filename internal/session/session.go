@@ -41,6 +41,7 @@ type Session struct {
 	offerlessA bool // an offerless re-INVITE was answered; its ACK has the answer
 	offerlessB bool
 	live       [2]liveness // the caller's and the callee's media, for the media timeouts
+	srtp       legSRTP     // each leg's SRTP (srtp.go)
 
 	op          *activeOp
 	opQueue     []*opRequest
@@ -260,6 +261,9 @@ func (s *Session) start() bool {
 	s.mu.Unlock()
 	ea.SetRemote(s.offer.Remote, s.offer.RTCP)
 	s.wa, s.wb = media.NewSDPWriter("callctl"), media.NewSDPWriter("callctl")
+	if !s.setupSRTP() {
+		return false
+	}
 	offerB, err := s.wb.Rewrite(s.a.Invite().Body(), eb.Advertise(), eb.Port())
 	if err != nil {
 		return s.refuse(488, "Not Acceptable Here", "rewriting offer: "+err.Error())
@@ -456,6 +460,9 @@ func quotedText(s string) string {
 func (s *Session) sdpFromCallee(body []byte) ([]byte, error) {
 	info, err := media.ParseSDP(body)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.srtpFromCallee(info); err != nil {
 		return nil, err
 	}
 	s.eb.SetRemote(info.Remote, info.RTCP)
