@@ -234,6 +234,9 @@ func TestSRTPInboundPolicyRefusesPlainOrSRTPCallers(t *testing.T) {
 			Service:    "1000",
 		})
 		uac.ExpectPass(t, 15*time.Second)
+		cc.expectLog(t, "why the call was refused", func(line string) bool {
+			return strings.Contains(line, "srtp_inbound is refuse")
+		})
 		cc.expectIdle(t)
 	})
 }
