@@ -224,6 +224,21 @@ func (s *Session) rekey(l *sip.Leg, info media.MediaInfo) {
 	}
 }
 
+// srtpLegReplaced forgets the SRTP of a leg whose party is replaced by one
+// callctl dialled itself (a fallback transfer, a forward while ringing):
+// callctl offers the new party plain RTP (its new SDPWriter has no keys),
+// and an endpoint kept for it speaks plain RTP from now on.
+func (s *Session) srtpLegReplaced(caller bool) {
+	if caller {
+		s.srtp.localA = media.Crypto{}
+		return
+	}
+	s.srtp.localB, s.srtp.offeredB, s.srtp.modeB = media.Crypto{}, nil, SRTPOff
+	if s.eb != nil {
+		s.eb.ClearSRTP()
+	}
+}
+
 func suiteList(ss []media.SRTPSuite) string {
 	out := ""
 	for i, x := range ss {
