@@ -393,3 +393,37 @@ func TestSDPWriterWritesCallctlsOwnKeysAndProfile(t *testing.T) {
 		t.Errorf("plain rewrite of an SRTP offer:\n%s", out)
 	}
 }
+
+// What callctl sends of its own (RFC 4733 digits by WriteRTP, music on
+// hold) goes to an SRTP party encrypted in the same stream as the relay.
+func TestWriteRTPAndMusicToAnSRTPPartyAreEncrypted(t *testing.T) {
+	c := newCall(t, 2)
+	phoneKey, callctlKey := mustCrypto(t, 3, SuiteAEADAES128GCM), mustCrypto(t, 3, SuiteAEADAES128GCM)
+	if err := c.a.SetSRTP(phoneKey, callctlKey); err != nil {
+		t.Fatal(err)
+	}
+	peer := newSRTPPeer(t, phoneKey, callctlKey)
+	digit := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 101, SequenceNumber: 1, SSRC: 9}, Payload: []byte{5, 0x0a, 0, 160}}
+	if err := c.a.WriteRTP(digit); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := c.phoneA.recvRaw(c.phoneA.rtp)
+	plain, err := peer.dec.DecryptRTP(nil, raw, nil)
+	if err != nil {
+		t.Fatalf("the phone cannot decrypt callctl's digit: %v", err)
+	}
+	var got rtp.Packet
+	if err := got.Unmarshal(plain); err != nil || got.PayloadType != 101 || !bytes.Equal(got.Payload, digit.Payload) {
+		t.Fatalf("decrypted digit %+v (%v), want PT 101 payload %x", got.Header, err, digit.Payload)
+	}
+	if err := c.a.StartMusic(DefaultMusic(), 0, "PCMU"); err != nil {
+		t.Fatal(err)
+	}
+	defer c.a.StopMusic()
+	for range 3 {
+		raw, _ := c.phoneA.recvRaw(c.phoneA.rtp)
+		if _, err := peer.dec.DecryptRTP(nil, raw, nil); err != nil {
+			t.Fatalf("the phone cannot decrypt music on hold: %v", err)
+		}
+	}
+}
