@@ -240,3 +240,58 @@ func TestSRTPInboundPolicyRefusesPlainOrSRTPCallers(t *testing.T) {
 		cc.expectIdle(t)
 	})
 }
+
+// DTMF works through SRTP legs both ways: the SRTP callee's RFC 4733 keys
+// (baresip sndcode), decrypted by callctl, become DTMF_RECEIVED events and
+// reach the SRTP caller, and keys callctl sends to the caller (sendDtmf)
+// are encrypted into its stream, which baresip decrypts and reports. On the
+// old build no call is set up (RTP/SAVP is refused with 488).
+func TestDtmfCrossesSRTPLegsBothWays(t *testing.T) {
+	t.Parallel()
+	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002", MediaEnc: "srtp-mand"})
+	cc := startCallctl(t, func(cfg *config.Config) {
+		cfg.Routes = []config.Route{{Match: `^3\d+$`, Target: "sip:{number}@" + bob.SIPAddr(), SRTP: "mandatory"}}
+	})
+	alice := peers.StartBaresip(t, peers.BaresipOptions{User: "2001", MediaEnc: "srtp-mand"})
+	if err := alice.Dial("sip:3002@" + cc.addr()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.WaitEvent(peers.EventCallEstablished, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.WaitEvent(peers.EventCallEstablished, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	id := cc.firstSession(t, time.Second)
+	cc.waitState(t, id, session.InCall, 5*time.Second)
+	time.Sleep(300 * time.Millisecond)
+
+	const keys = "147#"
+	for _, k := range keys {
+		if _, err := bob.Command("sndcode", string(k)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	n := 0
+	cc.WaitEvent(t, 5*time.Second, fmt.Sprintf("%d DTMF_RECEIVED events", len(keys)), func(e session.Event) bool {
+		if e.Type == session.EventDTMFReceived && e.SessionID == id && e.DTMF != nil && e.DTMF.Role == "callee" {
+			n++
+		}
+		return n == len(keys)
+	})
+	if got := dtmfDigits(alice, len(keys), 5*time.Second, 300*time.Millisecond); got != keys {
+		t.Errorf("the SRTP caller reported the callee's keys as %q; want %q", got, keys)
+	}
+	if err := cc.app.Engine().SendDtmf(opContext(t), id, "259", "2001"); err != nil {
+		t.Fatalf("SendDtmf to the SRTP caller: %v", err)
+	}
+	if got := dtmfDigits(alice, 3, 5*time.Second, 300*time.Millisecond); got != "259" {
+		t.Errorf("the SRTP caller reported callctl's keys as %q; want 259", got)
+	}
+	if err := alice.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.expectIdle(t)
+}
