@@ -119,7 +119,8 @@ type outCounters struct {
 // Stats is a snapshot of an endpoint's counters.
 type Stats struct {
 	// PacketsIn and BytesIn count valid RTP accepted from the party (UDP
-	// payload bytes), relayed or not.
+	// payload bytes; on an SRTP leg the decrypted RTP, without the
+	// authentication tag), relayed or not.
 	PacketsIn, BytesIn uint64
 	// PacketsOut and BytesOut count RTP sent to the party, relayed or
 	// injected with WriteRTP.

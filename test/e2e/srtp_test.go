@@ -295,3 +295,58 @@ func TestDtmfCrossesSRTPLegsBothWays(t *testing.T) {
 	cc.WaitEnded(t, id, 5*time.Second)
 	cc.expectIdle(t)
 }
+
+// hold and unhold on SRTP legs: callctl's re-INVITEs carry its same key
+// (RFC 4568 §7.1.4 allows keeping it), both baresips accept them, music on
+// hold reaches each party encrypted (baresip keeps decrypting packets while
+// held), and after unhold the parties hear each other again.
+func TestHoldAndUnholdOnSRTPLegsKeepAudioDecryptable(t *testing.T) {
+	t.Parallel()
+	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002", MediaEnc: "srtp-mand"})
+	cc := startCallctl(t, func(cfg *config.Config) {
+		cfg.Routes = []config.Route{{Match: `^3\d+$`, Target: "sip:{number}@" + bob.SIPAddr(), SRTP: "mandatory"}}
+	})
+	alice := peers.StartBaresip(t, peers.BaresipOptions{User: "2001", MediaEnc: "srtp-mand"})
+	if err := alice.Dial("sip:3002@" + cc.addr()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.WaitEvent(peers.EventCallEstablished, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	id := cc.firstSession(t, time.Second)
+	cc.waitState(t, id, session.InCall, 5*time.Second)
+	if err := cc.app.Engine().Hold(opContext(t), id); err != nil {
+		t.Fatalf("Hold: %v", err)
+	}
+	cc.waitState(t, id, session.OnHold, 5*time.Second)
+	a0, _ := alice.AudioStats()
+	b0, _ := bob.AudioStats()
+	time.Sleep(time.Second)
+	a1, _ := alice.AudioStats()
+	b1, _ := bob.AudioStats()
+	if a1.RxPackets < a0.RxPackets+25 || b1.RxPackets < b0.RxPackets+25 {
+		t.Errorf("in 1 s on hold Alice decrypted %d and Bob %d packets of music; want ≥ 25 each",
+			a1.RxPackets-a0.RxPackets, b1.RxPackets-b0.RxPackets)
+	}
+	hold := cc.waitState(t, id, session.OnHold, time.Second)
+	if err := cc.app.Engine().Unhold(opContext(t), id); err != nil {
+		t.Fatalf("Unhold: %v", err)
+	}
+	cc.waitStateAfter(t, id, session.InCall, hold, 5*time.Second)
+	s0 := cc.snapshot(t, id)
+	time.Sleep(time.Second)
+	s1 := cc.snapshot(t, id)
+	caller0, caller1 := callctltest.LegStats(s0, "caller"), callctltest.LegStats(s1, "caller")
+	callee0, callee1 := callctltest.LegStats(s0, "callee"), callctltest.LegStats(s1, "callee")
+	if caller1.PacketsIn-caller0.PacketsIn < 25 || callee1.PacketsOut-callee0.PacketsOut < 25 ||
+		callee1.PacketsIn-callee0.PacketsIn < 25 || caller1.PacketsOut-caller0.PacketsOut < 25 {
+		t.Errorf("in 1 s after unhold callctl relayed caller→callee %d→%d and back %d→%d; want ≥ 25 each",
+			caller1.PacketsIn-caller0.PacketsIn, callee1.PacketsOut-callee0.PacketsOut,
+			callee1.PacketsIn-callee0.PacketsIn, caller1.PacketsOut-caller0.PacketsOut)
+	}
+	if err := alice.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.expectIdle(t)
+}
