@@ -350,3 +350,30 @@ func TestHoldAndUnholdOnSRTPLegsKeepAudioDecryptable(t *testing.T) {
 	cc.WaitEnded(t, id, 5*time.Second)
 	cc.expectIdle(t)
 }
+
+// With srtp: mandatory a callee that answers plain RTP (SIPp's built-in
+// UAS: RTP/AVP, no a=crypto) to callctl's RTP/SAVP offer gets BYE, and the
+// caller 502: callctl never falls back to plain RTP when SRTP is required.
+// On the old build the route's srtp setting does not exist and the call
+// is connected.
+func TestMandatorySRTPCalleeAnsweringPlainIsHungUpAndCallerGets502(t *testing.T) {
+	t.Parallel()
+	uas := peers.StartSIPp(t, peers.SIPpOptions{Scenario: "uas"})
+	cc := startCallctl(t, func(cfg *config.Config) {
+		cfg.Trunk.Address = uas.LocalAddr()
+		cfg.Trunk.SRTP = "mandatory"
+	})
+	uac := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario:   scenarioVariant(t, "uac_expect_503.xml", `<recv response="503"/>`, `<recv response="502"/>`),
+		RemoteAddr: cc.addr(),
+		Service:    "1000",
+	})
+	id := cc.firstSession(t, 5*time.Second)
+	uac.ExpectPass(t, 15*time.Second)
+	uas.ExpectPass(t, 15*time.Second) // the built-in UAS passes only if a BYE ended its call
+	cc.WaitEnded(t, id, 5*time.Second)
+	if s := cc.snapshot(t, id); s.State != session.Error || !strings.Contains(s.EndReason, "a=crypto") {
+		t.Errorf("session ended %s (%q); want %s naming the missing a=crypto", s.State, s.EndReason, session.Error)
+	}
+	cc.expectIdle(t)
+}
