@@ -95,17 +95,9 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d].match %q: %w", i, r.Match, err)
 		}
-		route := session.Route{Match: re, Target: r.Target, Transport: r.Transport}
-		if r.SRTP != "" {
-			mode, err := session.ParseSRTPOffer(r.SRTP)
-			if err != nil {
-				return nil, fmt.Errorf("routes[%d].srtp: %w", i, err)
-			}
-			route.SRTP = &mode
-		}
-		routes = append(routes, route)
+		routes = append(routes, session.Route{Match: re, Target: r.Target, Transport: r.Transport})
 	}
-	srtpCfg, err := srtpConfig(cfg)
+	srtpCfg, err := srtpConfig(cfg, routes)
 	if err != nil {
 		return nil, err
 	}
@@ -232,19 +224,19 @@ func (a *App) setupAPI(opts Options) error {
 	}
 	a.store = store
 	a.api = api.New(api.Options{
-		Engine:           a.engine,
-		Auth:             authn,
-		Audit:            store,
-		Log:              a.log.Named("api"),
-		EventBuffer:      cfg.API.EventBuffer,
-		Static:           opts.Web,
-		Ready:            func() bool { return !a.engine.Draining() },
-		SIPStats:         a.agent.Stats,
-		SIPRefused:       a.agent.Refused,
-		SIPDropped:       a.agent.Dropped,
-		SIPPanics:        a.agent.Panics,
-		MediaForeign:     a.ports.ForeignDropped,
-		MediaSRTPDropped: a.ports.SRTPDropped,
+		Engine:       a.engine,
+		Auth:         authn,
+		Audit:        store,
+		Log:          a.log.Named("api"),
+		EventBuffer:  cfg.API.EventBuffer,
+		Static:       opts.Web,
+		Ready:        func() bool { return !a.engine.Draining() },
+		SIPStats:     a.agent.Stats,
+		SIPRefused:   a.agent.Refused,
+		SIPDropped:   a.agent.Dropped,
+		SIPPanics:    a.agent.Panics,
+		MediaForeign: a.ports.ForeignDropped,
+		SRTPDropped:  a.ports.SRTPDropped,
 	})
 	return nil
 }

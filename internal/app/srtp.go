@@ -8,10 +8,21 @@ import (
 	"github.com/callctl/callctl/internal/session"
 )
 
-// srtpConfig reads the SRTP settings into the engine's Config fields.
-func srtpConfig(cfg config.Config) (session.Config, error) {
+// srtpConfig reads the SRTP settings into the engine's Config fields, and
+// each route's srtp into routes (made from cfg.Routes, in order).
+func srtpConfig(cfg config.Config, routes []session.Route) (session.Config, error) {
 	var out session.Config
 	var err error
+	for i, r := range cfg.Routes {
+		if r.SRTP == "" || i >= len(routes) {
+			continue
+		}
+		mode, err := session.ParseSRTPOffer(r.SRTP)
+		if err != nil {
+			return out, fmt.Errorf("routes[%d].srtp: %w", i, err)
+		}
+		routes[i].SRTP = &mode
+	}
 	if out.TrunkSRTP, err = session.ParseSRTPOffer(cfg.Trunk.SRTP); err != nil {
 		return out, fmt.Errorf("trunk.srtp: %w", err)
 	}
