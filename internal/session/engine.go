@@ -25,6 +25,8 @@ type Route struct {
 	Match     *regexp.Regexp
 	Target    string
 	Transport string
+	// SRTP is what to offer this route's B legs; nil means the trunk's.
+	SRTP *SRTPOffer
 }
 
 // Config is what the Engine needs; internal/app fills it from the user's
@@ -51,6 +53,12 @@ type Config struct {
 	// sent neither RTP nor RTCP for that long (0: off). See liveness.go.
 	MediaTimeout time.Duration
 	HoldTimeout  time.Duration
+	// TrunkSRTP is what callctl offers B legs to the trunk (srtp.go);
+	// SRTPInbound which callers it takes; SRTPSuites the SDES crypto-suites
+	// it accepts and offers, in order (empty: all it supports).
+	TrunkSRTP   SRTPOffer
+	SRTPInbound SRTPInbound
+	SRTPSuites  []media.SRTPSuite
 	// MediaLatching says which sources a leg takes its party's media from.
 	MediaLatching media.Latching
 	// MediaIP is where relay sockets bind; MediaAdvertise goes in SDP.

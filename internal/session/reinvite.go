@@ -116,6 +116,7 @@ func (s *Session) takeOffer(l *sip.Leg, body []byte, info media.MediaInfo) {
 }
 
 func (s *Session) setFrom(l *sip.Leg, info media.MediaInfo) {
+	s.rekey(l, info)
 	prev := s.fromA.TelephoneEvent
 	if l == s.a {
 		s.fromA = info

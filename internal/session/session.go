@@ -43,6 +43,7 @@ type Session struct {
 	allowB     string      // the Allow of the callee's latest response (update.go)
 	delayed    bool        // the caller's INVITE had no offer: the callee's 2xx has it, the caller's ACK the answer (offer.go)
 	live       [2]liveness // the caller's and the callee's media, for the media timeouts
+	srtp       legSRTP     // each leg's SRTP (srtp.go)
 
 	op          *activeOp
 	opQueue     []*opRequest
@@ -264,6 +265,9 @@ func (s *Session) start() bool {
 	s.ea, s.eb = ea, eb
 	s.mu.Unlock()
 	s.wa, s.wb = media.NewSDPWriter("callctl"), media.NewSDPWriter("callctl")
+	if !s.setupSRTP() {
+		return false
+	}
 	var offerB []byte
 	if delayed := len(s.a.Invite().Body()) == 0; delayed {
 		// Delayed offer (RFC 3264 §4): carried through offerless.
@@ -469,6 +473,9 @@ func quotedText(s string) string {
 func (s *Session) sdpFromCallee(body []byte) ([]byte, error) {
 	info, err := media.ParseSDP(body)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.srtpFromCallee(info); err != nil {
 		return nil, err
 	}
 	s.eb.SetRemote(info.Remote, info.RTCP)

@@ -324,6 +324,7 @@ func (s *Session) onFallbackAnswered(ev *sip.Answered) {
 	if to := ev.Response.To(); to != nil {
 		party.DisplayName = to.DisplayName
 	}
+	s.srtpLegReplaced(t.transferor == s.a)
 	s.mu.Lock()
 	if t.transferor == s.a {
 		s.a, s.ea, s.wa, s.lastToA = ev.Leg, t.ep, t.writer, t.offer
@@ -398,6 +399,7 @@ func (s *Session) startForward(target string) {
 		return
 	}
 	leg.SetLogger(s.e.log.WithLazy(zap.String("session", s.id)))
+	s.srtpLegReplaced(false)
 	s.b, s.wb, s.lastToB = leg, writer, offer
 	s.mu.Lock()
 	s.snap.Callee = Party{Number: uri.User, LegID: leg.ID(), CallID: leg.CallID()}
