@@ -204,19 +204,26 @@ func (s *Session) publishDTMF(d DTMFInfo) {
 }
 
 // end moves to an ended state and stops the loop. A session whose transfer
-// completed is already ended: it just stops.
+// completed is already ended: it just stops. Should the table refuse to (a
+// bug), the session still ends, as ERROR with the reason, which every live
+// state may reach: it never stops live.
 func (s *Session) end(to State, reason string) {
 	if s.state() == TransferCompleted {
 		s.finished = true
 		return
 	}
-	if s.transition(to, reason) {
-		s.finished = true
-		if to == Closed {
-			// Released at once: readers no longer find it, even before
-			// the goroutine has finished tidying up.
-			s.e.reg.retire(s, s.Snapshot())
-		}
+	ok := s.transition(to, reason)
+	if !ok && !s.state().Ended() {
+		s.transition(Error, fmt.Sprintf("%s (%s refused in %s)", reason, to, s.state()))
+	}
+	if !s.state().Ended() {
+		return
+	}
+	s.finished = true
+	if ok && to == Closed {
+		// Released at once: readers no longer find it, even before
+		// the goroutine has finished tidying up.
+		s.e.reg.retire(s, s.Snapshot())
 	}
 }
 
@@ -338,6 +345,17 @@ func (s *Session) refuse(status int, reason, why string) bool {
 }
 
 func (s *Session) cleanup() {
+	// No session stops without a final state and its event: whatever path
+	// stopped the loop, a live state here is ended as ERROR (and its legs
+	// hung up) before the session is recorded and retired.
+	if st := s.state(); !st.Ended() {
+		why := "the session stopped in " + string(st) + " without a final state"
+		s.log.Error("session stopped while live; ending it", zap.String("state", string(st)))
+		if s.a != nil {
+			s.hangupAll(why)
+		}
+		s.transition(Error, why)
+	}
 	if s.ringTimer != nil {
 		s.ringTimer.Stop()
 	}
@@ -437,6 +455,7 @@ func (s *Session) handle(item any) {
 // one 487 (a client's hangup) or 503 (callctl stopping).
 func (s *Session) hangupAll(reason string) {
 	r := `SIP;cause=200;text="` + quotedText(reason) + `"`
+	s.endRelay()
 	s.stopMusic()
 	if t := s.transfer; t != nil && t.leg != nil {
 		t.leg.Bye(r)
@@ -603,8 +622,17 @@ func (s *Session) onFailed(ev *sip.Failed) {
 	s.end(failureState(ev.Status), why)
 }
 
+// onBye ends the call when a party hangs up. The other party's BYE carries
+// the Reason the party gave, when well-formed (RFC 3326), else callctl's.
 func (s *Session) onBye(ev *sip.Bye) {
+	// RFC 3261 15.1.2: requests still pending in the call are answered,
+	// 487 recommended; a party's re-INVITE waiting for the other party's
+	// answer is one.
+	s.endRelay()
 	r := `SIP;cause=200;text="peer hung up"`
+	if carried := carriedReason(ev.Request); carried != "" {
+		r = carried
+	}
 	if t := s.transfer; t != nil {
 		if t.completed {
 			// The transferee's side ended the old dialog, as RFC 5589
@@ -615,6 +643,22 @@ func (s *Session) onBye(ev *sip.Bye) {
 		if ev.Leg == t.leg {
 			s.onFallbackFailed(&sip.Failed{Leg: ev.Leg, Status: 480})
 			return
+		}
+		if ev.Leg == t.transferee && t.leg == nil {
+			switch s.state() {
+			case Transferring:
+				// It accepted REFER (its 202 or a NOTIFY said so) and left
+				// the old call before its final NOTIFY was handled: the
+				// NOTIFY can no longer reach this dialog, and a transferee
+				// leaves once it has the target (RFC 5589 6).
+				t.transfereeLeft = true
+				s.completeTransfer("the " + s.partyName(t.transferee) + " accepted REFER and left the call before its final NOTIFY")
+				return
+			case TransferRequested:
+				// Its answer to REFER is still on the way; it decides.
+				t.transfereeLeft = true
+				return
+			}
 		}
 	}
 	if ev.Leg != s.a && ev.Leg != s.b {
@@ -631,6 +675,16 @@ func (s *Session) onBye(ev *sip.Bye) {
 	}
 	s.a.Bye(r)
 	s.end(CalleeHungUp, "callee sent BYE")
+}
+
+// endRelay answers a party's re-INVITE still waiting for the other party's
+// answer with 487 Request Terminated (RFC 3261 15.1.2, 9.2), as the call
+// ends: it must not wait 32 s for an answer that will never come.
+func (s *Session) endRelay() {
+	if r := s.relay; r != nil {
+		s.relay = nil
+		r.req.Respond(487, "Request Terminated", nil)
+	}
 }
 
 func (s *Session) other(l *sip.Leg) *sip.Leg {
