@@ -139,6 +139,10 @@ func (s *Server) getMetrics(w http.ResponseWriter, r *http.Request, c *auth.Clie
 		b.WriteString("# HELP callctl_media_foreign_dropped_total RTP and RTCP packets dropped because their source was not the party that signalled the media (media.latching).\n# TYPE callctl_media_foreign_dropped_total counter\n")
 		fmt.Fprintf(&b, "callctl_media_foreign_dropped_total %d\n", s.opts.MediaForeign())
 	}
+	if s.opts.SRTPDropped != nil {
+		b.WriteString("# HELP callctl_media_srtp_dropped_total SRTP and SRTCP packets dropped because they failed authentication or replay protection.\n# TYPE callctl_media_srtp_dropped_total counter\n")
+		fmt.Fprintf(&b, "callctl_media_srtp_dropped_total %d\n", s.opts.SRTPDropped())
+	}
 
 	b.WriteString("# HELP callctl_api_panics_total API handler panics recovered (HTTP or WebSocket; each answered 500 when it still could be).\n# TYPE callctl_api_panics_total counter\n")
 	fmt.Fprintf(&b, "callctl_api_panics_total %d\n", s.panics.n.Load())

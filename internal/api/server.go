@@ -46,6 +46,9 @@ type Options struct {
 	// MediaForeign, when set, adds the RTP and RTCP packets dropped
 	// because their source was not the party's (media.latching).
 	MediaForeign func() uint64
+	// SRTPDropped, when set, adds the SRTP and SRTCP packets dropped
+	// for failing authentication or replay protection.
+	SRTPDropped func() uint64
 }
 
 // opTimeout bounds how long a request waits for an operation's outcome; a

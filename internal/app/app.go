@@ -97,6 +97,10 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		}
 		routes = append(routes, session.Route{Match: re, Target: r.Target, Transport: r.Transport})
 	}
+	srtpCfg, err := srtpConfig(cfg, routes)
+	if err != nil {
+		return nil, err
+	}
 	var music *media.Music
 	if cfg.Calls.MusicOnHold != "" {
 		if music, err = media.LoadMusic(cfg.Calls.MusicOnHold); err != nil {
@@ -122,6 +126,9 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		MediaTimeout:     cfg.Media.Timeout,
 		HoldTimeout:      cfg.Media.HoldTimeout,
 		MediaLatching:    latching,
+		TrunkSRTP:        srtpCfg.TrunkSRTP,
+		SRTPInbound:      srtpCfg.SRTPInbound,
+		SRTPSuites:       srtpCfg.SRTPSuites,
 		MediaIP:          mediaIP,
 		MediaAdvertise:   advertise,
 		HoldInactive:     cfg.Calls.HoldDirection == "inactive",
@@ -232,6 +239,7 @@ func (a *App) setupAPI(opts Options) error {
 		SIPDropped:   a.agent.Dropped,
 		SIPPanics:    a.agent.Panics,
 		MediaForeign: a.ports.ForeignDropped,
+		SRTPDropped:  a.ports.SRTPDropped,
 	})
 	return nil
 }

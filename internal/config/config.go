@@ -117,6 +117,11 @@ type Trunk struct {
 	Address string `yaml:"address"`
 	// Transport toward the PBX: "udp" or "tcp".
 	Transport string `yaml:"transport"`
+	// SRTP is what callctl offers B legs to the PBX: "off" (RTP/AVP),
+	// "best-effort" (RTP/AVP with a=crypto: SRTP if the PBX answers with
+	// a key) or "mandatory" (RTP/SAVP; an answer without a key ends the
+	// call). SDES keys, RFC 4568.
+	SRTP string `yaml:"srtp"`
 	// Username and Password answer a 401/407 digest challenge from the PBX.
 	// Empty Username means no credentials. Password is a secret: it is never
 	// logged, and Redacted hides it.
@@ -132,6 +137,8 @@ type Route struct {
 	Target string `yaml:"target"`
 	// Transport to reach Target: "udp" or "tcp" (default: the trunk's).
 	Transport string `yaml:"transport"`
+	// SRTP is what to offer Target, as trunk.srtp (default: the trunk's).
+	SRTP string `yaml:"srtp"`
 }
 
 // Calls holds call-handling limits and timers.
@@ -208,6 +215,15 @@ type Media struct {
 	// "strict" (only the SDP's IP address; the port may latch) or "nat"
 	// (the first packet after an SDP latches, from any address, once).
 	Latching string `yaml:"latching"`
+	// SRTPInbound says which callers are taken by the security of their
+	// offer: "accept" (SRTP and plain RTP alike), "require" (an offer
+	// without a usable a=crypto gets 488) or "refuse" (RTP/SAVP gets 488;
+	// every caller leg is plain RTP).
+	SRTPInbound string `yaml:"srtp_inbound"`
+	// SRTPSuites are the SDES crypto-suites callctl accepts and offers, in
+	// order of preference: AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32,
+	// AEAD_AES_128_GCM.
+	SRTPSuites []string `yaml:"srtp_suites"`
 }
 
 // Listen is listen-in: WebRTC from callctl to supervisors' browsers.
@@ -275,6 +291,7 @@ func Default() Config {
 		Trunk: Trunk{
 			Address:   "127.0.0.1:5060",
 			Transport: "udp",
+			SRTP:      "off",
 		},
 		Calls: Calls{
 			MaxSessions:      1000,
@@ -297,6 +314,8 @@ func Default() Config {
 			Timeout:     60 * time.Second,
 			HoldTimeout: 30 * time.Minute,
 			Latching:    "strict",
+			SRTPInbound: "accept",
+			SRTPSuites:  []string{"AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32", "AEAD_AES_128_GCM"},
 		},
 		Listen:   Listen{ICETimeout: 10 * time.Second},
 		API:      API{Listen: "127.0.0.1:8080", EventBuffer: 10000},

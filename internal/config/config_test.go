@@ -468,6 +468,14 @@ func TestValidateRejectsBadValuesNamingKeyAndAllowedValues(t *testing.T) {
 		{"media timeout negative", func(c *Config) { c.Media.Timeout = -1 }, "media.timeout", "negative"},
 		{"hold timeout negative", func(c *Config) { c.Media.HoldTimeout = -1 }, "media.hold_timeout", "negative"},
 		{"latching", func(c *Config) { c.Media.Latching = "loose" }, "media.latching", "allowed: strict, nat"},
+		{"trunk srtp", func(c *Config) { c.Trunk.SRTP = "on" }, "trunk.srtp", "allowed: off, best-effort, mandatory"},
+		{"route srtp", func(c *Config) {
+			c.Routes = []Route{{Match: "^1$", Target: "sip:{number}@192.0.2.1", SRTP: "yes"}}
+		}, "routes[0].srtp", "allowed: off, best-effort, mandatory"},
+		{"srtp inbound", func(c *Config) { c.Media.SRTPInbound = "optional" }, "media.srtp_inbound", "allowed: accept, require, refuse"},
+		{"srtp suites empty", func(c *Config) { c.Media.SRTPSuites = nil }, "media.srtp_suites", "at least one"},
+		{"srtp suite unknown", func(c *Config) { c.Media.SRTPSuites = []string{"AES_256_CM_HMAC_SHA1_80"} },
+			"media.srtp_suites[0]", "allowed: AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32, AEAD_AES_128_GCM"},
 		{"api listen", func(c *Config) { c.API.Listen = "8080" }, "api.listen", "host:port"},
 		{"log level", func(c *Config) { c.Log.Level = "verbose" }, "log.level", "allowed: debug, info, warn, error"},
 		{"log format", func(c *Config) { c.Log.Format = "text" }, "log.format", "allowed: console, json"},

@@ -97,6 +97,7 @@ func (c Config) Validate() error {
 
 	v.dialAddr("trunk.address", c.Trunk.Address)
 	v.transport("trunk.transport", c.Trunk.Transport, false)
+	v.srtpMode("trunk.srtp", c.Trunk.SRTP, false)
 	if c.Trunk.Password != "" && c.Trunk.Username == "" {
 		v.add("trunk.username", "empty while trunk.password is set; set both to answer digest challenges, or neither")
 	}
@@ -112,6 +113,7 @@ func (c Config) Validate() error {
 			v.add(key+".target", "%q %s (e.g. \"sip:{number}@192.0.2.10:5060\")", r.Target, msg)
 		}
 		v.transport(key+".transport", r.Transport, true)
+		v.srtpMode(key+".srtp", r.SRTP, true)
 	}
 
 	if c.Calls.MaxSessions < 1 {
@@ -194,6 +196,18 @@ func (c Config) Validate() error {
 		v.add("media.latching", "%q is not a latching mode (allowed: %s, %s)", c.Media.Latching, media.LatchStrictName, media.LatchNATName)
 	}
 
+	if !oneOf(c.Media.SRTPInbound, srtpInbound) {
+		v.add("media.srtp_inbound", "%q is not an inbound SRTP policy (allowed: %s)", c.Media.SRTPInbound, strings.Join(srtpInbound, ", "))
+	}
+	if len(c.Media.SRTPSuites) == 0 {
+		v.add("media.srtp_suites", "empty; list at least one of %s", strings.Join(srtpSuites, ", "))
+	}
+	for i, s := range c.Media.SRTPSuites {
+		if !oneOf(s, srtpSuites) {
+			v.add(fmt.Sprintf("media.srtp_suites[%d]", i), "%q is not a supported crypto-suite (allowed: %s)", s, strings.Join(srtpSuites, ", "))
+		}
+	}
+
 	v.listenAddr("api.listen", c.API.Listen)
 
 	if !oneOf(c.Log.Level, logLevels) {
@@ -237,6 +251,23 @@ func (v *validator) add(key, format string, args ...any) {
 func (v *validator) duration(key string, d time.Duration) {
 	if d < 0 {
 		v.add(key, "%s is negative; must be 0 or more", d)
+	}
+}
+
+// SRTP settings (session.ParseSRTPOffer, session.ParseSRTPInbound and
+// media.ParseSRTPSuite read them).
+var (
+	srtpModes   = []string{"off", "best-effort", "mandatory"}
+	srtpInbound = []string{"accept", "require", "refuse"}
+	srtpSuites  = []string{"AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32", "AEAD_AES_128_GCM"}
+)
+
+func (v *validator) srtpMode(key, m string, emptyOK bool) {
+	if m == "" && emptyOK {
+		return
+	}
+	if !oneOf(m, srtpModes) {
+		v.add(key, "%q is not an SRTP mode (allowed: %s)", m, strings.Join(srtpModes, ", "))
 	}
 }
 

@@ -114,6 +114,9 @@ type phone struct {
 	ts   uint32
 	sent int // audio packets
 	buf  []byte
+	// seal, if set, turns each packet into what goes on the wire (an SRTP
+	// phone's encryption).
+	seal func([]byte) []byte
 }
 
 func newPhone(t *testing.T, e *media.Endpoint, tag byte) *phone {
@@ -143,7 +146,11 @@ func (p *phone) send(pt uint8, marker bool, payload []byte, dur uint32) {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	if _, err := p.conn.WriteToUDPAddrPort(p.buf[:n], p.to); err != nil {
+	wire := p.buf[:n]
+	if p.seal != nil {
+		wire = p.seal(wire)
+	}
+	if _, err := p.conn.WriteToUDPAddrPort(wire, p.to); err != nil {
 		p.t.Fatal(err)
 	}
 	p.seq++

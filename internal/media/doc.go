@@ -33,10 +33,22 @@
 // party sends to other consumers (listen-in) after it has been relayed, at
 // the cost of one call per fork and no allocation.
 //
+// An endpoint may speak SRTP (RFC 3711) to its party instead of RTP
+// ([Endpoint.SetSRTP], with SDES keys, RFC 4568, read by [ParseCrypto] and
+// made by [NewCrypto]): what the party sends is authenticated and decrypted
+// in place before latching, relaying, taps and forks see it, and what is
+// sent to it is encrypted last, so each leg is RTP or SRTP on its own and
+// nothing else in callctl sees ciphertext. A packet that fails
+// authentication or replay protection is dropped and counted
+// (Stats.SRTPDropped).
+//
 // The package also reads and rewrites the SDP bodies that describe the media
 // (RFC 4566, RFC 3264): [ParseSDP] extracts the one audio stream callctl
-// relays, and [SDPWriter] rewrites a body so that it points at callctl's own
-// endpoint while keeping each leg's o= line consistent.
+// relays, [SDPWriter] rewrites a body so that it points at callctl's own
+// endpoint while keeping each leg's o= line consistent and carrying that
+// leg's own a=crypto keys and transport profile ([SDPWriter.SetSRTP]), and
+// [SameForPeer] and [SameSDPForPeer] tell whether a party's new SDP changes
+// anything the other party would see once rewritten.
 //
 // Errors wrap the sentinels [ErrInvalidArgument], [ErrNoPorts], [ErrClosed],
 // [ErrNoRemote] and [ErrBadSDP]; test with errors.Is.

@@ -65,6 +65,10 @@ type Endpoint struct {
 	forks  atomic.Pointer[forkList]
 	forkMu sync.Mutex
 
+	// srtpIn decrypts what the party sends; nil on a plain-RTP leg (see
+	// srtp.go, and outStream.srtp for the sending side).
+	srtpIn atomic.Pointer[srtpReceiver]
+
 	// playing is set while music plays: the peer's relay then drops what
 	// they would relay into e.
 	playing atomic.Bool
@@ -98,6 +102,7 @@ type inCounters struct {
 	rtcp           atomic.Uint64
 	dropped        atomic.Uint64
 	foreign        atomic.Uint64
+	srtpDropped    atomic.Uint64
 	lost           atomic.Int64
 	lastRTP        atomic.Int64 // unix ns
 	lastAny        atomic.Int64 // unix ns, RTP or RTCP
@@ -114,7 +119,8 @@ type outCounters struct {
 // Stats is a snapshot of an endpoint's counters.
 type Stats struct {
 	// PacketsIn and BytesIn count valid RTP accepted from the party (UDP
-	// payload bytes), relayed or not.
+	// payload bytes; on an SRTP leg the decrypted RTP, without the
+	// authentication tag), relayed or not.
 	PacketsIn, BytesIn uint64
 	// PacketsOut and BytesOut count RTP sent to the party, relayed or
 	// injected with WriteRTP.
@@ -134,6 +140,9 @@ type Stats struct {
 	// Foreign counts the packets of Dropped that came from a source the
 	// latching rules refused (see Latching).
 	Foreign uint64
+	// SRTPDropped counts the packets of Dropped that failed SRTP or SRTCP
+	// authentication or replay protection (RFC 3711 §3.3), on an SRTP leg.
+	SRTPDropped uint64
 	// LastIn is when the last RTP packet was received; zero if none yet.
 	LastIn time.Time
 }
@@ -193,15 +202,16 @@ func (e *Endpoint) Remote() (rtp, rtcp netip.AddrPort) {
 // Stats returns a snapshot of the endpoint's counters.
 func (e *Endpoint) Stats() Stats {
 	s := Stats{
-		PacketsIn:  e.in.packets.Load(),
-		BytesIn:    e.in.bytes.Load(),
-		PacketsOut: e.outStat.packets.Load(),
-		BytesOut:   e.outStat.bytes.Load(),
-		RTCPIn:     e.in.rtcp.Load(),
-		RTCPOut:    e.outStat.rtcp.Load(),
-		Dropped:    e.in.dropped.Load(),
-		Foreign:    e.in.foreign.Load(),
-		LastIn:     unixNano(e.in.lastRTP.Load()),
+		PacketsIn:   e.in.packets.Load(),
+		BytesIn:     e.in.bytes.Load(),
+		PacketsOut:  e.outStat.packets.Load(),
+		BytesOut:    e.outStat.bytes.Load(),
+		RTCPIn:      e.in.rtcp.Load(),
+		RTCPOut:     e.outStat.rtcp.Load(),
+		Dropped:     e.in.dropped.Load(),
+		Foreign:     e.in.foreign.Load(),
+		SRTPDropped: e.in.srtpDropped.Load(),
+		LastIn:      unixNano(e.in.lastRTP.Load()),
 	}
 	if lost := e.in.lost.Load(); lost > 0 {
 		s.Lost = uint64(lost)
@@ -327,6 +337,9 @@ func (s Stats) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddUint64("lost", s.Lost)
 	enc.AddUint64("dropped", s.Dropped)
 	enc.AddUint64("foreign", s.Foreign)
+	if s.SRTPDropped > 0 {
+		enc.AddUint64("srtp_dropped", s.SRTPDropped)
+	}
 	if !s.LastIn.IsZero() {
 		enc.AddTime("last_in", s.LastIn)
 	}

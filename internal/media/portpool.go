@@ -36,6 +36,8 @@ type PortPool struct {
 	// foreign counts packets the pool's endpoints refused by their
 	// latching rules, closed endpoints included.
 	foreign atomic.Uint64
+	// srtpDropped counts packets that failed SRTP authentication.
+	srtpDropped atomic.Uint64
 
 	mu      sync.Mutex
 	free    ring[int]         // RTP ports ready to hand out, taken at random

@@ -153,9 +153,17 @@ func (e *Endpoint) sendOwn(pkt []byte, src source, now time.Time) error {
 // receiveRTP handles one datagram from the RTP socket: the hot path.
 func (e *Endpoint) receiveRTP(pkt []byte, src netip.AddrPort, rx *rxSequence, now time.Time) {
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	sec := e.srtpIn.Load()
 	if isMuxedRTCP(pkt) {
 		// RFC 5761 §4: RTCP multiplexed on the RTP port; relay it as is on
 		// the RTP path.
+		if sec != nil {
+			var ok bool
+			if pkt, ok = sec.decryptRTCP(pkt); !ok {
+				e.srtpDrop()
+				return
+			}
+		}
 		if !e.accept(&e.rtp, src, netip.Addr{}, "rtp") {
 			return
 		}
@@ -169,6 +177,15 @@ func (e *Endpoint) receiveRTP(pkt []byte, src netip.AddrPort, rx *rxSequence, no
 	if len(pkt) < rtpHeaderLen || pkt[0]>>6 != rtpVersion {
 		e.in.dropped.Add(1)
 		return
+	}
+	if sec != nil {
+		// Authenticated before latching: a forged packet must not move
+		// the latch (RFC 3711 §3.3 steps 4-5 before anything else).
+		var ok bool
+		if pkt, ok = sec.decryptRTP(pkt); !ok {
+			e.srtpDrop()
+			return
+		}
 	}
 	if !e.accept(&e.rtp, src, netip.Addr{}, "rtp") {
 		return
@@ -269,6 +286,13 @@ func (e *Endpoint) receiveRTCP(pkt []byte, src netip.AddrPort, now time.Time) {
 		e.in.dropped.Add(1)
 		return
 	}
+	if sec := e.srtpIn.Load(); sec != nil {
+		var ok bool
+		if pkt, ok = sec.decryptRTCP(pkt); !ok {
+			e.srtpDrop()
+			return
+		}
+	}
 	// The party's RTCP comes from where its RTP does (RFC 3550 §11).
 	var partyIP netip.Addr
 	if r := e.rtp.remote.Load(); r.latched {
@@ -311,11 +335,7 @@ func (e *Endpoint) sendRaw(p *path, pkt []byte) bool {
 	if e.playing.Load() {
 		return false
 	}
-	dst := p.remote.Load().addr
-	if !dst.IsValid() {
-		return false
-	}
-	if err := p.sock.writeTo(pkt, dst); err != nil {
+	if err := e.writeRTCP(p, pkt); err != nil {
 		return false
 	}
 	e.outStat.rtcp.Add(1)
@@ -354,6 +374,9 @@ type outStream struct {
 	ssrc      uint32
 	clockRate uint32
 	ptMap     [128]uint8 // relayed payload type -> sent payload type
+	// srtp encrypts what is sent when the party speaks SRTP; nil for
+	// plain RTP (srtp.go).
+	srtp *srtpSender
 
 	streamPos
 }
@@ -402,7 +425,10 @@ func (s *outStream) send(sock *udpSocket, dst netip.AddrPort, pkt []byte, src so
 	s.mu.Lock()
 	pos := s.streamPos
 	s.rewriteLocked(pkt, src, mapPT, now)
-	err := sock.writeTo(pkt, dst)
+	out, err := s.sealRTP(pkt)
+	if err == nil {
+		err = sock.writeTo(out, dst)
+	}
 	if err != nil {
 		s.streamPos = pos
 	}

@@ -79,7 +79,18 @@ type MediaInfo struct {
 	// Port0 is set when the audio stream is rejected or disabled (port 0,
 	// RFC 3264 §6, §8.2).
 	Port0 bool
+	// Profile is the audio m= line's transport: RTP/AVP, RTP/AVPF, or the
+	// SRTP ones RTP/SAVP and RTP/SAVPF (RFC 3711 §12, RFC 5124).
+	Profile string
+	// Crypto lists the audio stream's a=crypto lines callctl can use
+	// (RFC 4568; see ParseCrypto), in SDP order; lines it cannot use are
+	// left out. They may come with RTP/AVP too ("best effort" SRTP).
+	Crypto []Crypto
 }
+
+// SRTP reports whether the stream uses an SRTP profile (RTP/SAVP or
+// RTP/SAVPF), that is, whether a=crypto is mandatory for it.
+func (m MediaInfo) SRTP() bool { return IsSecureProfile(m.Profile) }
 
 // staticCodec returns RFC 3551 Table 4's audio encoding for a static
 // payload type listed without a=rtpmap; Name is empty for others.
@@ -127,7 +138,7 @@ func staticCodec(pt uint8) Codec {
 }
 
 // ParseSDP reads the audio stream callctl relays out of an SDP body: the
-// first audio m= line with RTP/AVP or RTP/AVPF transport and a non-zero
+// first audio m= line with RTP/AVP, RTP/AVPF, RTP/SAVP or RTP/SAVPF transport and a non-zero
 // port (else the first such line, reported as Port0). The error wraps
 // ErrBadSDP and says what is wrong, for a 488 answer and its log line.
 func ParseSDP(body []byte) (MediaInfo, error) {
@@ -151,6 +162,15 @@ func ParseSDP(body []byte) (MediaInfo, error) {
 		info.Direction = d
 	}
 	_, info.RTCPMux = md.Attribute("rtcp-mux")
+	info.Profile = strings.Join(md.MediaName.Protos, "/")
+	for _, a := range md.Attributes {
+		if a.Key != "crypto" {
+			continue
+		}
+		if c, err := ParseCrypto(a.Value); err == nil {
+			info.Crypto = append(info.Crypto, c)
+		}
+	}
 
 	port := md.MediaName.Port.Value
 	if port == 0 {
@@ -278,33 +298,51 @@ func lineAtSyntaxError(text string, err error) (n int, line string, ok bool) {
 
 // audioIndex picks the audio stream callctl relays; see ParseSDP.
 func audioIndex(sd *sdp.SessionDescription) (int, error) {
-	first, otherProto := -1, ""
+	// In order of preference: an enabled plain RTP line, an enabled SRTP
+	// line, then a disabled one of each. Plain first keeps the old
+	// behaviour for offers of the same stream twice, SRTP and RTP (RFC 5939
+	// §3.7's best-effort alternative): the session then speaks RTP.
+	best, bestRank, otherProto := -1, 5, ""
 	for i, md := range sd.MediaDescriptions {
 		if md.MediaName.Media != "audio" {
 			continue
 		}
 		proto := strings.Join(md.MediaName.Protos, "/")
-		if proto != "RTP/AVP" && proto != "RTP/AVPF" {
+		if !relayedProfile(proto) {
 			if otherProto == "" {
 				otherProto = proto
 			}
 			continue
 		}
-		if md.MediaName.Port.Value != 0 {
-			return i, nil
+		rank := 0
+		if IsSecureProfile(proto) {
+			rank = 1
 		}
-		if first < 0 {
-			first = i
+		if md.MediaName.Port.Value == 0 {
+			rank += 2
+		}
+		if rank < bestRank {
+			best, bestRank = i, rank
 		}
 	}
 	switch {
-	case first >= 0:
-		return first, nil
+	case best >= 0:
+		return best, nil
 	case otherProto != "":
-		return -1, fmt.Errorf("%w: no RTP/AVP audio m= line (audio is offered only as %s; callctl relays plain RTP, not SRTP)",
+		return -1, fmt.Errorf("%w: no RTP/AVP or RTP/SAVP audio m= line (audio is offered only as %s; callctl relays RTP and SDES-SRTP, not DTLS-SRTP)",
 			ErrBadSDP, otherProto)
 	}
 	return -1, fmt.Errorf("%w: no audio m= line", ErrBadSDP)
+}
+
+// relayedProfile reports the m= transports callctl relays: RTP and
+// SDES-keyed SRTP, with or without feedback (AVPF).
+func relayedProfile(proto string) bool {
+	switch proto {
+	case "RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF":
+		return true
+	}
+	return false
 }
 
 func audioStream(sd *sdp.SessionDescription) (*sdp.MediaDescription, error) {

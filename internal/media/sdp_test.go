@@ -191,6 +191,10 @@ func TestParseSDP(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseSDP: %v", err)
 			}
+			if got.Profile != "RTP/AVP" {
+				t.Errorf("Profile = %q, want RTP/AVP", got.Profile)
+			}
+			got.Profile = "" // the table's cases are all RTP/AVP
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("ParseSDP =\n  %+v\nwant\n  %+v", got, tt.want)
 			}
@@ -211,8 +215,8 @@ func TestParseSDPSaysWhatIsWrong(t *testing.T) {
 		{name: "no media", body: head + "c=IN IP4 192.0.2.1\r\nt=0 0\r\n", wantErr: "no audio m= line"},
 		{name: "video only", body: head + "c=IN IP4 192.0.2.1\r\nt=0 0\r\nm=video 5000 RTP/AVP 31\r\n",
 			wantErr: "no audio m= line"},
-		{name: "SRTP only", body: head + "c=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 5000 RTP/SAVP 0\r\n",
-			wantErr: "audio is offered only as RTP/SAVP"},
+		{name: "DTLS-SRTP only", body: head + "c=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 5000 UDP/TLS/RTP/SAVPF 0\r\n",
+			wantErr: "audio is offered only as UDP/TLS/RTP/SAVPF"},
 		{name: "no c=", body: head + "t=0 0\r\nm=audio 5000 RTP/AVP 0\r\n", wantErr: "c= address missing"},
 		{name: "hostname in c=", body: head + "c=IN IP4 pbx.example.com\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n",
 			wantErr: `c= address "pbx.example.com" is not an IP address`},

@@ -24,6 +24,41 @@ type SDPWriter struct {
 	mu      sync.Mutex
 	version uint64
 	last    []byte // last body written, to tell a change
+	// crypto are callctl's a=crypto lines for this leg (SetSRTP); none
+	// means plain RTP. savp says whether the audio line says RTP/SAVP(F)
+	// or, for best-effort SRTP, RTP/AVP(F) with a=crypto.
+	crypto []Crypto
+	savp   bool
+}
+
+// SetSRTP makes every later Rewrite describe the audio stream as SRTP with
+// callctl's own a=crypto lines (RFC 4568 §9.1): one line in an answer (the
+// accepted tag, callctl's key), one per offered suite in an offer. With
+// savp the m= line says RTP/SAVP (or RTP/SAVPF); without it RTP/AVP (or
+// AVPF) with a=crypto, the "best effort" SRTP many UAs accept. The lines
+// are copied.
+func (w *SDPWriter) SetSRTP(lines []Crypto, savp bool) {
+	w.mu.Lock()
+	w.crypto, w.savp = append([]Crypto(nil), lines...), savp
+	w.mu.Unlock()
+}
+
+// ClearSRTP makes later Rewrites describe plain RTP (RTP/AVP, no a=crypto).
+func (w *SDPWriter) ClearSRTP() { w.SetSRTP(nil, false) }
+
+// profileFor is the m= transport for a stream first described as proto:
+// feedback (AVPF) is kept, security is the writer's.
+func profileFor(proto string, secure bool) string {
+	fb := strings.HasSuffix(proto, "AVPF")
+	switch {
+	case secure && fb:
+		return "RTP/SAVPF"
+	case secure:
+		return "RTP/SAVP"
+	case fb:
+		return "RTP/AVPF"
+	}
+	return "RTP/AVP"
 }
 
 // NewSDPWriter returns a writer whose o= lines carry username ("-" if empty;
@@ -47,8 +82,10 @@ func (w *SDPWriter) SessionID() uint64 { return w.sessionID }
 // set to port and a=rtcp to port+1, and every other m= line set to port 0,
 // that is rejected (RFC 3264 §6). An audio line already at port 0 stays
 // rejected. ICE attributes (a=candidate, a=ice-*, a=end-of-candidates,
-// a=remote-candidates) and a=crypto are removed: callctl's endpoint does
-// neither ICE nor SRTP. Codecs and direction attributes are kept, except
+// a=remote-candidates) and the party's a=crypto lines are removed:
+// callctl's endpoint does no ICE, and terminates SRTP itself, so the audio
+// line carries the writer's own keys and profile instead (SetSRTP; plain
+// RTP/AVP by default). Codecs and direction attributes are kept, except
 // that a c=0.0.0.0 hold (RFC 3264 §8.4) becomes a=inactive at addr.
 func (w *SDPWriter) Rewrite(body []byte, addr netip.Addr, port int) ([]byte, error) {
 	addr = addr.Unmap()
@@ -115,6 +152,14 @@ func (w *SDPWriter) Rewrite(body []byte, addr netip.Addr, port int) ([]byte, err
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if ma := sd.MediaDescriptions[audio]; ma.MediaName.Port.Value != 0 {
+		// RFC 4568 §5.1.1: the keys go with the stream they protect.
+		proto := profileFor(strings.Join(ma.MediaName.Protos, "/"), len(w.crypto) > 0 && w.savp)
+		ma.MediaName.Protos = strings.Split(proto, "/")
+		for _, c := range w.crypto {
+			ma.Attributes = append(ma.Attributes, sdp.NewAttribute("crypto", c.Value()))
+		}
+	}
 	sd.Origin = sdp.Origin{
 		Username:       w.username,
 		SessionID:      w.sessionID,

@@ -25,6 +25,8 @@ type Route struct {
 	Match     *regexp.Regexp
 	Target    string
 	Transport string
+	// SRTP is what to offer this route's B legs; nil means the trunk's.
+	SRTP *SRTPOffer
 }
 
 // Config is what the Engine needs; internal/app fills it from the user's
@@ -51,6 +53,12 @@ type Config struct {
 	// sent neither RTP nor RTCP for that long (0: off). See liveness.go.
 	MediaTimeout time.Duration
 	HoldTimeout  time.Duration
+	// TrunkSRTP is what callctl offers B legs to the trunk (srtp.go);
+	// SRTPInbound which callers it takes; SRTPSuites the SDES crypto-suites
+	// it accepts and offers, in order (empty: all it supports).
+	TrunkSRTP   SRTPOffer
+	SRTPInbound SRTPInbound
+	SRTPSuites  []media.SRTPSuite
 	// MediaLatching says which sources a leg takes its party's media from.
 	MediaLatching media.Latching
 	// MediaIP is where relay sockets bind; MediaAdvertise goes in SDP.
@@ -191,19 +199,16 @@ func (e *Engine) HandleInvite(in *sip.Leg) {
 			release()
 		}
 	}()
-	offer := req.Body()
-	if len(offer) == 0 {
-		// Without an offer in the INVITE callctl would have to make one up
-		// for the B leg; it relays offers, it does not invent them.
-		log.Warn("refusing INVITE without SDP offer (delayed offer is not supported)")
-		in.Respond(488, "Not Acceptable Here", nil, warning("an SDP offer is required in the INVITE"))
-		return
-	}
-	info, err := media.ParseSDP(offer)
-	if err != nil {
-		log.Warn("refusing INVITE with bad SDP", zap.Error(err))
-		in.Respond(488, "Not Acceptable Here", nil, warning("bad SDP: "+err.Error()))
-		return
+	// An INVITE without SDP is a delayed offer (RFC 3264 §4): the B leg
+	// goes out offerless too, and the offer comes back in its 2xx.
+	var info media.MediaInfo
+	if offer := req.Body(); len(offer) > 0 {
+		var err error
+		if info, err = media.ParseSDP(offer); err != nil {
+			log.Warn("refusing INVITE with bad SDP", zap.Error(err))
+			in.Respond(488, "Not Acceptable Here", nil, warning("bad SDP: "+err.Error()))
+			return
+		}
 	}
 	s := newSession(e, in, info)
 	started = true

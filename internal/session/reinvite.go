@@ -21,10 +21,14 @@ func (s *Session) onRequest(ev *sip.Request) {
 		s.onInfo(ev)
 	case gosip.NOTIFY:
 		s.onNotify(ev)
+	case gosip.UPDATE:
+		s.onUpdate(ev)
 	case gosip.REFER:
 		ev.Respond(403, "Forbidden", nil, warning("REFER from a party is not accepted"))
 	default:
-		ev.Respond(501, "Not Implemented", nil)
+		// RFC 3261 8.2.1: a method callctl knows but does not take in a
+		// dialog (MESSAGE, SUBSCRIBE, …) gets 405 with what it does take.
+		ev.Respond(405, "Method Not Allowed", nil, gosip.NewHeader("Allow", sip.Allowed()))
 	}
 }
 
@@ -77,6 +81,12 @@ func (s *Session) relayReinvite(ev *sip.Request) {
 		ev.Respond(200, "OK", answer)
 		return
 	}
+	if answer, ok := s.answerUnchanged(from, body, info); ok {
+		// Nothing the other party sees has changed (a session refresh, a
+		// moved port): answered here, not relayed (issue 11 point 6).
+		ev.Respond(200, "OK", answer)
+		return
+	}
 	to := s.other(from)
 	out, err := s.writer(to).Rewrite(body, s.endpoint(to).Advertise(), s.endpoint(to).Port())
 	if err != nil {
@@ -106,6 +116,7 @@ func (s *Session) takeOffer(l *sip.Leg, body []byte, info media.MediaInfo) {
 }
 
 func (s *Session) setFrom(l *sip.Leg, info media.MediaInfo) {
+	s.rekey(l, info)
 	prev := s.fromA.TelephoneEvent
 	if l == s.a {
 		s.fromA = info
@@ -165,8 +176,13 @@ func (s *Session) onRelayResult(ev *sip.ReinviteResult) {
 	s.setHold(r.from, r.offer.Direction == media.SendOnly || r.offer.Direction == media.Inactive)
 }
 
-// onAcked takes the answer of an offerless re-INVITE from its ACK.
+// onAcked takes the answer of an offerless re-INVITE, or of a delayed
+// offer, from its ACK.
 func (s *Session) onAcked(ev *sip.Acked) {
+	if ev.Leg == s.a && s.delayed {
+		s.onDelayedAnswer(ev)
+		return
+	}
 	pending := (ev.Leg == s.a && s.offerlessA) || (ev.Leg == s.b && s.offerlessB)
 	if !pending {
 		return
@@ -181,7 +197,12 @@ func (s *Session) onAcked(ev *sip.Acked) {
 		s.log.Warn("ACK without a usable SDP answer", zap.Error(err))
 		return
 	}
+	prev := s.rawFromA
+	if ev.Leg == s.b {
+		prev = s.rawFromB
+	}
 	s.takeOffer(ev.Leg, ev.Body, info)
+	s.passAnswerOn(ev.Leg, prev, ev.Body, info)
 }
 
 // setHold records whether a party's latest offer holds the other party and

@@ -40,7 +40,10 @@ type Session struct {
 	fromB      media.MediaInfo
 	offerlessA bool // an offerless re-INVITE was answered; its ACK has the answer
 	offerlessB bool
+	allowB     string      // the Allow of the callee's latest response (update.go)
+	delayed    bool        // the caller's INVITE had no offer: the callee's 2xx has it, the caller's ACK the answer (offer.go)
 	live       [2]liveness // the caller's and the callee's media, for the media timeouts
+	srtp       legSRTP     // each leg's SRTP (srtp.go)
 
 	op          *activeOp
 	opQueue     []*opRequest
@@ -76,6 +79,9 @@ func newSession(e *Engine, in *sip.Leg, offer media.MediaInfo) *Session {
 	s := &Session{id: newID(), e: e, a: in, offer: offer, q: newInbox(), inviting: map[*sip.Leg]*outInvite{}, tapped: map[*sip.Leg]bool{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.fromA, s.rawFromA = offer, req.Body()
+	if len(req.Body()) == 0 {
+		s.fromA.TelephoneEvent = -1 // nothing known until the caller's ACK
+	}
 	// WithLazy here and for the legs' loggers: zap clones the encoder for
 	// a child logger's fields only once it logs at an enabled level, not
 	// for every call up front.
@@ -198,19 +204,26 @@ func (s *Session) publishDTMF(d DTMFInfo) {
 }
 
 // end moves to an ended state and stops the loop. A session whose transfer
-// completed is already ended: it just stops.
+// completed is already ended: it just stops. Should the table refuse to (a
+// bug), the session still ends, as ERROR with the reason, which every live
+// state may reach: it never stops live.
 func (s *Session) end(to State, reason string) {
 	if s.state() == TransferCompleted {
 		s.finished = true
 		return
 	}
-	if s.transition(to, reason) {
-		s.finished = true
-		if to == Closed {
-			// Released at once: readers no longer find it, even before
-			// the goroutine has finished tidying up.
-			s.e.reg.retire(s, s.Snapshot())
-		}
+	ok := s.transition(to, reason)
+	if !ok && !s.state().Ended() {
+		s.transition(Error, fmt.Sprintf("%s (%s refused in %s)", reason, to, s.state()))
+	}
+	if !s.state().Ended() {
+		return
+	}
+	s.finished = true
+	if ok && to == Closed {
+		// Released at once: readers no longer find it, even before
+		// the goroutine has finished tidying up.
+		s.e.reg.retire(s, s.Snapshot())
 	}
 }
 
@@ -258,13 +271,21 @@ func (s *Session) start() bool {
 	s.mu.Lock()
 	s.ea, s.eb = ea, eb
 	s.mu.Unlock()
-	ea.SetRemote(s.offer.Remote, s.offer.RTCP)
 	s.wa, s.wb = media.NewSDPWriter("callctl"), media.NewSDPWriter("callctl")
-	offerB, err := s.wb.Rewrite(s.a.Invite().Body(), eb.Advertise(), eb.Port())
-	if err != nil {
-		return s.refuse(488, "Not Acceptable Here", "rewriting offer: "+err.Error())
+	if !s.setupSRTP() {
+		return false
 	}
-	s.lastToB = offerB
+	var offerB []byte
+	if delayed := len(s.a.Invite().Body()) == 0; delayed {
+		// Delayed offer (RFC 3264 §4): carried through offerless.
+		s.delayed = true
+	} else {
+		ea.SetRemote(s.offer.Remote, s.offer.RTCP)
+		if offerB, err = s.wb.Rewrite(s.a.Invite().Body(), eb.Advertise(), eb.Port()); err != nil {
+			return s.refuse(488, "Not Acceptable Here", "rewriting offer: "+err.Error())
+		}
+		s.lastToB = offerB
+	}
 	target, transport, err := e.target(s.snap.Dialled)
 	if err != nil {
 		return s.refuse(500, "Server Internal Error", err.Error())
@@ -272,12 +293,13 @@ func (s *Session) start() bool {
 	s.a.Respond(100, "Trying", nil)
 	maxFwd := maxForwards(s.a.Invite())
 	b, err := e.agent.Dial(sip.DialOptions{
-		Target:      target,
-		Transport:   transport,
-		FromUser:    s.snap.Caller.Number,
-		FromName:    s.snap.Caller.DisplayName,
-		Body:        offerB,
-		MaxForwards: maxFwd,
+		Target:       target,
+		Transport:    transport,
+		FromUser:     s.snap.Caller.Number,
+		FromName:     s.snap.Caller.DisplayName,
+		Body:         offerB,
+		DelayedOffer: s.delayed,
+		MaxForwards:  maxFwd,
 	}, s.sink)
 	if err != nil {
 		return s.refuse(503, "Service Unavailable", "dialling "+target.String()+": "+err.Error())
@@ -323,6 +345,17 @@ func (s *Session) refuse(status int, reason, why string) bool {
 }
 
 func (s *Session) cleanup() {
+	// No session stops without a final state and its event: whatever path
+	// stopped the loop, a live state here is ended as ERROR (and its legs
+	// hung up) before the session is recorded and retired.
+	if st := s.state(); !st.Ended() {
+		why := "the session stopped in " + string(st) + " without a final state"
+		s.log.Error("session stopped while live; ending it", zap.String("state", string(st)))
+		if s.a != nil {
+			s.hangupAll(why)
+		}
+		s.transition(Error, why)
+	}
 	if s.ringTimer != nil {
 		s.ringTimer.Stop()
 	}
@@ -405,6 +438,8 @@ func (s *Session) handle(item any) {
 	case *sip.Result:
 		if tag, ok := ev.Tag.(referTag); ok {
 			s.onReferResult(ev, tag)
+		} else if _, ok := ev.Tag.(updateTag); ok {
+			s.onUpdateResult(ev)
 		}
 	case *opRequest:
 		s.beginOp(ev)
@@ -435,6 +470,7 @@ func (s *Session) handle(item any) {
 // one 487 (a client's hangup) or 503 (callctl stopping).
 func (s *Session) hangupAll(reason string) {
 	r := `SIP;cause=200;text="` + quotedText(reason) + `"`
+	s.endRelay()
 	s.stopMusic()
 	if t := s.transfer; t != nil && t.leg != nil {
 		t.leg.Bye(r)
@@ -473,6 +509,9 @@ func (s *Session) sdpFromCallee(body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.srtpFromCallee(info); err != nil {
+		return nil, err
+	}
 	s.eb.SetRemote(info.Remote, info.RTCP)
 	s.setFrom(s.b, info)
 	s.setRawFrom(s.b, body)
@@ -493,8 +532,11 @@ func (s *Session) onProgress(ev *sip.Progress) {
 		return
 	}
 	res := ev.Response
+	s.noteAllow(res)
 	var body []byte
-	if len(res.Body()) > 0 {
+	// With a delayed offer an unreliable provisional's SDP is no offer the
+	// caller could answer (RFC 3261 13.2.1): it is not passed on.
+	if len(res.Body()) > 0 && !s.delayed {
 		// Early media (RFC 3960): relay it from now on.
 		var err error
 		if body, err = s.sdpFromCallee(res.Body()); err != nil {
@@ -522,6 +564,7 @@ func (s *Session) onAnswered(ev *sip.Answered) {
 	if s.ringTimer != nil {
 		s.ringTimer.Stop()
 	}
+	s.noteAllow(ev.Response)
 	body, err := s.sdpFromCallee(ev.Response.Body())
 	if err != nil {
 		s.log.Warn("callee answered with bad SDP", zap.Error(err))
@@ -536,6 +579,8 @@ func (s *Session) onAnswered(ev *sip.Answered) {
 	s.mapEvents()
 	media.Connect(s.ea, s.eb)
 	s.a.Respond(200, "OK", body)
+	// A delayed offer: body was the callee's offer; the caller's ACK
+	// brings the answer, which onAcked passes on in the callee's ACK.
 	s.transition(InCall, "callee answered")
 }
 
@@ -592,8 +637,17 @@ func (s *Session) onFailed(ev *sip.Failed) {
 	s.end(failureState(ev.Status), why)
 }
 
+// onBye ends the call when a party hangs up. The other party's BYE carries
+// the Reason the party gave, when well-formed (RFC 3326), else callctl's.
 func (s *Session) onBye(ev *sip.Bye) {
+	// RFC 3261 15.1.2: requests still pending in the call are answered,
+	// 487 recommended; a party's re-INVITE waiting for the other party's
+	// answer is one.
+	s.endRelay()
 	r := `SIP;cause=200;text="peer hung up"`
+	if carried := carriedReason(ev.Request); carried != "" {
+		r = carried
+	}
 	if t := s.transfer; t != nil {
 		if t.completed {
 			// The transferee's side ended the old dialog, as RFC 5589
@@ -604,6 +658,22 @@ func (s *Session) onBye(ev *sip.Bye) {
 		if ev.Leg == t.leg {
 			s.onFallbackFailed(&sip.Failed{Leg: ev.Leg, Status: 480})
 			return
+		}
+		if ev.Leg == t.transferee && t.leg == nil {
+			switch s.state() {
+			case Transferring:
+				// It accepted REFER (its 202 or a NOTIFY said so) and left
+				// the old call before its final NOTIFY was handled: the
+				// NOTIFY can no longer reach this dialog, and a transferee
+				// leaves once it has the target (RFC 5589 6).
+				t.transfereeLeft = true
+				s.completeTransfer("the " + s.partyName(t.transferee) + " accepted REFER and left the call before its final NOTIFY")
+				return
+			case TransferRequested:
+				// Its answer to REFER is still on the way; it decides.
+				t.transfereeLeft = true
+				return
+			}
 		}
 	}
 	if ev.Leg != s.a && ev.Leg != s.b {
@@ -620,6 +690,16 @@ func (s *Session) onBye(ev *sip.Bye) {
 	}
 	s.a.Bye(r)
 	s.end(CalleeHungUp, "callee sent BYE")
+}
+
+// endRelay answers a party's re-INVITE still waiting for the other party's
+// answer with 487 Request Terminated (RFC 3261 15.1.2, 9.2), as the call
+// ends: it must not wait 32 s for an answer that will never come.
+func (s *Session) endRelay() {
+	if r := s.relay; r != nil {
+		s.relay = nil
+		r.req.Respond(487, "Request Terminated", nil)
+	}
 }
 
 func (s *Session) other(l *sip.Leg) *sip.Leg {

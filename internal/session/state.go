@@ -23,8 +23,10 @@ const (
 	Redirected        State = "REDIRECTED"
 )
 
-// Ended states (TRANSFER_COMPLETED may go on to IN_CALL when callctl
-// connected the transfer target itself).
+// Ended states. TRANSFER_COMPLETED is final: the transferee reached the
+// target by REFER and callctl is out of the call. A transfer callctl
+// completes itself (the fallback, where it dials the target) keeps the call
+// and goes TRANSFERRING → IN_CALL instead.
 const (
 	TransferCompleted State = "TRANSFER_COMPLETED"
 	CallerHungUp      State = "CALLER_HUNG_UP"
@@ -89,9 +91,9 @@ var transitions = map[State][]State{
 	CalleeOnHold:      join([]State{InCall, CallerOnHold, OnHold, TransferRequested}, talkingEnds, endedByClient),
 	OnHold:            join([]State{InCall, TransferRequested}, talkingEnds, endedByClient),
 	TransferRequested: join([]State{Transferring, TransferFailed}, talkingEnds, endedByClient),
-	Transferring:      join([]State{TransferCompleted, TransferFailed}, talkingEnds, endedByClient),
+	Transferring:      join([]State{TransferCompleted, TransferFailed, InCall}, talkingEnds, endedByClient),
 	TransferFailed:    join([]State{InCall}, holds, talkingEnds, endedByClient),
-	TransferCompleted: {InCall, Closed},
+	TransferCompleted: {Closed},
 	CallerHungUp:      {Closed},
 	CalleeHungUp:      {Closed},
 	HungUp:            {Closed},

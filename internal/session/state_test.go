@@ -32,7 +32,7 @@ func TestEndedStatesOnlyLeadToClosed(t *testing.T) {
 			continue
 		}
 		for _, to := range transitions[s] {
-			if to != Closed && !(s == TransferCompleted && to == InCall) {
+			if to != Closed {
 				t.Errorf("ended state %s may go to %s", s, to)
 			}
 		}
@@ -61,6 +61,9 @@ func TestCallWalks(t *testing.T) {
 		"cancelled":                 {Setup, Ringing, Cancelled},
 		"held and resumed":          {Setup, Ringing, InCall, CalleeOnHold, InCall, CallerOnHold, InCall},
 		"transfer fails":            {InCall, TransferRequested, Transferring, TransferFailed, InCall},
+		"transferred by REFER":      {InCall, TransferRequested, Transferring, TransferCompleted, Closed},
+		"callctl connects target":   {InCall, TransferRequested, Transferring, InCall},
+		"REFER refused, restored":   {CalleeOnHold, TransferRequested, TransferFailed, CalleeOnHold},
 		"forwarded":                 {Setup, Ringing, Redirected, Ringing, InCall},
 	}
 	for name, walk := range walks {
@@ -73,7 +76,7 @@ func TestCallWalks(t *testing.T) {
 }
 
 func TestIllegalTransitionsAreRefused(t *testing.T) {
-	for _, c := range [][2]State{{Setup, CallerOnHold}, {InCall, Ringing}, {Busy, InCall}, {Closed, InCall}, {CallerHungUp, InCall}} {
+	for _, c := range [][2]State{{TransferCompleted, InCall}, {TransferRequested, TransferCompleted}, {Setup, CallerOnHold}, {InCall, Ringing}, {Busy, InCall}, {Closed, InCall}, {CallerHungUp, InCall}} {
 		if CanTransition(c[0], c[1]) {
 			t.Errorf("%s → %s allowed", c[0], c[1])
 		}
@@ -90,6 +93,16 @@ func TestFailureCodesMapToEndStates(t *testing.T) {
 	for code, want := range cases {
 		if got := failureState(code); got != want {
 			t.Errorf("failureState(%d) = %s, want %s", code, got, want)
+		}
+	}
+}
+
+// Every live state may end as ERROR: the state a session is forced into when
+// it would otherwise stop without a final state (Session.cleanup).
+func TestEveryLiveStateCanEndAsError(t *testing.T) {
+	for _, s := range AllStates {
+		if !s.Ended() && !CanTransition(s, Error) {
+			t.Errorf("%s cannot go to %s", s, Error)
 		}
 	}
 }

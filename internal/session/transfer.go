@@ -35,6 +35,9 @@ type transfer struct {
 	prev       State
 	referSeq   uint32
 	completed  bool // TRANSFER_COMPLETED; waiting for the old dialog to end
+	// transfereeLeft: the transferee sent BYE before callctl knew whether
+	// it accepted REFER; the REFER's answer decides the outcome.
+	transfereeLeft bool
 
 	// Fallback: callctl's own leg to the target.
 	leg    *sip.Leg
@@ -81,7 +84,7 @@ func (s *Session) startTransfer(transferorNumber, target string) {
 	if !s.requireState(transferStates) {
 		return
 	}
-	uri, transport, oe := s.e.resolve(s.op.req.name, target)
+	uri, transport, oe := s.e.resolve(s.opName(), target)
 	if oe != nil {
 		s.finishOp(oe)
 		return
@@ -99,7 +102,7 @@ func (s *Session) startTransfer(transferorNumber, target string) {
 		gosip.NewHeader("Refer-To", "<"+uri.String()+">"),
 		gosip.NewHeader("Referred-By", "<"+referredBy.String()+">"))
 	if err != nil {
-		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.op.req.name, Msg: "cannot send REFER: " + err.Error()})
+		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.opName(), Msg: "cannot send REFER: " + err.Error()})
 		return
 	}
 	t.referSeq = seq
@@ -123,27 +126,76 @@ func (s *Session) transferProgress(text string, status int) {
 	s.publishOp("transferProgress", map[string]string{"progress": text}, "progress", "")
 }
 
-// onReferResult handles the transferee's answer to REFER.
+// onReferResult handles the transferee's answer to REFER. It may come after
+// the NOTIFYs it starts (a UAS may send the first NOTIFY before the 202,
+// RFC 3515 2.4.4, and UDP or goroutines may reorder them), after the
+// transfer completed, or after the transferee's BYE.
 func (s *Session) onReferResult(ev *sip.Result, tag referTag) {
 	t := s.transfer
 	if t == nil || t.gen != tag.gen || t.completed {
 		return
 	}
 	reason := reasonOf(ev.Response, ev.Status)
-	switch {
-	case ev.Status >= 200 && ev.Status < 300:
-		// RFC 3515 2.4.2: 202 only says the REFER was accepted; the
-		// outcome comes in NOTIFY.
-		s.transferProgress(fmt.Sprintf("%d %s", ev.Status, reason), ev.Status)
-		s.transition(Transferring, fmt.Sprintf("REFER accepted (%d); waiting for NOTIFY", ev.Status))
-	case ev.Status != 408 && s.e.cfg.TransferFallback:
-		s.log.Info("REFER refused; connecting the target itself", zap.Int("status", ev.Status))
-		s.startFallback(fmt.Sprintf("REFER refused with %d %s", ev.Status, reason))
-	case ev.Status == 408:
-		s.failTransfer(timeout(s.op.req.name, "the "+s.partyName(t.transferee)+" did not answer REFER"))
-	default:
-		s.failTransfer(peerRefused(s.op.req.name, s.partyName(t.transferee), ev.Status, reason))
+	accepted := ev.Status >= 200 && ev.Status < 300
+	if t.transfereeLeft {
+		if accepted {
+			// The transferee accepted and has already left the old call
+			// (RFC 5589 6): the transfer is under way without callctl.
+			s.transferProgress(fmt.Sprintf("%d %s", ev.Status, reason), ev.Status)
+			s.acceptRefer(fmt.Sprintf("REFER accepted (%d) after the transferee's BYE", ev.Status))
+			s.completeTransfer(fmt.Sprintf("the %s accepted REFER (%d) and left the call", s.partyName(t.transferee), ev.Status))
+			return
+		}
+		// It refused and hung up: the call is over, not transferred.
+		s.transfer = nil
+		t.transferor.Bye(`SIP;cause=200;text="peer hung up"`)
+		s.finishOp(peerRefused(s.opName(), s.partyName(t.transferee), ev.Status, reason+" (and it hung up)"))
+		s.end(s.hungUpState(t.transferee), s.partyName(t.transferee)+" sent BYE during the transfer")
+		return
 	}
+	switch {
+	case accepted:
+		// RFC 3515 2.4.2: 202 only says the REFER was accepted; the
+		// outcome comes in NOTIFY. A NOTIFY may already have said more.
+		if s.state() == TransferRequested {
+			s.transferProgress(fmt.Sprintf("%d %s", ev.Status, reason), ev.Status)
+		}
+		s.acceptRefer(fmt.Sprintf("REFER accepted (%d); waiting for NOTIFY", ev.Status))
+	case fallbackStatus(ev.Status) && s.e.cfg.TransferFallback:
+		s.log.Info("REFER not supported; connecting the target itself", zap.Int("status", ev.Status))
+		s.startFallback(fmt.Sprintf("REFER not supported (%d %s)", ev.Status, reason))
+	case ev.Status == 408:
+		s.failTransfer(timeout(s.opName(), "the "+s.partyName(t.transferee)+" did not answer REFER"))
+	default:
+		// 603 Decline, 486 Busy Here, 403 …: a refusal, which callctl
+		// respects (no fallback).
+		s.failTransfer(peerRefused(s.opName(), s.partyName(t.transferee), ev.Status, reason))
+	}
+}
+
+// fallbackStatus reports whether a REFER's answer says the transferee does
+// not do REFER at all (405 Method Not Allowed, 501 Not Implemented, 420 Bad
+// Extension), the only case where callctl connects the target itself. Any
+// other refusal (603, 486, 403, …) is the transferee's decision.
+func fallbackStatus(status int) bool {
+	return status == 405 || status == 501 || status == 420
+}
+
+// acceptRefer moves TRANSFER_REQUESTED to TRANSFERRING once the transferee
+// has shown it accepted REFER: by its 2xx, or by a NOTIFY of the REFER's
+// subscription, which may arrive first.
+func (s *Session) acceptRefer(why string) {
+	if s.state() == TransferRequested {
+		s.transition(Transferring, why)
+	}
+}
+
+// hungUpState is the end of a call that party l left by BYE.
+func (s *Session) hungUpState(l *sip.Leg) State {
+	if l == s.a {
+		return CallerHungUp
+	}
+	return CalleeHungUp
 }
 
 // onNotify handles a NOTIFY of the REFER's implicit subscription
@@ -157,9 +209,12 @@ func (s *Session) onNotify(ev *sip.Request) {
 		return
 	}
 	ev.Respond(200, "OK", nil)
-	if t.completed {
+	if t.completed || t.leg != nil {
 		return
 	}
+	// A NOTIFY of this REFER's subscription means the transferee accepted
+	// it, whether or not its 202 has been handled yet (RFC 3515 2.4.4).
+	s.acceptRefer("NOTIFY of the REFER subscription: REFER accepted")
 	status, line := parseSipfrag(req.Body())
 	terminated := false
 	if ss := req.GetHeader("Subscription-State"); ss != nil {
@@ -171,14 +226,14 @@ func (s *Session) onNotify(ev *sip.Request) {
 		s.completeTransfer(line)
 	case status >= 300:
 		s.transferProgress(line, status)
-		s.failTransfer(peerRefused(s.op.req.name, "transfer target "+t.target, status, strings.TrimSpace(strings.TrimPrefix(line, strconv.Itoa(status)))))
+		s.failTransfer(peerRefused(s.opName(), "transfer target "+t.target, status, strings.TrimSpace(strings.TrimPrefix(line, strconv.Itoa(status)))))
 	case status >= 100:
 		s.transferProgress(line, status)
 		if terminated {
-			s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.op.req.name, Msg: "the transferee ended the REFER subscription without a final status (last: " + line + ")"})
+			s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.opName(), Msg: "the transferee ended the REFER subscription without a final status (last: " + line + ")"})
 		}
 	case terminated:
-		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.op.req.name, Msg: "the transferee ended the REFER subscription without a final status"})
+		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.opName(), Msg: "the transferee ended the REFER subscription without a final status"})
 	}
 }
 
@@ -215,15 +270,25 @@ func parseSipfrag(body []byte) (int, string) {
 
 // completeTransfer: the transferee reached the target. The transferor's leg
 // gets BYE; the transferee's too if its side has not ended it in the grace
-// time.
+// time. The state changes first: nothing is marked or sent unless the
+// table allowed TRANSFER_COMPLETED.
 func (s *Session) completeTransfer(why string) {
 	t := s.transfer
+	s.acceptRefer("REFER accepted: " + why)
+	if !s.transition(TransferCompleted, "transferee reached the target: "+why) {
+		s.failTransfer(&OpError{Code: CodeWrongState, Op: s.opName(), State: s.state(),
+			Msg: "the transfer completed in state " + string(s.state()) + ", which cannot end it"})
+		return
+	}
 	t.completed = true
 	s.stopMusic()
-	s.transition(TransferCompleted, "transferee reached the target: "+why)
 	t.transferor.Bye(`SIP;cause=200;text="transferred"`)
-	s.after(s.e.cfg.TransferGrace, transferGrace{gen: t.gen})
 	s.finishOp(nil)
+	if t.transfereeLeft {
+		s.finished = true
+		return
+	}
+	s.after(s.e.cfg.TransferGrace, transferGrace{gen: t.gen})
 }
 
 func (s *Session) onTransferGrace(tag transferGrace) {
@@ -240,7 +305,16 @@ func (s *Session) onTransferTimeout(tag transferTimeout) {
 	if t == nil || t.gen != tag.gen || t.completed {
 		return
 	}
-	s.failTransfer(timeout(s.op.req.name, fmt.Sprintf("no final NOTIFY within %s", s.e.cfg.TransferTimeout)))
+	if t.transfereeLeft {
+		// The transferee hung up and never answered REFER: the call is
+		// over, not transferred.
+		s.transfer = nil
+		t.transferor.Bye(`SIP;cause=200;text="peer hung up"`)
+		s.finishOp(timeout(s.opName(), "the "+s.partyName(t.transferee)+" hung up and never answered REFER"))
+		s.end(s.hungUpState(t.transferee), s.partyName(t.transferee)+" sent BYE during the transfer")
+		return
+	}
+	s.failTransfer(timeout(s.opName(), fmt.Sprintf("no final NOTIFY within %s", s.e.cfg.TransferTimeout)))
 }
 
 // failTransfer puts the call back where it was: TRANSFER_FAILED, then the
@@ -270,19 +344,19 @@ func (s *Session) startFallback(why string) {
 	}
 	body, err := media.SetDirection(raw, media.SendRecv)
 	if err != nil {
-		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.op.req.name, Msg: why + "; cannot offer the transferee's media: " + err.Error()})
+		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.opName(), Msg: why + "; cannot offer the transferee's media: " + err.Error()})
 		return
 	}
 	ep, err := s.e.ports.Allocate(s.e.endpointConfig(s.log))
 	if err != nil {
-		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.op.req.name, Msg: why + "; no RTP ports: " + err.Error()})
+		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.opName(), Msg: why + "; no RTP ports: " + err.Error()})
 		return
 	}
 	t.ep, t.writer = ep, media.NewSDPWriter("callctl")
 	if t.offer, err = t.writer.Rewrite(body, ep.Advertise(), ep.Port()); err != nil {
 		ep.Close()
 		t.ep = nil
-		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.op.req.name, Msg: why + "; " + err.Error()})
+		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.opName(), Msg: why + "; " + err.Error()})
 		return
 	}
 	from := s.snap.Caller
@@ -293,7 +367,7 @@ func (s *Session) startFallback(why string) {
 	if err != nil {
 		ep.Close()
 		t.ep = nil
-		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.op.req.name, Msg: why + "; dialling the target: " + err.Error()})
+		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.opName(), Msg: why + "; dialling the target: " + err.Error()})
 		return
 	}
 	leg.SetLogger(s.e.log.WithLazy(zap.String("session", s.id)))
@@ -309,7 +383,7 @@ func (s *Session) onFallbackAnswered(ev *sip.Answered) {
 		ev.Leg.Bye(`SIP;cause=488;text="bad SDP"`)
 		t.leg = nil
 		t.ep.Close()
-		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.op.req.name, Msg: "the transfer target answered with bad SDP: " + err.Error()})
+		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.opName(), Msg: "the transfer target answered with bad SDP: " + err.Error()})
 		return
 	}
 	t.ep.SetRemote(info.Remote, info.RTCP)
@@ -324,6 +398,7 @@ func (s *Session) onFallbackAnswered(ev *sip.Answered) {
 	if to := ev.Response.To(); to != nil {
 		party.DisplayName = to.DisplayName
 	}
+	s.srtpLegReplaced(t.transferor == s.a)
 	s.mu.Lock()
 	if t.transferor == s.a {
 		s.a, s.ea, s.wa, s.lastToA = ev.Leg, t.ep, t.writer, t.offer
@@ -351,8 +426,11 @@ func (s *Session) onFallbackAnswered(ev *sip.Answered) {
 	s.transfer = nil
 	s.holdA, s.holdB = false, false
 	s.transferProgress("target answered; callctl bridged it", 200)
-	s.transition(TransferCompleted, "callctl connected the transfer target "+t.target)
-	s.transition(InCall, "in call with the transfer target "+t.target)
+	// The call goes on with the target: the session stays live, straight
+	// from TRANSFERRING to IN_CALL (never through the ended
+	// TRANSFER_COMPLETED); the operation's own event says it succeeded.
+	s.transition(InCall, "callctl connected the transfer target "+t.target)
+	s.publishOp("transferCompleted", map[string]string{"target": t.target, "by": "callctl"}, "ok", "")
 	s.finishOp(nil)
 }
 
@@ -360,7 +438,7 @@ func (s *Session) onFallbackFailed(ev *sip.Failed) {
 	t := s.transfer
 	t.leg = nil
 	t.ep.Close()
-	s.failTransfer(peerRefused(s.op.req.name, "transfer target "+t.target, ev.Status, reasonOf(ev.Response, ev.Status)))
+	s.failTransfer(peerRefused(s.opName(), "transfer target "+t.target, ev.Status, reasonOf(ev.Response, ev.Status)))
 }
 
 // startForward: while ringing, cancel the callee's leg and ring target with
@@ -373,7 +451,7 @@ func (s *Session) startForward(target string) {
 		s.startTransfer(s.snap.Callee.Number, target)
 		return
 	}
-	uri, transport, oe := s.e.resolve(s.op.req.name, target)
+	uri, transport, oe := s.e.resolve(s.opName(), target)
 	if oe != nil {
 		s.finishOp(oe)
 		return
@@ -398,6 +476,7 @@ func (s *Session) startForward(target string) {
 		return
 	}
 	leg.SetLogger(s.e.log.WithLazy(zap.String("session", s.id)))
+	s.srtpLegReplaced(false)
 	s.b, s.wb, s.lastToB = leg, writer, offer
 	s.mu.Lock()
 	s.snap.Callee = Party{Number: uri.User, LegID: leg.ID(), CallID: leg.CallID()}
@@ -405,4 +484,13 @@ func (s *Session) startForward(target string) {
 	s.restartRingTimer()
 	s.transition(Redirected, "forwarded to "+target)
 	s.finishOp(nil)
+}
+
+// opName is the running operation's name, for errors ("blindTransfer" when
+// none runs any more, e.g. after a hangup interrupted it).
+func (s *Session) opName() string {
+	if s.op == nil {
+		return "blindTransfer"
+	}
+	return s.op.req.name
 }

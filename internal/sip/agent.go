@@ -404,7 +404,7 @@ func (a *Agent) respond(tx gosip.ServerTransaction, req *gosip.Request, status i
 
 // allowMethods are the methods callctl handles, sent in Allow (RFC 3261
 // 20.5): add a method here once it is really handled.
-var allowMethods = []string{"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "REFER", "NOTIFY", "PRACK"}
+var allowMethods = []string{"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "REFER", "NOTIFY", "PRACK", "UPDATE"}
 
 var allowHeader = strings.Join(allowMethods, ", ")
 

@@ -17,5 +17,7 @@
 // prack.go), session timers and their refreshes, which never leave their
 // leg (RFC 4028, timers.go: the owner only hears SessionExpired), and
 // holding an in-dialog request briefly so the owner gets a dialog's
-// requests in CSeq order (order.go).
+// requests in CSeq order (order.go). A leg dialled with a delayed offer leaves the
+// ACK's SDP answer to its owner (Leg.Ack), and Leg.Update sends UPDATE in an
+// early or confirmed dialog (RFC 3311).
 package sip

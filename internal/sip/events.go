@@ -15,7 +15,9 @@ type Progress struct {
 	Response *gosip.Response
 }
 
-// Answered is the 2xx to an Outbound INVITE; the ACK has been sent.
+// Answered is the 2xx to an Outbound INVITE; the ACK has been sent, except
+// for a leg dialled with DialOptions.DelayedOffer, whose owner sends it with
+// Leg.Ack.
 type Answered struct {
 	Leg      *Leg
 	Response *gosip.Response
@@ -60,7 +62,10 @@ type Acked struct {
 }
 
 // AckTimeout means a 2xx callctl sent was never ACKed within 64*T1; RFC 3261
-// 13.3.1.4 says the session should then be ended with a BYE.
+// 13.3.1.4 says the session should then be ended with a BYE. On a leg
+// dialled with DialOptions.DelayedOffer it also means the owner never
+// called Ack within 64*T1: the SIP layer ACKed without an answer and sent
+// BYE.
 type AckTimeout struct{ Leg *Leg }
 
 // Bye is a BYE from the leg's peer; it has been answered 200 and the dialog

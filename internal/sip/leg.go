@@ -56,6 +56,7 @@ type Leg struct {
 	answered     bool   // a 2xx to the dialog-creating INVITE was sent or received
 	ended        bool
 	ack          *gosip.Request // outbound: the ACK for the 2xx, re-sent on retransmissions
+	delayedAck   *delayedAck    // outbound with DialOptions.DelayedOffer (delayedack.go)
 	awaitAck     *ackWait       // a 2xx callctl sent, waiting for its ACK
 	serverInvite bool           // a re-INVITE from the peer is being answered
 	clientInvite bool           // callctl's own re-INVITE is in progress
@@ -234,6 +235,7 @@ func (l *Leg) newRequestLocked(method gosip.RequestMethod, body []byte) *gosip.R
 // reason, when set, goes in a Reason header (RFC 3326). The leg is ended at
 // once; the owner gets no more events from it.
 func (l *Leg) Bye(reason string) {
+	l.flushDelayedAck() // RFC 3261 15: never a BYE before the 2xx's ACK
 	l.mu.Lock()
 	if l.ended {
 		l.mu.Unlock()
@@ -513,6 +515,7 @@ func (l *Leg) onRequest(req *gosip.Request, tx gosip.ServerTransaction) {
 			l.remoteTarget = c.Address
 		}
 	}
+	l.refreshTargetLocked(req) // an UPDATE's Contact (update.go)
 	l.remoteSeq = req.CSeq().SeqNo
 	l.ord.advance()
 	done := make(chan struct{})

@@ -22,6 +22,10 @@ type DialOptions struct {
 	FromName string
 	// Body is the SDP offer.
 	Body []byte
+	// DelayedOffer sends the INVITE without SDP (Body is ignored): the 2xx
+	// carries the offer, Answered is emitted before any ACK, and the owner
+	// sends the ACK with the answer by Leg.Ack (see delayedack.go).
+	DelayedOffer bool
 	// MaxForwards is the inbound INVITE's value minus one (RFC 3261 16.6).
 	MaxForwards uint32
 	// Headers are added as they are.
@@ -59,6 +63,10 @@ func (a *Agent) Dial(opts DialOptions, sink func(Event)) (*Leg, error) {
 	l.remoteTarget = opts.Target
 	l.localSeq = rand.Uint32N(1<<15) + 1
 	l.SetLogger(a.log)
+	if opts.DelayedOffer {
+		opts.Body = nil
+		l.delayedAck = &delayedAck{}
+	}
 
 	l.mu.Lock()
 	l.localSeq-- // newRequestLocked increments
@@ -134,6 +142,7 @@ func (l *Leg) readInvite(tx gosip.ClientTransaction, req *gosip.Request) (*gosip
 				if tag, _ := res.To().Params.Get("tag"); tag != "" && l.remoteTag == "" {
 					l.remoteTag = tag
 				}
+				l.learnEarlyDialogLocked(res) // remote target and routes for UPDATE (update.go)
 				l.emitLocked(&Progress{Leg: l, Response: res})
 				l.mu.Unlock()
 				if wantCancel {
@@ -220,7 +229,13 @@ func (l *Leg) onAnswer(req *gosip.Request, res *gosip.Response) {
 		l.rememberSDPLocked(req.Body())
 		l.uacTimerLocked(res, true)
 	}
+	delayed := l.delayedAck != nil
 	l.mu.Unlock()
+	if delayed && !cancelled {
+		l.holdAck(req, res) // the owner ACKs with the answer (Leg.Ack)
+		l.emit(&Answered{Leg: l, Response: res})
+		return
+	}
 	l.sendAck(req, res)
 	if cancelled {
 		// RFC 3261 15: a 2xx that raced our CANCEL: ACK it, then BYE.
@@ -240,7 +255,9 @@ func (l *Leg) onRetransmitted2xx(req *gosip.Request, res *gosip.Response) {
 	same := tag == l.remoteTag
 	l.mu.Unlock()
 	if same {
-		l.sendAck(req, res)
+		if !l.ackDelayed(req) {
+			l.sendAck(req, res)
+		}
 		return
 	}
 	// A 2xx from another fork (RFC 3261 13.2.2.4): ACK and BYE it.

@@ -550,8 +550,9 @@ func TestBlindTransferToBusyTargetFailsAndCallKeepsAudioBothWays(t *testing.T) {
 // A SIPp callee that refuses REFER with 405: callctl connects the target
 // itself (a new leg, no re-INVITE to the callee: its scenario fails on any
 // other request), hangs up the transferor (the caller's scenario passes only
-// on a BYE), and the session goes TRANSFER_COMPLETED then IN_CALL with the
-// target as its caller. The callee's and the target's audio are relayed to
+// on a BYE), and the session goes TRANSFERRING straight to IN_CALL with the
+// target as its caller (never through the ended TRANSFER_COMPLETED), with a
+// transferCompleted OPERATION event. The callee's and the target's audio are relayed to
 // each other (a capture finds each one's payload at the other's port) until
 // a client hangs up, which both get as BYE.
 func TestBlindTransferRefusedWith405FallsBackToCallctlConnectingTheTarget(t *testing.T) {
@@ -582,8 +583,14 @@ func TestBlindTransferRefusedWith405FallsBackToCallctlConnectingTheTarget(t *tes
 	if err := cc.app.Engine().BlindTransfer(opContext(t), id, "sipp", targetURI); err != nil {
 		t.Errorf("BlindTransfer(sipp → %s) with REFER refused: %v; want nil once callctl connected the target", targetURI, err)
 	}
-	completed := cc.waitState(t, id, session.TransferCompleted, 5*time.Second)
-	connected := cc.waitStateAfter(t, id, session.InCall, completed, 5*time.Second)
+	transferring := cc.waitState(t, id, session.Transferring, 5*time.Second)
+	connected := cc.waitStateAfter(t, id, session.InCall, transferring, 5*time.Second)
+	// The session stayed live: its own OPERATION event says the transfer
+	// completed (issue 11 point 10).
+	cc.WaitEvent(t, 5*time.Second, "a transferCompleted operation event", func(e session.Event) bool {
+		return e.Type == session.EventOperation && e.SessionID == id && e.Operation != nil &&
+			e.Operation.Name == "transferCompleted" && e.Operation.Result == "ok"
+	})
 	uac.ExpectPass(t, 10*time.Second)
 	if s := cc.snapshot(t, id); s.State != session.InCall || s.Caller.Number != "4000" || s.Callee.Number != "1000" {
 		t.Errorf("after the fallback the session is %s between %q and %q; want %s between 4000 (the target, in the transferor's place) and 1000",
@@ -599,8 +606,8 @@ func TestBlindTransferRefusedWith405FallsBackToCallctlConnectingTheTarget(t *tes
 	target.ExpectPass(t, 10*time.Second)
 	cc.waitStateAfter(t, id, session.HungUp, connected, 5*time.Second)
 	pkts := capture.Stop(t)
-	if walk := cc.Walk(id); !containsRun(walk, session.TransferCompleted, session.InCall, session.HungUp) {
-		t.Errorf("session went %v; want it to pass %s → %s → %s", walk, session.TransferCompleted, session.InCall, session.HungUp)
+	if walk := cc.Walk(id); !containsRun(walk, session.Transferring, session.InCall, session.HungUp) || slices.Contains(walk, session.TransferCompleted) {
+		t.Errorf("session went %v; want it to pass %s → %s → %s, never the ended %s", walk, session.Transferring, session.InCall, session.HungUp, session.TransferCompleted)
 	}
 
 	lo, hi := cc.rtpPorts(t)

@@ -56,3 +56,16 @@ func sox(t testing.TB, args ...string) {
 		t.Fatalf("peers: sox %v: %v\n%s", args, err, out)
 	}
 }
+
+// SilentWavFile writes dir/silence.wav: seconds of digital silence (every
+// sample 0, no dither) as an 8 kHz mono signed 16-bit WAV for baresip's
+// aufile. Its PCMU packets carry 0xFF in every octet (G.711 µ-law of 0), so
+// a capture tells such audio in the clear (UDPPacket.Carries(0xff)) from
+// SRTP ciphertext. It returns the path.
+func SilentWavFile(t testing.TB, dir string, seconds float64) string {
+	t.Helper()
+	path := filepath.Join(dir, "silence.wav")
+	sox(t, "-D", "-n", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", path,
+		"synth", strconv.FormatFloat(seconds, 'f', -1, 64), "sine", "0")
+	return path
+}

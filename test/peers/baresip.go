@@ -34,6 +34,10 @@ type BaresipOptions struct {
 	// Dir is the configuration directory (config, accounts, logs); default a
 	// new t.TempDir().
 	Dir string
+	// MediaEnc is the account's mediaenc: "" (plain RTP), "srtp" (best
+	// effort: RTP/AVP with a=crypto), "srtp-mand" (RTP/SAVP, SDES keys,
+	// RFC 4568) or "srtp-mandf" (RTP/SAVPF). Any of them loads srtp.so.
+	MediaEnc string
 }
 
 // Baresip is a running baresip with its control connection. Commands act on
@@ -97,6 +101,7 @@ func StartBaresip(t testing.TB, opts BaresipOptions) *Baresip {
 		"module aufile.so",
 		"module aubridge.so",
 		"module ctrl_tcp.so",
+		srtpModule(opts.MediaEnc),
 		"module_app account.so",
 		"module_app menu.so",
 		"ctrl_tcp_listen 127.0.0.1:" + strconv.Itoa(opts.CtrlPort),
@@ -105,7 +110,11 @@ func StartBaresip(t testing.TB, opts BaresipOptions) *Baresip {
 		"",
 	}, "\n")
 	// regint=0: no REGISTER.
-	accounts := fmt.Sprintf("<%s>;regint=0;answermode=%s;audio_codecs=PCMU,PCMA\n", b.URI(), opts.AnswerMode)
+	accounts := fmt.Sprintf("<%s>;regint=0;answermode=%s;audio_codecs=PCMU,PCMA", b.URI(), opts.AnswerMode)
+	if opts.MediaEnc != "" {
+		accounts += ";mediaenc=" + opts.MediaEnc
+	}
+	accounts += "\n"
 	for name, data := range map[string]string{"config": config, "accounts": accounts} {
 		if err := os.WriteFile(filepath.Join(opts.Dir, name), []byte(data), 0o644); err != nil {
 			t.Fatalf("peers: %v", err)
@@ -160,4 +169,13 @@ func (b *Baresip) Log() string { return readLog(b.p.logs[0]) }
 func (b *Baresip) Stop() {
 	b.BaresipCtrl.Close()
 	b.p.stop(sigTerm, 3*time.Second)
+}
+
+// srtpModule is the config line that loads SDES-SRTP when mediaenc asks for
+// it (a comment line otherwise, which baresip ignores).
+func srtpModule(mediaEnc string) string {
+	if mediaEnc == "" {
+		return "# no srtp"
+	}
+	return "module srtp.so"
 }

@@ -69,12 +69,16 @@ func TestScenariosPassAgainstEachOtherDirectly(t *testing.T) {
 		{name: "hold and resume, callee streaming throughout", uac: "uac_hold.xml", uas: "uas_held_by_callctl.xml"},
 		{name: "malformed SDP", uac: "uac_bad_sdp.xml", uas: refusing(t, 488, "Not Acceptable Here")},
 		{name: "unknown dialog", uac: "uac_unknown_dialog.xml", uas: uas481},
+		{name: "UPDATE in the early dialog", uac: "uac_early_update.xml", uas: "uas_early_update.xml"},
+		{name: "UPDATE from the caller in the early dialog", uac: "uac_send_early_update.xml", uas: "uas_expect_early_update.xml"},
+		{name: "delayed offer", uac: "uac_delayed_offer.xml", uas: "uas_delayed_offer.xml", keys: map[string]string{"duration": "500"}},
 
 		// The checks can fail.
 		{name: "486 is not 404", uac: "uac_expect_404.xml", uas: "uas_busy.xml", uacExit: 1},
 		{name: "486 is not a no-answer", uac: "uac_expect_480_or_408.xml", uas: "uas_busy.xml", uacExit: 1},
 		{name: "486 is not 487", uac: "uac_expect_487.xml", uas: "uas_busy.xml", uacExit: 1},
 		{name: "hold with inactive is not sendonly", uac: variant(t, "uac_hold.xml", "a=sendonly", "a=inactive"), uas: "uas_expect_hold.xml", uasExit: 1},
+		{name: "an offer in the INVITE is no delayed offer", uac: "uac_pcmu_rtp.xml", uas: "uas_delayed_offer.xml", keys: map[string]string{"duration": "500"}, uasExit: 1},
 		{name: "offer without PCMU", uac: variant(t, "uac_pcmu_rtp.xml", "RTP/AVP 0\r\n", "RTP/AVP 8\r\n"), uas: "uas_pcmu_rtp.xml", keys: map[string]string{"duration": "500"}, uasExit: 1},
 	}
 	for _, tc := range tests {
