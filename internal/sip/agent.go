@@ -1,7 +1,6 @@
 package sip
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -70,6 +69,14 @@ type Config struct {
 	// TimerUnit, for tests only, is how long one second of Session-Expires
 	// and Min-SE lasts on the leg's clocks; 0 means a second.
 	TimerUnit time.Duration
+	// LargeOver is how requests too large for UDP travel to hosts not in
+	// Peers: LargeOverTCP (the default) or LargeOverUDP (transport.go).
+	LargeOver string
+	// Peers are per-host LargeOver policies (the trunk's, the routes').
+	Peers []PeerPolicy
+	// TLS is the SIP-over-TLS listener and the verification of TLS peers
+	// (tls.go); a zero value listens on no TLS port.
+	TLS TLSConfig
 }
 
 // InviteHandler receives each new dialog-creating INVITE from an allowed,
@@ -124,6 +131,14 @@ type Agent struct {
 	dropped [numDropReasons]atomic.Uint64
 	// panics counts handler panics recovered (guard).
 	panics atomic.Uint64
+	// sendFailed counts messages that could not be sent, by reason, and
+	// largeSent requests over 1,300 bytes sent over TCP (0) or as large
+	// UDP datagrams (1) (transport.go).
+	sendFailed [numFailReasons]atomic.Uint64
+	largeSent  [2]atomic.Uint64
+	// tlsPort is the TLS listener's port (0: none); certs its certificate.
+	tlsPort int
+	certs   *certStore
 	// tagHook, set by tests only, makes local tags predictable.
 	tagHook func() string
 }
@@ -246,21 +261,37 @@ func NewAgent(cfg Config, log *zap.Logger, onInvite InviteHandler) (*Agent, erro
 	}
 	a.port = port
 
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(a.host), sipgo.WithUserAgentParser(parser),
-		sipgo.WithUserAgentTransactionLayerOptions(gosip.WithTransactionLayerLogger(slogger)),
-		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerLogger(slogger),
-			gosip.WithTransportLayerReadFilter(a.intake)))
+	certs, serverTLS, clientTLS, err := newTLS(cfg.TLS)
 	if err != nil {
 		a.closeListeners(udpConn, tcpLn)
 		return nil, err
 	}
+	a.certs = certs
+	var tlsLn net.Listener
+	if cfg.TLS.Listen != "" {
+		if tlsLn, err = listenTLS(cfg.TLS.Listen, serverTLS); err != nil {
+			a.closeListeners(udpConn, tcpLn)
+			return nil, err
+		}
+		a.tlsPort = tlsLn.Addr().(*net.TCPAddr).Port
+	}
+
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(a.host), sipgo.WithUserAgentParser(parser),
+		sipgo.WithUserAgenTLSConfig(clientTLS),
+		sipgo.WithUserAgentTransactionLayerOptions(gosip.WithTransactionLayerLogger(slogger)),
+		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerLogger(slogger),
+			gosip.WithTransportLayerReadFilter(a.intake)))
+	if err != nil {
+		a.closeListeners(udpConn, tcpLn, tlsLn)
+		return nil, err
+	}
 	a.ua = ua
 	if a.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(slogger)); err != nil {
-		a.closeListeners(udpConn, tcpLn)
+		a.closeListeners(udpConn, tcpLn, tlsLn)
 		return nil, err
 	}
 	if a.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(a.host), sipgo.WithClientPort(port), sipgo.WithClientLogger(slogger)); err != nil {
-		a.closeListeners(udpConn, tcpLn)
+		a.closeListeners(udpConn, tcpLn, tlsLn)
 		return nil, err
 	}
 	if udpConn != nil {
@@ -273,13 +304,11 @@ func NewAgent(cfg Config, log *zap.Logger, onInvite InviteHandler) (*Agent, erro
 	if tcpLn != nil {
 		a.listeners = append(a.listeners, func() error { return a.srv.ServeTCP(tcpLn) })
 	}
+	if tlsLn != nil {
+		a.listeners = append(a.listeners, func() error { return a.srv.ServeTLS(tlsLn) })
+	}
 	a.closeFns = append(a.closeFns, func() {
-		if udpConn != nil {
-			udpConn.Close()
-		}
-		if tcpLn != nil {
-			tcpLn.Close()
-		}
+		a.closeListeners(udpConn, tcpLn, tlsLn)
 	})
 
 	a.srv.OnInvite(a.guard(a.handleInvite))
@@ -294,12 +323,14 @@ func NewAgent(cfg Config, log *zap.Logger, onInvite InviteHandler) (*Agent, erro
 	return a, nil
 }
 
-func (a *Agent) closeListeners(c net.PacketConn, l net.Listener) {
+func (a *Agent) closeListeners(c net.PacketConn, ls ...net.Listener) {
 	if c != nil {
 		c.Close()
 	}
-	if l != nil {
-		l.Close()
+	for _, l := range ls {
+		if l != nil {
+			l.Close()
+		}
 	}
 }
 
@@ -398,7 +429,7 @@ func (a *Agent) respond(tx gosip.ServerTransaction, req *gosip.Request, status i
 	}
 	a.countSent(status)
 	if err := tx.Respond(res); err != nil {
-		a.log.Debug("sip respond failed", zap.Int("status", status), callIDField(req), zap.Error(err))
+		a.responseFailed(a.log.With(callIDField(req)), status, err)
 	}
 }
 
@@ -571,45 +602,6 @@ func (a *Agent) handleInDialog(req *gosip.Request, tx gosip.ServerTransaction) {
 // noBuild is a ClientRequestOption that leaves a request exactly as built:
 // legs build their own headers (RFC 3261 12.2.1.1).
 func noBuild(*sipgo.Client, *gosip.Request) error { return nil }
-
-// via returns a fresh top Via for a request callctl sends.
-func (a *Agent) via(transport string) *gosip.ViaHeader {
-	return &gosip.ViaHeader{
-		ProtocolName:    "SIP",
-		ProtocolVersion: "2.0",
-		Transport:       strings.ToUpper(transport),
-		Host:            a.host,
-		Port:            a.port,
-		Params:          gosip.HeaderParams{{K: "branch", V: gosip.GenerateBranch()}, {K: "rport", V: ""}},
-	}
-}
-
-// prepare sets the local address so UDP requests leave from the listening
-// socket (peers see one address for callctl).
-func (a *Agent) prepare(req *gosip.Request) {
-	if strings.EqualFold(req.Transport(), "udp") && a.udpLocal.IP != nil {
-		a.udpLocal.Copy(&req.Laddr)
-	}
-}
-
-func (a *Agent) transact(ctx context.Context, req *gosip.Request) (gosip.ClientTransaction, error) {
-	a.prepare(req)
-	return a.client.TransactionRequest(ctx, req, noBuild)
-}
-
-func (a *Agent) write(req *gosip.Request) error {
-	a.prepare(req)
-	return a.client.WriteRequest(req, noBuild)
-}
-
-// contact is callctl's Contact for dialogs on the given transport.
-func (a *Agent) contact(transport string) *gosip.ContactHeader {
-	u := gosip.Uri{Scheme: "sip", User: "callctl", Host: a.host, Port: a.port}
-	if strings.EqualFold(transport, "tcp") {
-		u.UriParams = gosip.HeaderParams{{K: "transport", V: "tcp"}}
-	}
-	return &gosip.ContactHeader{Address: u}
-}
 
 // T1 and friends, re-exported for the timers legs run (RFC 3261 17.1.1.1).
 var (

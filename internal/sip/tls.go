@@ -1,0 +1,121 @@
+package sip
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync/atomic"
+)
+
+// SIP over TLS (RFC 3261 26.2, 18: transport "TLS", port 5061 by default).
+// The listener takes TLS connections on its own port; what arrives on them
+// goes through the same intake as TCP (intake.go, framer.go: sipgo's read
+// filter sees the decrypted stream with transport "TLS"). Toward trunks and
+// routes with transport tls callctl verifies the peer's certificate against
+// CAFile (or the system roots) and ServerName (or the host it dials), and
+// presents its own certificate when the peer asks for one. The certificate
+// is read from PEM files and can be reloaded (ReloadCertificate, on SIGHUP)
+// without dropping a connection: new handshakes get the new one.
+
+// TLSConfig configures SIP over TLS.
+type TLSConfig struct {
+	// Listen is the host:port of the TLS listener; empty means none.
+	Listen string
+	// CertFile and KeyFile are the PEM certificate (chain) and key callctl
+	// presents, as a server and, when asked, as a client.
+	CertFile string
+	KeyFile  string
+	// CAFile is a PEM bundle of the CAs that sign the certificates of the
+	// peers callctl dials over TLS; empty means the system roots.
+	CAFile string
+	// ServerName is the name expected in those peers' certificates; empty
+	// means the host dialled (an IP address is checked against IP SANs).
+	ServerName string
+}
+
+// certStore holds the certificate in use; handshakes read it atomically.
+type certStore struct {
+	certFile, keyFile string
+	cert              atomic.Pointer[tls.Certificate]
+}
+
+func (s *certStore) load() error {
+	cert, err := tls.LoadX509KeyPair(s.certFile, s.keyFile)
+	if err != nil {
+		return fmt.Errorf("sip.tls.cert/sip.tls.key: %w", err)
+	}
+	s.cert.Store(&cert)
+	return nil
+}
+
+func (s *certStore) get() (*tls.Certificate, error) {
+	if c := s.cert.Load(); c != nil {
+		return c, nil
+	}
+	return nil, errors.New("no certificate loaded")
+}
+
+// newTLS loads the certificate and builds the server and client TLS
+// configurations. A config without a certificate can still dial TLS peers
+// (as a client without a certificate of its own).
+func newTLS(cfg TLSConfig) (*certStore, *tls.Config, *tls.Config, error) {
+	client := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.ServerName}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("sip.tls.ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, nil, nil, fmt.Errorf("sip.tls.ca %s: no PEM certificate in it", cfg.CAFile)
+		}
+		client.RootCAs = pool
+	}
+	if cfg.CertFile == "" {
+		return nil, nil, client, nil
+	}
+	store := &certStore{certFile: cfg.CertFile, keyFile: cfg.KeyFile}
+	if err := store.load(); err != nil {
+		return nil, nil, nil, err
+	}
+	client.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return store.get() }
+	server := &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return store.get() },
+	}
+	return store, server, client, nil
+}
+
+// listenTLS binds the TLS listener.
+func listenTLS(addr string, conf *tls.Config) (net.Listener, error) {
+	if conf == nil {
+		return nil, errors.New("sip.tls.listen needs sip.tls.cert and sip.tls.key")
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("sip.tls.listen %s: %w", addr, err)
+	}
+	return tls.NewListener(l, conf), nil
+}
+
+// ReloadCertificate reads sip.tls.cert and sip.tls.key again: handshakes
+// from now on present the new certificate; connections already up keep
+// theirs. On error the old certificate stays in use. Without TLS it does
+// nothing.
+func (a *Agent) ReloadCertificate() error {
+	if a.certs == nil {
+		return nil
+	}
+	return a.certs.load()
+}
+
+// TLSAddr is the host:port of the TLS listener, or "" without one.
+func (a *Agent) TLSAddr() string {
+	if a.tlsPort == 0 {
+		return ""
+	}
+	return net.JoinHostPort(a.host, fmt.Sprint(a.tlsPort))
+}
