@@ -360,3 +360,7 @@ func newListenManager(cfg config.Config, log *zap.Logger) (*listen.Manager, erro
 	}
 	return lm, nil
 }
+
+// SIPLargeMessages is how many requests over UDP's 1,300 bytes callctl sent,
+// by the transport they went on ("tcp", "udp").
+func (a *App) SIPLargeMessages() map[string]uint64 { return a.agent.LargeMessages() }
