@@ -364,7 +364,7 @@ func TestDeployDocNamesOnlyFilesAndSettingsThatExist(t *testing.T) {
 
 	// Files under configs/.
 	named := map[string]bool{}
-	for _, m := range regexp.MustCompile(`configs/[A-Za-z0-9_./-]*[A-Za-z0-9_/-]`).FindAllString(doc, -1) {
+	for _, m := range regexp.MustCompile(`\bconfigs/[A-Za-z0-9_./-]*[A-Za-z0-9_/-]`).FindAllString(doc, -1) {
 		named[strings.TrimSuffix(m, "/")] = true
 	}
 	for p := range named {
