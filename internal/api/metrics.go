@@ -70,6 +70,19 @@ func (m *metrics) wrap(h http.Handler) http.Handler {
 	})
 }
 
+// writeLabelled writes one counter family with one label, in label order.
+func writeLabelled(b *strings.Builder, name, help, label string, values map[string]uint64) {
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name)
+	for _, k := range keys {
+		fmt.Fprintf(b, "%s{%s=%q} %d\n", name, label, k, values[k])
+	}
+}
+
 func (s *Server) getMetrics(w http.ResponseWriter, r *http.Request, c *auth.Client) *httpError {
 	var b strings.Builder
 	byState := map[session.State]int{}
@@ -119,16 +132,13 @@ func (s *Server) getMetrics(w http.ResponseWriter, r *http.Request, c *auth.Clie
 		fmt.Fprintf(&b, "callctl_sip_refused_total %d\n", s.opts.SIPRefused())
 	}
 	if s.opts.SIPDropped != nil {
-		dropped := s.opts.SIPDropped()
-		reasons := make([]string, 0, len(dropped))
-		for k := range dropped {
-			reasons = append(reasons, k)
-		}
-		slices.Sort(reasons)
-		b.WriteString("# HELP callctl_sip_dropped_total SIP messages dropped unanswered before any transaction, by reason.\n# TYPE callctl_sip_dropped_total counter\n")
-		for _, k := range reasons {
-			fmt.Fprintf(&b, "callctl_sip_dropped_total{reason=%q} %d\n", k, dropped[k])
-		}
+		writeLabelled(&b, "callctl_sip_dropped_total", "SIP messages dropped unanswered before any transaction, by reason.", "reason", s.opts.SIPDropped())
+	}
+	if s.opts.SIPSendFailures != nil {
+		writeLabelled(&b, "callctl_sip_send_failures_total", "SIP messages callctl could not send, by reason (each failed its transaction).", "reason", s.opts.SIPSendFailures())
+	}
+	if s.opts.SIPLargeMessages != nil {
+		writeLabelled(&b, "callctl_sip_large_requests_total", "SIP requests over UDP's 1,300 bytes (RFC 3261 18.1.1) callctl sent, by the transport they went on.", "transport", s.opts.SIPLargeMessages())
 	}
 	if s.opts.SIPPanics != nil {
 		b.WriteString("# HELP callctl_sip_panics_total SIP handler panics recovered (each answered 500).\n# TYPE callctl_sip_panics_total counter\n")

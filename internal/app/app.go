@@ -163,6 +163,8 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		SessionTimer:    cfg.Calls.SessionTimer,
 		MinSE:           cfg.Calls.MinSE,
 		TimerUnit:       cfg.Calls.SessionTimerUnit,
+		LargeOver:       cfg.Trunk.LargeOver,
+		Peers:           largeOverPeers(&cfg),
 	}, log, engine.HandleInvite)
 	if err != nil {
 		lm.Close()
@@ -227,19 +229,21 @@ func (a *App) setupAPI(opts Options) error {
 	}
 	a.store = store
 	a.api = api.New(api.Options{
-		Engine:       a.engine,
-		Auth:         authn,
-		Audit:        store,
-		Log:          a.log.Named("api"),
-		EventBuffer:  cfg.API.EventBuffer,
-		Static:       opts.Web,
-		Ready:        func() bool { return !a.engine.Draining() },
-		SIPStats:     a.agent.Stats,
-		SIPRefused:   a.agent.Refused,
-		SIPDropped:   a.agent.Dropped,
-		SIPPanics:    a.agent.Panics,
-		MediaForeign: a.ports.ForeignDropped,
-		SRTPDropped:  a.ports.SRTPDropped,
+		Engine:           a.engine,
+		Auth:             authn,
+		Audit:            store,
+		Log:              a.log.Named("api"),
+		EventBuffer:      cfg.API.EventBuffer,
+		Static:           opts.Web,
+		Ready:            func() bool { return !a.engine.Draining() },
+		SIPStats:         a.agent.Stats,
+		SIPRefused:       a.agent.Refused,
+		SIPDropped:       a.agent.Dropped,
+		SIPSendFailures:  a.agent.SendFailures,
+		SIPLargeMessages: a.agent.LargeMessages,
+		SIPPanics:        a.agent.Panics,
+		MediaForeign:     a.ports.ForeignDropped,
+		SRTPDropped:      a.ports.SRTPDropped,
 	})
 	return nil
 }

@@ -122,6 +122,12 @@ type Trunk struct {
 	// a key) or "mandatory" (RTP/SAVP; an answer without a key ends the
 	// call). SDES keys, RFC 4568.
 	SRTP string `yaml:"srtp"`
+	// LargeOver is how a request to the PBX travels when it is too large
+	// for UDP (over 1,300 bytes, RFC 3261 18.1.1) while the leg is on UDP:
+	// "tcp" (that request goes over TCP, or as a large UDP datagram if the
+	// PBX refuses the connection) or "udp" (always a large UDP datagram,
+	// for a PBX without TCP).
+	LargeOver string `yaml:"large_over"`
 	// Username and Password answer a 401/407 digest challenge from the PBX.
 	// Empty Username means no credentials. Password is a secret: it is never
 	// logged, and Redacted hides it.
@@ -139,6 +145,9 @@ type Route struct {
 	Transport string `yaml:"transport"`
 	// SRTP is what to offer Target, as trunk.srtp (default: the trunk's).
 	SRTP string `yaml:"srtp"`
+	// LargeOver is trunk.large_over for Target's host (default: the
+	// trunk's).
+	LargeOver string `yaml:"large_over"`
 }
 
 // Calls holds call-handling limits and timers.
@@ -292,6 +301,7 @@ func Default() Config {
 			Address:   "127.0.0.1:5060",
 			Transport: "udp",
 			SRTP:      "off",
+			LargeOver: "tcp",
 		},
 		Calls: Calls{
 			MaxSessions:      1000,

@@ -472,6 +472,10 @@ func TestValidateRejectsBadValuesNamingKeyAndAllowedValues(t *testing.T) {
 		{"route srtp", func(c *Config) {
 			c.Routes = []Route{{Match: "^1$", Target: "sip:{number}@192.0.2.1", SRTP: "yes"}}
 		}, "routes[0].srtp", "allowed: off, best-effort, mandatory"},
+		{"trunk large_over", func(c *Config) { c.Trunk.LargeOver = "tls" }, "trunk.large_over", "allowed: tcp, udp"},
+		{"route large_over", func(c *Config) {
+			c.Routes = []Route{{Match: "^1$", Target: "sip:{number}@192.0.2.1", LargeOver: "sctp"}}
+		}, "routes[0].large_over", "allowed: tcp, udp"},
 		{"srtp inbound", func(c *Config) { c.Media.SRTPInbound = "optional" }, "media.srtp_inbound", "allowed: accept, require, refuse"},
 		{"srtp suites empty", func(c *Config) { c.Media.SRTPSuites = nil }, "media.srtp_suites", "at least one"},
 		{"srtp suite unknown", func(c *Config) { c.Media.SRTPSuites = []string{"AES_256_CM_HMAC_SHA1_80"} },

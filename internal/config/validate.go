@@ -98,6 +98,7 @@ func (c Config) Validate() error {
 	v.dialAddr("trunk.address", c.Trunk.Address)
 	v.transport("trunk.transport", c.Trunk.Transport, false)
 	v.srtpMode("trunk.srtp", c.Trunk.SRTP, false)
+	v.largeOver("trunk.large_over", c.Trunk.LargeOver, false)
 	if c.Trunk.Password != "" && c.Trunk.Username == "" {
 		v.add("trunk.username", "empty while trunk.password is set; set both to answer digest challenges, or neither")
 	}
@@ -114,6 +115,7 @@ func (c Config) Validate() error {
 		}
 		v.transport(key+".transport", r.Transport, true)
 		v.srtpMode(key+".srtp", r.SRTP, true)
+		v.largeOver(key+".large_over", r.LargeOver, true)
 	}
 
 	if c.Calls.MaxSessions < 1 {
@@ -268,6 +270,19 @@ func (v *validator) srtpMode(key, m string, emptyOK bool) {
 	}
 	if !oneOf(m, srtpModes) {
 		v.add(key, "%q is not an SRTP mode (allowed: %s)", m, strings.Join(srtpModes, ", "))
+	}
+}
+
+// largeOverModes are how a request too large for UDP may travel
+// (sip.LargeOverTCP, sip.LargeOverUDP).
+var largeOverModes = []string{"tcp", "udp"}
+
+func (v *validator) largeOver(key, m string, emptyOK bool) {
+	if m == "" && emptyOK {
+		return
+	}
+	if !oneOf(m, largeOverModes) {
+		v.add(key, "%q is not a way for large requests to travel (allowed: %s)", m, strings.Join(largeOverModes, ", "))
 	}
 }
 

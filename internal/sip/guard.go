@@ -42,7 +42,7 @@ func (a *Agent) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 			if !req.IsAck() {
 				a.countSent(rej.status)
 				if err := tx.Respond(a.rejectionResponse(req, rej)); err != nil {
-					a.log.Debug("sip respond failed", zap.Int("status", rej.status), zap.Error(err))
+					a.responseFailed(a.log.With(callIDField(req)), rej.status, err)
 				}
 			}
 			return

@@ -102,7 +102,7 @@ func (l *Leg) Respond(status int, reason string, body []byte, hdrs ...gosip.Head
 	}
 	l.agent.countSent(status)
 	if err := l.serverTx.Respond(res); err != nil {
-		l.logger().Debug("respond failed", zap.Int("status", status), zap.Error(err))
+		l.agent.responseFailed(l.logger(), status, err)
 	}
 	if status >= 300 {
 		l.Close()
@@ -167,7 +167,7 @@ func (l *Leg) answerInvite(tx gosip.ServerTransaction, req *gosip.Request, statu
 	}
 	l.agent.countSent(status)
 	if err := send(res); err != nil {
-		l.logger().Warn("sending 2xx failed", zap.Error(err))
+		l.agent.responseFailed(l.logger(), status, err)
 	}
 	l.agent.goOwned(func() {
 		interval := t1()

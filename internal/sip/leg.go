@@ -548,7 +548,7 @@ func (l *Leg) onRequest(req *gosip.Request, tx gosip.ServerTransaction) {
 			}
 			l.agent.countSent(status)
 			if err := tx.Respond(res); err != nil {
-				l.logger().Debug("respond failed", zap.Error(err))
+				l.agent.responseFailed(l.logger(), status, err)
 			}
 			if isInvite && status >= 200 {
 				l.mu.Lock()

@@ -243,7 +243,7 @@ func (l *Leg) retransmitReliable(p *reliableResponse, stop chan struct{}) {
 	for p != nil {
 		l.agent.countSent(p.res.StatusCode)
 		if err := l.serverTx.Respond(p.res); err != nil {
-			l.logger().Debug("sending reliable provisional failed", zap.Error(err))
+			l.agent.responseFailed(l.logger(), p.res.StatusCode, err)
 		}
 		interval := t1()
 		timer := time.NewTimer(interval)

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,8 +80,65 @@ func TestLargeInviteReachesUDPOnlyCallee(t *testing.T) {
 	uas.ExpectPass(t, 10*time.Second)
 	cc.WaitEnded(t, id, 5*time.Second)
 	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CalleeHungUp)
-	if n := cc.app.SIPLargeMessages()["udp"]; n == 0 {
-		t.Errorf("large requests by transport: %v; want the B-leg INVITE counted as sent over UDP", cc.app.SIPLargeMessages())
+	if n := cc.metric(t, `callctl_sip_large_requests_total{transport="udp"}`); n == 0 {
+		t.Errorf("callctl_sip_large_requests_total{transport=\"udp\"} = 0; want the B-leg INVITE counted as sent over UDP")
+	}
+	cc.expectIdle(t)
+}
+
+// trunk.large_over: udp is for a PBX that listens on UDP only, or whose
+// TCP port is not its SIP service: a large B-leg INVITE goes straight as a
+// large UDP datagram and callctl never opens a TCP connection. Here a TCP
+// listener on the callee's port accepts and never answers; the call still
+// works, over UDP, and the listener saw no connection.
+func TestLargeOverUDPNeverTriesTCP(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	uas := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario: sipp.Scenario(t, "uas_pcmu_rtp_send_bye.xml"),
+		Keys:     map[string]string{"duration": "2000"},
+		Dir:      dir,
+	})
+	ln, err := net.Listen("tcp", uas.LocalAddr())
+	if err != nil {
+		t.Fatalf("listen on TCP %s: %v", uas.LocalAddr(), err)
+	}
+	var accepted atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			defer c.Close() // held open, never answered, until the test ends
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+
+	cc := startCallctl(t, func(cfg *config.Config) {
+		cfg.Trunk.Address = uas.LocalAddr()
+		cfg.Trunk.LargeOver = "udp"
+	})
+	uac := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario:   scenarioVariant(t, "uac_pcmu_rtp_wait_bye.xml", "a=sendrecv", padSDP(2000)),
+		RemoteAddr: cc.addr(),
+		Service:    "1000",
+		Dir:        dir,
+	})
+	id := cc.firstSession(t, 5*time.Second)
+	uac.ExpectPass(t, 20*time.Second)
+	uas.ExpectPass(t, 10*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CalleeHungUp)
+	if n := accepted.Load(); n != 0 {
+		t.Errorf("callctl opened %d TCP connections to the callee; want none with trunk.large_over: udp", n)
+	}
+	if n := cc.metric(t, `callctl_sip_large_requests_total{transport="udp"}`); n == 0 {
+		t.Errorf("callctl_sip_large_requests_total{transport=\"udp\"} = 0; want the B-leg INVITE counted")
 	}
 	cc.expectIdle(t)
 }
