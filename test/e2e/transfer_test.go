@@ -188,3 +188,44 @@ func TestBlindTransferDeclinedWith603IsRespectedWithoutFallback(t *testing.T) {
 		session.InCall, session.HungUp)
 	cc.expectIdle(t)
 }
+
+// The callee hangs up while the caller's re-INVITE (a hold, relayed by
+// callctl) waits for its answer, and says why: Reason Q.850 cause 16. The
+// caller's re-INVITE is ended with 487 within 2 s (RFC 3261 15.1.2) instead
+// of being left to time out, and the BYE callctl sends the caller carries
+// the callee's Reason (RFC 3326), not callctl's own. Both SIPp scenarios
+// check their side of the ladder; the session ends CALLEE_HUNG_UP.
+func TestByeCrossingARelayedReinviteEndsItWith487AndCarriesTheReason(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	uas := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario: sipp.Scenario(t, "uas_bye_during_reinvite.xml"),
+		Dir:      dir,
+	})
+	cc := startCallctl(t, func(cfg *config.Config) { cfg.Trunk.Address = uas.LocalAddr() })
+	uac := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario:   sipp.Scenario(t, "uac_reinvite_crossed_by_bye.xml"),
+		RemoteAddr: cc.addr(),
+		Service:    "1000",
+		Dir:        dir,
+	})
+	id := cc.firstSession(t, 5*time.Second)
+	uac.ExpectPass(t, 15*time.Second)
+	uas.ExpectPass(t, 10*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CalleeHungUp)
+	var byes []sipMessage
+	for _, m := range receivedRequests(uac) {
+		if m.Method() == "BYE" {
+			byes = append(byes, m)
+		}
+	}
+	if len(byes) != 1 {
+		t.Fatalf("the caller received %d BYEs; want 1", len(byes))
+	}
+	if r := byes[0].Header("Reason"); !strings.Contains(r, "cause=16") || strings.Contains(r, "peer hung up") {
+		t.Errorf("BYE to the caller has Reason %q; want the callee's Q.850;cause=16", r)
+	}
+	cc.expectIdle(t)
+}
