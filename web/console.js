@@ -499,13 +499,6 @@ class SessionRow {
     this.update();
   }
 
-  /** The session came back (TRANSFER_COMPLETED, then IN_CALL): keep the row. */
-  revived() {
-    clearTimeout(this.#removal);
-    this.#removal = undefined;
-    this.update();
-  }
-
   /** Takes the row away, stopping its listen-in. */
   dispose() {
     clearTimeout(this.#removal);
@@ -698,9 +691,7 @@ class ConsoleApp {
 
   /** @param {import("./sdk/callctl.js").Session} s */
   #add(s) {
-    const existing = this.#rows.get(s.sessionId);
-    if (existing) {
-      existing.revived();
+    if (this.#rows.has(s.sessionId)) {
       return;
     }
     const row = new SessionRow(this, s);

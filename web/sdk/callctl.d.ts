@@ -23,7 +23,7 @@ export declare const SessionState: Readonly<{
   TRANSFER_FAILED: "TRANSFER_FAILED";
   /** Forwarded before answer: ringing the new target. */
   REDIRECTED: "REDIRECTED";
-  /** The call was handed away (ended), or callctl connected the target itself and IN_CALL follows. */
+  /** The call was handed away by REFER (ended); a transfer callctl connects itself goes TRANSFERRING → IN_CALL instead. */
   TRANSFER_COMPLETED: "TRANSFER_COMPLETED";
   /** The caller hung up. */
   CALLER_HUNG_UP: "CALLER_HUNG_UP";
@@ -51,8 +51,8 @@ export declare const SessionState: Readonly<{
 export type SessionStateName = (typeof SessionState)[keyof typeof SessionState];
 
 /**
- * Reports whether state is an ended state. TRANSFER_COMPLETED counts as ended
- * although a session whose target callctl connected itself goes on in IN_CALL.
+ * Reports whether state is an ended state. An ended session never goes back
+ * to a live state.
  */
 export declare function isEndedState(state: string): boolean;
 

@@ -46,8 +46,9 @@ export const SessionState = Object.freeze(
   /** Forwarded before answer: ringing the new target. */
   REDIRECTED: "REDIRECTED",
   /**
-   * The call was handed away (ended), or callctl connected the target itself
-   * and the session goes on in IN_CALL right after.
+   * The call was handed away by REFER: callctl is out of it (ended). A
+   * transfer callctl connects itself never passes here: the session goes
+   * from TRANSFERRING back to IN_CALL.
    */
   TRANSFER_COMPLETED: "TRANSFER_COMPLETED",
   /** The caller hung up. */
@@ -95,9 +96,8 @@ const endedStates = new Set([
 ]);
 
 /**
- * Reports whether state is an ended state (the call is over).
- * TRANSFER_COMPLETED counts as ended although a session whose target callctl
- * connected itself goes on in IN_CALL.
+ * Reports whether state is an ended state (the call is over). An ended
+ * session never goes back to a live state.
  *
  * @param {string} state a SessionState value
  * @returns {boolean}
@@ -470,8 +470,6 @@ export class Client {
   #live = new Map();
   /** Recently ended sessions by id, oldest first. @type {Map<string, Session>} */
   #ended = new Map();
-  /** Sessions in TRANSFER_COMPLETED waiting to see whether they go on. @type {Map<string, ReturnType<typeof setTimeout>>} */
-  #settling = new Map();
 
   /** @type {Set<SessionCallback>} */ #created = new Set();
   /** @type {Set<SessionCallback>} */ #closedCallbacks = new Set();
@@ -615,9 +613,7 @@ export class Client {
    * Calls callback once for each session that leaves: when it reaches an
    * ended state (hung up, busy, transferred away, …) or CLOSED, whichever
    * comes first, or when a reload finds it gone. It is called after the
-   * session's own onSessionStateChanged callbacks. A TRANSFER_COMPLETED
-   * session leaves after a second unless it went on to IN_CALL (callctl
-   * connected the transfer target itself).
+   * session's own onSessionStateChanged callbacks.
    *
    * @param {SessionCallback} callback
    * @returns {() => void} a function that removes the callback
@@ -916,10 +912,6 @@ export class Client {
       return;
     }
     clearTimeout(this.#retryTimer);
-    for (const timer of this.#settling.values()) {
-      clearTimeout(timer);
-    }
-    this.#settling.clear();
     const ws = this.#ws;
     this.#ws = null;
     this.#queue = null;
@@ -1097,34 +1089,7 @@ export class Client {
     if (state === before) {
       return;
     }
-    const id = s.sessionId;
-    const wasSettling = this.#settling.get(id);
-    if (wasSettling !== undefined) {
-      clearTimeout(wasSettling);
-      this.#settling.delete(id);
-    }
-    if (!isEndedState(state) && !this.#live.has(id)) {
-      // Back from the ended (TRANSFER_COMPLETED → IN_CALL after it settled).
-      this.#ended.delete(id);
-      this.#live.set(id, s);
-      s._reopen();
-      notify(this.#created, s);
-    }
     s._changed(state);
-    if (state === SessionState.TRANSFER_COMPLETED) {
-      // Ended, unless callctl connected the target itself: then IN_CALL
-      // follows at once. Wait a moment to tell which.
-      this.#settling.set(
-        id,
-        setTimeout(() => {
-          this.#settling.delete(id);
-          if (s.sessionState === SessionState.TRANSFER_COMPLETED) {
-            this.#leave(s);
-          }
-        }, 1000),
-      );
-      return;
-    }
     if (isEndedState(state)) {
       this.#leave(s);
     }
@@ -1699,11 +1664,6 @@ export class Session {
     const first = !this.#closedNotified;
     this.#closedNotified = true;
     return first;
-  }
-
-  /** @internal */
-  _reopen() {
-    this.#closedNotified = false;
   }
 
   /**
