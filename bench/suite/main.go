@@ -156,6 +156,7 @@ func main() {
 		{"hostile", s.hostile},
 		{"soak", s.rssSoak},
 		{"rate", s.callRate},
+		{"extensions", s.extensionsPhase},
 		{"profiles", func() { s.profiles(profileRate(s.rep)) }},
 	}
 	for _, ph := range phases {
@@ -188,7 +189,7 @@ func main() {
 }
 
 // phaseNames are the suite's phases, in the order they run.
-var phaseNames = []string{"micro", "concurrency", "baseline", "sipp", "listeners", "hostile", "soak", "rate", "profiles"}
+var phaseNames = []string{"micro", "concurrency", "baseline", "sipp", "listeners", "hostile", "soak", "rate", "extensions", "profiles"}
 
 // phaseSet parses a comma-separated list of phase names.
 func phaseSet(list string) (map[string]bool, error) {

@@ -97,6 +97,7 @@ func targets(r *Report) []Target {
 	if top != nil {
 		add("RSS per call", "≤ 32 KiB at steady state", fmt.Sprintf("%.1f KiB at %d calls", top.RSSPerCallKiB, top.Calls), ptr(top.RSSPerCallKiB <= 32), "")
 	}
+	extensionsTargets(r, add)
 	if r.Hostile != nil {
 		hostileTargets(r.Hostile, add)
 	}
@@ -281,6 +282,7 @@ func markdown(r *Report) string {
 			w("%s (at %.0f calls/s). Over the second half: level %d KiB, growth %+.0f KiB per 10,000 calls.\n", strings.Join(parts, ", "), s.Rate, s.PlateauKiB, s.GrowthKiBPer10k)
 		}
 	}
+	extensionsMarkdown(w, r)
 	if h := r.Hostile; h != nil {
 		hostileMarkdown(w, h)
 	}

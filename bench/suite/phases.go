@@ -28,6 +28,9 @@ type suite struct {
 	deadline time.Time
 	rep      *Report
 	opt      options
+	// extensions makes every generator run negotiate 100rel and session
+	// timers (the extensions phase).
+	extensions bool
 }
 
 func (s *suite) logf(format string, args ...any) {
@@ -58,7 +61,7 @@ func selfStat() loadgen.ProcStat { st, _ := loadgen.ReadProcStat(0); return st }
 
 // baseConfig is a generator run against the suite's callctl.
 func (s *suite) baseConfig() loadgen.Config {
-	return loadgen.Config{Target: s.p.sip, UASListen: s.p.uas, SetupTimeout: 10 * time.Second}
+	return loadgen.Config{Target: s.p.sip, UASListen: s.p.uas, SetupTimeout: 10 * time.Second, Extensions: s.extensions}
 }
 
 // ---- calls per second ----
@@ -202,6 +205,7 @@ func (s *suite) rateRun(c *callctlProc, rate float64, d time.Duration, soak *Soa
 	run.Calls, run.Failed, run.FailedBy = r.Calls.Attempted, r.Calls.Failed+(r.Calls.Attempted-r.Calls.OK-r.Calls.Failed), r.Calls.FailedBy
 	run.SetupP50Ms, run.SetupP99Ms, run.SetupMaxMs = r.SetupMs.P50, r.SetupMs.P99, r.SetupMs.Max
 	run.PeakCalls = r.Calls.Peak
+	run.Extensions = r.Extensions
 	run.RSSEndKiB = after.RSSKiB
 	if r.Calls.OK > 0 {
 		run.CPUPerCallUs = round(cpuUs(before, after)/float64(r.Calls.OK), 1)
@@ -372,6 +376,7 @@ func (s *suite) level(n int) (Level, bool) {
 	lvl.FailedCalls = r.Calls.Attempted - r.Calls.OK
 	lvl.GeneratorDrops = r.Generator.SocketDrops
 	lvl.SetupP99Ms = r.SetupMs.P99
+	lvl.Extensions = r.Extensions
 	if !measured {
 		s.note("concurrency %d: only %d of %d calls were answered; no steady window", n, r.Calls.Answered, n)
 		return lvl, false

@@ -16,6 +16,9 @@ type Report struct {
 	SIPp        *SIPpResult `json:"sipp_echo,omitempty"`
 	Listeners   *Listeners  `json:"listeners,omitempty"`
 	Hostile     *Hostile    `json:"hostile,omitempty"`
+	// Extensions repeats a call-rate run and a concurrency level with 100rel
+	// and session timers negotiated on both legs.
+	Extensions *Extensions `json:"extensions_100rel_timers,omitempty"`
 	// RSSSoak is RSS over 100,000 calls at 1,000 calls/s on one callctl.
 	RSSSoak  *Soak         `json:"rss_soak,omitempty"`
 	Micro    []MicroResult `json:"micro,omitempty"`
@@ -82,6 +85,8 @@ type RateRun struct {
 	RSSEndKiB   uint64  `json:"rss_end_kib"`
 	RSSSamples  []RSSAt `json:"rss_samples"`
 	PeakCalls   int64   `json:"peak_concurrent"`
+	// Extensions is what the generator negotiated, in the extensions phase.
+	Extensions *loadgen.ExtensionsResult `json:"extensions,omitempty"`
 }
 
 // RSSAt is callctl's RSS after a number of calls.
@@ -129,6 +134,8 @@ type Level struct {
 	FailedCalls     uint64  `json:"failed_calls"`
 	WindowS         float64 `json:"window_s"`
 	SetupP99Ms      float64 `json:"setup_p99_ms"`
+	// Extensions is what the generator negotiated, in the extensions phase.
+	Extensions *loadgen.ExtensionsResult `json:"extensions,omitempty"`
 }
 
 // SIPpResult is the same RTP measurement through SIPp's echo (one stream

@@ -67,6 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.RingTime, "ring", 0, "callee side rings this long before answering")
 	fs.DurationVar(&cfg.SetupTimeout, "setup-timeout", 32*time.Second, "a call with no final answer to its INVITE in this time fails")
 	fs.BoolVar(&noRTP, "no-rtp", false, "signalling only: no RTP")
+	fs.BoolVar(&cfg.Extensions, "100rel-timers", false, "negotiate RFC 3262 reliable provisionals (with PRACK) and RFC 4028 session timers on both legs")
 	fs.IntVar(&cfg.MediaSockets, "media-sockets", 2, "shared RTP sockets per side")
 	fs.StringVar(&cfg.DTMF, "dtmf", "", "`keys` the caller sends per call as RFC 4733 events (e.g. 123#)")
 	fs.StringVar(&cfg.API.URL, "api", "", "callctl API base `URL` for per-call operations (e.g. http://127.0.0.1:8080)")

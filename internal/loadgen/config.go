@@ -67,6 +67,15 @@ type Config struct {
 	DTMF   string
 	DTMFAt time.Duration
 
+	// Extensions negotiates RFC 3262 reliable provisionals and RFC 4028
+	// session timers on both legs, as Asterisk with 100rel=required and
+	// session-timers=originate does: the caller's INVITE says Require:
+	// 100rel, Supported: timer and Session-Expires (PRACKing the reliable
+	// 18x it gets); the callee side answers an INVITE that supports 100rel
+	// with a reliable 180, waits for its PRACK, and puts Session-Expires
+	// and Require: timer in its 200.
+	Extensions bool
+
 	// API enables per-call operations through callctl's HTTP API.
 	API APIConfig
 

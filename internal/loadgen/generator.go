@@ -45,6 +45,7 @@ type Generator struct {
 	attempted, answered, ok, failed atomic.Uint64
 	active, peak                    atomic.Int64
 	uasCallsSeen                    atomic.Uint64
+	ext                             extCounters // with Config.Extensions
 
 	calls   sync.WaitGroup // one per placed call, done when it is finished
 	slots   chan struct{}  // concurrency cap

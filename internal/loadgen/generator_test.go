@@ -127,3 +127,29 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 func contains(s, sub string) bool {
 	return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub)))
 }
+
+// With Extensions both legs negotiate RFC 3262 and RFC 4028 through
+// callctl: the caller requires 100rel and PRACKs callctl's reliable 180,
+// gets a Session-Expires in the 200; the callee side is asked for both
+// and gets callctl's PRACK before it answers.
+func TestGeneratorNegotiates100relAndSessionTimersOnBothLegs(t *testing.T) {
+	uas := freePort(t)
+	sip, _ := startCallctl(t, uas)
+	g, err := loadgen.New(loadgen.Config{Target: sip, UASListen: uas, Calls: 3, Rate: 20, Hold: 500 * time.Millisecond,
+		Extensions: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	r, err := g.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Fatalf("calls %+v; want all 3 ok", r.Calls)
+	}
+	want := loadgen.ExtensionsResult{CallerPRACKs: 3, CallerTimers: 3, CalleeReliable: 3, CalleePRACKed: 3, CalleeTimerAsked: 3}
+	if r.Extensions == nil || *r.Extensions != want {
+		t.Errorf("extensions %+v; want %+v", r.Extensions, want)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,7 +28,9 @@ type Result struct {
 	SetupMs Summary     `json:"setup_ms"` // INVITE sent to first 2xx received, at the caller
 	RTP     RTPResult   `json:"rtp"`
 	DTMF    *DTMFResult `json:"dtmf,omitempty"`
-	API     *APIResult  `json:"api,omitempty"`
+	// Extensions is what was negotiated with Config.Extensions.
+	Extensions *ExtensionsResult `json:"extensions,omitempty"`
+	API        *APIResult        `json:"api,omitempty"`
 	// CalleeErrors counts what went wrong on the callee side (requests for
 	// unknown dialogs, missing ACKs).
 	CalleeErrors map[string]uint64 `json:"callee_errors,omitempty"`
@@ -73,6 +76,29 @@ type DTMFResult struct {
 	EventsReceived  uint64 `json:"events_received"`
 	PacketsSent     uint64 `json:"packets_sent"`
 	PacketsReceived uint64 `json:"packets_received"`
+}
+
+// ExtensionsResult counts RFC 3262 and RFC 4028 on each leg: calls whose
+// caller PRACKed a reliable 18x and got a 200 with a session timer, and
+// calls whose callee side was asked for 100rel and a timer and got its
+// PRACK.
+type ExtensionsResult struct {
+	CallerPRACKs     uint64 `json:"caller_pracks"`
+	CallerTimers     uint64 `json:"caller_timers"`
+	CalleeReliable   uint64 `json:"callee_reliable"`
+	CalleePRACKed    uint64 `json:"callee_pracked"`
+	CalleeTimerAsked uint64 `json:"callee_timer_asked"`
+}
+
+type extCounters struct {
+	callerPRACKs, callerTimers, calleeReliable, calleePRACKed, calleeTimer atomic.Uint64
+}
+
+func (c *extCounters) result() *ExtensionsResult {
+	return &ExtensionsResult{
+		CallerPRACKs: c.callerPRACKs.Load(), CallerTimers: c.callerTimers.Load(),
+		CalleeReliable: c.calleeReliable.Load(), CalleePRACKed: c.calleePRACKed.Load(), CalleeTimerAsked: c.calleeTimer.Load(),
+	}
 }
 
 // GeneratorResult is what the generator itself cost.
@@ -146,6 +172,9 @@ func (g *Generator) result(start time.Time, launched, total time.Duration) *Resu
 		dtmf.KeysSent = r.Calls.Answered * uint64(len(cfg.DTMF))
 		r.DTMF = &dtmf
 	}
+	if cfg.Extensions {
+		r.Extensions = g.ext.result()
+	}
 	if g.api != nil {
 		g.api.ops.Wait()
 		r.API = g.api.result(g)
@@ -177,6 +206,10 @@ func (r *Result) WriteSummary(w io.Writer) {
 	}
 	if r.DTMF != nil {
 		fmt.Fprintf(w, "dtmf     keys sent %d  events received %d\n", r.DTMF.KeysSent, r.DTMF.EventsReceived)
+	}
+	if e := r.Extensions; e != nil {
+		fmt.Fprintf(w, "100rel   caller PRACKed %d, callee sent %d reliable 180s, %d PRACKed\n", e.CallerPRACKs, e.CalleeReliable, e.CalleePRACKed)
+		fmt.Fprintf(w, "timers   caller got Session-Expires in %d answers, callee was asked in %d INVITEs\n", e.CallerTimers, e.CalleeTimerAsked)
 	}
 	if a := r.API; a != nil {
 		fmt.Fprintf(w, "api      hold ok %d failed %d  unhold ok %d failed %d  op p50 %.1f ms p99 %.1f ms\n",

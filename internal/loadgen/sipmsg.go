@@ -28,6 +28,13 @@ type sipMsg struct {
 	contactURI []byte
 	body       []byte
 
+	// RFC 3262 and RFC 4028, read for Config.Extensions.
+	require100rel  bool   // Require lists 100rel
+	support100rel  bool   // Supported or Require lists 100rel
+	rseq           uint32 // RSeq of a reliable provisional; 0 if none
+	rack           []byte // RAck of a PRACK
+	sessionExpires []byte // Session-Expires value
+
 	viaBuf [4][]byte
 }
 
@@ -110,6 +117,24 @@ func parseSIP(b []byte, m *sipMsg) error {
 			m.to, m.toTag = val, param(val, "tag")
 		case headerIs(name, "Contact", "m"):
 			m.contactURI = uriOf(val)
+		case headerIs(name, "Require", ""):
+			if hasOption(val, "100rel") {
+				m.require100rel, m.support100rel = true, true
+			}
+		case headerIs(name, "Supported", "k"):
+			if hasOption(val, "100rel") {
+				m.support100rel = true
+			}
+		case headerIs(name, "RSeq", ""):
+			n, err := strconv.ParseUint(string(val), 10, 32)
+			if err != nil {
+				return errBadSIP
+			}
+			m.rseq = uint32(n)
+		case headerIs(name, "RAck", ""):
+			m.rack = val
+		case headerIs(name, "Session-Expires", "x"):
+			m.sessionExpires = val
 		case headerIs(name, "Content-Length", "l"):
 			n, err := strconv.Atoi(string(val))
 			if err != nil {
@@ -129,6 +154,22 @@ func parseSIP(b []byte, m *sipMsg) error {
 		return errBadSIP
 	}
 	return nil
+}
+
+// hasOption reports whether a Require or Supported value lists option.
+func hasOption(v []byte, option string) bool {
+	for len(v) > 0 {
+		tok := v
+		if comma := bytes.IndexByte(v, ','); comma >= 0 {
+			tok, v = v[:comma], v[comma+1:]
+		} else {
+			v = nil
+		}
+		if bytes.EqualFold(bytes.TrimSpace(tok), []byte(option)) {
+			return true
+		}
+	}
+	return false
 }
 
 func headerIs(name []byte, long, short string) bool {

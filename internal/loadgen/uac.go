@@ -44,11 +44,20 @@ type uacCall struct {
 	lastReinv   uint32
 	reinvResp   []byte
 	session     string // callctl session id, once looked up
+	nextCSeq    int    // of the next request in the dialog (PRACK, BYE)
+	prackedRSeq uint32 // RSeq of the reliable provisional PRACKed
+	prack       []byte // that PRACK, sent again for each retransmission of it
 }
+
+// extensionHeaders are the caller's INVITE headers with Config.Extensions:
+// it requires reliable provisionals (RFC 3262 4) and asks for a session
+// timer (RFC 4028 7.1), as Asterisk with 100rel=required and
+// session-timers=originate does.
+const extensionHeaders = "Require: 100rel\r\nSupported: timer\r\nSession-Expires: 1800\r\nMin-SE: 90\r\n"
 
 // place starts call i: INVITE with a PCMU offer to the target.
 func (g *Generator) place(i int) {
-	c := &uacCall{g: g, idx: i, number: g.number(i), media: mediaFor(g.uacMedia, i)}
+	c := &uacCall{g: g, idx: i, number: g.number(i), media: mediaFor(g.uacMedia, i), nextCSeq: 2}
 	c.callID = g.runID + "-" + strconv.Itoa(i) + "@callctl-load"
 	c.tag = g.runID[:6] + strconv.Itoa(i)
 	c.ruri = "sip:" + c.number + "@" + g.target.String()
@@ -77,7 +86,11 @@ func (g *Generator) place(i int) {
 	b = append(b, g.cfg.Caller...)
 	b = append(b, '@')
 	b = append(b, g.uacAddr.String()...)
-	b = append(b, ">\r\nUser-Agent: callctl-load\r\nContent-Type: application/sdp\r\nContent-Length: "...)
+	b = append(b, ">\r\nUser-Agent: callctl-load\r\n"...)
+	if g.cfg.Extensions {
+		b = append(b, extensionHeaders...)
+	}
+	b = append(b, "Content-Type: application/sdp\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(sdp)), 10)
 	b = append(b, "\r\n\r\n"...)
 	c.invite = append(b, sdp...)
@@ -165,6 +178,9 @@ func (c *uacCall) inviteResponseLocked(m *sipMsg) {
 	switch {
 	case m.status < 200:
 		c.provisional = true
+		if m.rseq != 0 && m.require100rel && c.state == uacInviting {
+			c.prackLocked(m)
+		}
 	case m.status < 300:
 		if c.state != uacInviting {
 			if c.ack != nil {
@@ -180,11 +196,14 @@ func (c *uacCall) inviteResponseLocked(m *sipMsg) {
 		c.answered = now
 		c.state = uacAnswered
 		c.toHeader = clone(m.to)
+		if g.cfg.Extensions && m.sessionExpires != nil {
+			g.ext.callerTimers.Add(1)
+		}
 		c.target = string(m.contactURI)
 		if c.target == "" {
 			c.target = c.ruri
 		}
-		c.ack = c.buildLocked("ACK", 1, "a", nil)
+		c.ack = c.buildLocked("ACK", 1, "a", nil, nil)
 		send(g.uacConn, c.ack, g.target)
 		if c.media != nil {
 			if sdp, err := parseSDP(m.body); err == nil {
@@ -217,7 +236,7 @@ func (c *uacCall) inviteResponseLocked(m *sipMsg) {
 			return
 		}
 		c.toHeader = clone(m.to)
-		send(g.uacConn, c.buildLocked("ACK", 1, "i", nil), g.target)
+		send(g.uacConn, c.buildLocked("ACK", 1, "i", nil, nil), g.target)
 		c.finishLocked("INVITE answered " + strconv.Itoa(m.status))
 	}
 }
@@ -282,9 +301,33 @@ func answerReinvite(m *sipMsg, ip, user string, media *mediaSocket, out *stream,
 	return appendResponse(nil, m.head(), 200, "OK", "", extra, "application/sdp", sdp)
 }
 
-// buildLocked makes an in-dialog request (ACK, BYE) with the given CSeq and
-// branch suffix. ACK of a non-2xx goes to the INVITE's Request-URI.
-func (c *uacCall) buildLocked(method string, cseq int, branch string, body []byte) []byte {
+// prackLocked acknowledges a reliable provisional (RFC 3262 7.2): PRACK in
+// its early dialog, RAck naming its RSeq and the INVITE's CSeq. A
+// retransmission of the provisional already PRACKed gets the same PRACK
+// again (a retransmission of that request, as its transaction would
+// send); a later one is not looked at (one 18x per call here).
+func (c *uacCall) prackLocked(m *sipMsg) {
+	switch {
+	case m.rseq == c.prackedRSeq:
+		send(c.g.uacConn, c.prack, c.g.target)
+		return
+	case c.prackedRSeq != 0:
+		return
+	}
+	c.prackedRSeq = m.rseq
+	c.toHeader = clone(m.to)
+	c.target = string(m.contactURI)
+	rack := []byte("RAck: " + strconv.FormatUint(uint64(m.rseq), 10) + " 1 INVITE\r\n")
+	c.prack = c.buildLocked("PRACK", c.nextCSeq, "p", rack, nil)
+	c.nextCSeq++
+	c.g.ext.callerPRACKs.Add(1)
+	send(c.g.uacConn, c.prack, c.g.target)
+}
+
+// buildLocked makes an in-dialog request (ACK, PRACK, BYE) with the given
+// CSeq, branch suffix and extra header lines. ACK of a non-2xx goes to the
+// INVITE's Request-URI.
+func (c *uacCall) buildLocked(method string, cseq int, branch string, extra, body []byte) []byte {
 	ruri := c.target
 	if ruri == "" || branch == "i" {
 		ruri = c.ruri
@@ -309,7 +352,9 @@ func (c *uacCall) buildLocked(method string, cseq int, branch string, body []byt
 	b = strconv.AppendInt(b, int64(cseq), 10)
 	b = append(b, ' ')
 	b = append(b, method...)
-	b = append(b, "\r\nContent-Length: "...)
+	b = append(b, "\r\n"...)
+	b = append(b, extra...)
+	b = append(b, "Content-Length: "...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)
 	b = append(b, "\r\n\r\n"...)
 	return append(b, body...)
@@ -347,7 +392,8 @@ func (c *uacCall) hangUp() {
 	}
 	c.stopMediaLocked()
 	c.state = uacEnding
-	c.bye = c.buildLocked("BYE", 2, "b", nil)
+	c.bye = c.buildLocked("BYE", c.nextCSeq, "b", nil, nil)
+	c.nextCSeq++
 	c.byeAt = nanotime()
 	send(c.g.uacConn, c.bye, c.g.target)
 	c.g.sched.after(timerT1, func() { c.retransmitBye(timerT1) })

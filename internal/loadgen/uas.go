@@ -34,6 +34,14 @@ type uasCall struct {
 	sessVersion uint64
 	lastReinv   uint32
 	reinvResp   []byte
+
+	// With Config.Extensions and an INVITE that supports 100rel, the 180
+	// is sent reliably and the 200 waits for its PRACK (and the ring time).
+	reliable  bool
+	relAt     int64  // when the reliable 180 was first sent
+	pracked   bool   // its PRACK arrived
+	ringDone  bool   // the ring time is over
+	pendingOK []byte // the 200 to send once both are true
 }
 
 // uasMessage handles a datagram arriving at the callee side.
@@ -75,6 +83,14 @@ func (g *Generator) uasMessage(m *sipMsg, src netip.AddrPort) {
 		c.lastReinv = m.cseq
 		c.reinvResp = answerReinvite(m, g.cfg.IP, "uas", c.media, c.out, uint64(c.idx)+1, &c.sessVersion, g.uasAddr)
 		send(g.uasConn, c.reinvResp, src)
+	case "PRACK":
+		// RFC 3262 3: the PRACK of the reliable 180 (RAck "1 <cseq> INVITE").
+		send(g.uasConn, appendResponse(nil, m.head(), 200, "OK", "", nil, "", nil), src)
+		if c.reliable && !c.pracked && bytes.HasPrefix(m.rack, []byte("1 ")) {
+			c.pracked = true
+			g.ext.calleePRACKed.Add(1)
+			c.maybeAnswerLocked()
+		}
 	case "ACK":
 		if m.cseq == c.inviteCSeq && !c.acked && c.okAt != 0 {
 			c.acked = true
@@ -131,26 +147,92 @@ func (g *Generator) newUASCall(m *sipMsg, src netip.AddrPort) {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.last = appendResponse(nil, c.inv, 180, "Ringing", c.tag, c.contact(), "", nil)
+	ext := g.cfg.Extensions
+	c.reliable = ext && m.support100rel
+	ringing := c.contact()
+	if c.reliable {
+		ringing = append(ringing, "Require: 100rel\r\nRSeq: 1\r\n"...)
+	}
+	c.last = appendResponse(nil, c.inv, 180, "Ringing", c.tag, ringing, "", nil)
 	send(g.uasConn, c.last, src)
+	if c.reliable {
+		g.ext.calleeReliable.Add(1)
+		c.relAt = nanotime()
+		g.sched.after(timerT1, func() { c.retransmitReliable(timerT1) })
+	}
 	port := 9
 	if c.media != nil {
 		port = int(c.media.addr.Port())
 	}
 	c.sessVersion = uint64(idx) + 1
 	sdp := appendSDP(nil, g.cfg.IP, port, c.sessVersion, c.sessVersion, answerDir(offer.dir), offer.eventPT)
-	ok := appendResponse(nil, c.inv, 200, "OK", c.tag, c.contact(), "application/sdp", sdp)
+	okHeaders := c.contact()
+	if ext {
+		okHeaders = append(okHeaders, "Supported: 100rel, timer\r\n"...)
+		if delta := timerDelta(m.sessionExpires); delta != "" {
+			g.ext.calleeTimer.Add(1)
+			// RFC 4028 9: the UAS takes the interval and leaves the
+			// refreshes to the UAC (callctl).
+			okHeaders = append(okHeaders, "Session-Expires: "+delta+";refresher=uac\r\nRequire: timer\r\n"...)
+		}
+	}
+	c.pendingOK = appendResponse(nil, c.inv, 200, "OK", c.tag, okHeaders, "application/sdp", sdp)
 	if g.cfg.RingTime > 0 {
 		g.sched.after(g.cfg.RingTime, func() {
 			c.mu.Lock()
 			defer c.mu.Unlock()
-			if !c.cancelled && !c.ended {
-				c.answerLocked(ok)
-			}
+			c.ringDone = true
+			c.maybeAnswerLocked()
 		})
 		return
 	}
+	c.ringDone = true
+	c.maybeAnswerLocked()
+}
+
+// timerDelta is the delta-seconds of a Session-Expires value, or "".
+func timerDelta(v []byte) string {
+	if semi := bytes.IndexByte(v, ';'); semi >= 0 {
+		v = v[:semi]
+	}
+	v = bytes.TrimSpace(v)
+	if _, err := strconv.ParseUint(string(v), 10, 32); err != nil {
+		return ""
+	}
+	return string(v)
+}
+
+// maybeAnswerLocked sends the 200 once the ring time is over and, for a
+// reliable 180, its PRACK came. RFC 3262 3 would let a 2xx overtake a
+// reliable 180 without SDP; PBXs wait, and so the PRACK is on the set-up
+// path as it is in production.
+func (c *uasCall) maybeAnswerLocked() {
+	if c.pendingOK == nil || !c.ringDone || (c.reliable && !c.pracked) || c.cancelled || c.ended {
+		return
+	}
+	ok := c.pendingOK
+	c.pendingOK = nil
 	c.answerLocked(ok)
+}
+
+// retransmitReliable resends the reliable 180 until its PRACK (RFC 3262 3:
+// T1 doubling, for 64*T1).
+func (c *uasCall) retransmitReliable(every time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pracked || c.ended || c.cancelled || c.okAt != 0 {
+		return
+	}
+	if time.Duration(nanotime()-c.relAt) >= 64*timerT1 {
+		c.g.countUAS("no PRACK for the reliable 180")
+		c.last = appendResponse(nil, c.inv, 504, "Server Time-out", c.tag, nil, "", nil)
+		send(c.g.uasConn, c.last, c.src)
+		c.endLocked()
+		return
+	}
+	send(c.g.uasConn, c.last, c.src)
+	every *= 2
+	c.g.sched.after(every, func() { c.retransmitReliable(every) })
 }
 
 func (c *uasCall) contact() []byte {
