@@ -239,7 +239,8 @@ func (l *Leg) nextReliableLocked(res *gosip.Response) *reliableResponse {
 // rather have a 5xx then, but the call has been answered by the callee; the
 // leg logs it).
 func (l *Leg) retransmitReliable(p *reliableResponse, stop chan struct{}) {
-	reliable := strings.EqualFold(l.transport, "tcp")
+	// RFC 3262 3: the UAS core retransmits a reliable provisional itself,
+	// over TCP too: a proxy between may forward it over UDP.
 	for p != nil {
 		l.agent.countSent(p.res.StatusCode)
 		if err := l.serverTx.Respond(p.res); err != nil {
@@ -262,10 +263,8 @@ func (l *Leg) retransmitReliable(p *reliableResponse, stop chan struct{}) {
 			case <-deadline.C:
 				break wait
 			case <-timer.C:
-				if !reliable {
-					if err := l.serverTx.Respond(p.res); err != nil {
-						l.logger().Debug("reliable provisional retransmission failed", zap.Error(err))
-					}
+				if err := l.serverTx.Respond(p.res); err != nil {
+					l.logger().Debug("reliable provisional retransmission failed", zap.Error(err))
 				}
 				interval *= 2 // RFC 3262 3: doubles, with no T2 cap
 				timer.Reset(interval)
