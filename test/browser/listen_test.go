@@ -57,7 +57,7 @@ const listenHarness = `(async () => {
     });
     const of = (track) => {
       const s = inbound.find((x) => x.trackIdentifier === track.id);
-      return s ? { packetsReceived: s.packetsReceived ?? 0, totalAudioEnergy: s.totalAudioEnergy ?? 0, codec: codecs[s.codecId] ?? "" } : null;
+      return s ? { packetsReceived: s.packetsReceived ?? 0, bytesReceived: s.bytesReceived ?? 0, totalAudioEnergy: s.totalAudioEnergy ?? 0, codec: codecs[s.codecId] ?? "" } : null;
     };
     return { inbound: inbound.length, caller: of(l.caller), callee: of(l.callee), connection: l.peerConnection.connectionState };
   };
@@ -67,6 +67,7 @@ const listenHarness = `(async () => {
 // trackStats is what getStats() says of one listen-in track.
 type trackStats struct {
 	PacketsReceived  int     `json:"packetsReceived"`
+	BytesReceived    int     `json:"bytesReceived"` // RTP payload bytes (W3C webrtc-stats)
 	TotalAudioEnergy float64 `json:"totalAudioEnergy"`
 	Codec            string  `json:"codec"`
 }
