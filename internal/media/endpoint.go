@@ -74,7 +74,7 @@ type Endpoint struct {
 	playing atomic.Bool
 	// muted is set by MuteRelay: the peer's relay then drops what it
 	// would relay into e.
-	muted atomic.Bool
+	muted   atomic.Bool
 	musicMu sync.Mutex   // serialises StartMusic, StopMusic and Close
 	music   *musicPlayer // guarded by musicMu; nil when none plays
 	musicN  uint32       // guarded by musicMu; numbers players, so each is a new source
