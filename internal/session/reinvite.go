@@ -128,6 +128,7 @@ func (s *Session) setFrom(l *sip.Leg, info media.MediaInfo) {
 		s.tapped[l] = true
 		s.watchDtmf(l, s.endpoint(l), info.TelephoneEvent)
 	}
+	s.mapEvents()
 }
 
 func (s *Session) setRawFrom(l *sip.Leg, body []byte) {
@@ -161,7 +162,7 @@ func (s *Session) onRelayResult(ev *sip.ReinviteResult) {
 	s.setLastTo(ev.Leg, r.out)
 	s.takeOffer(ev.Leg, ev.Response.Body(), answer)
 	s.takeOffer(r.from, r.body, r.offer)
-	out, err := s.writer(r.from).Rewrite(ev.Response.Body(), s.endpoint(r.from).Advertise(), s.endpoint(r.from).Port())
+	out, err := s.writer(r.from).Rewrite(keepEvents(ev.Response.Body(), r.offer, answer), s.endpoint(r.from).Advertise(), s.endpoint(r.from).Port())
 	if err != nil {
 		r.req.Respond(500, "Server Internal Error", nil, warning(err.Error()))
 		return

@@ -48,7 +48,8 @@ type Session struct {
 	op          *activeOp
 	opQueue     []*opRequest
 	inviting    map[*sip.Leg]*outInvite
-	tapped      map[*sip.Leg]bool // legs whose endpoint has a DTMF tap
+	tapped      map[*sip.Leg]bool      // legs whose endpoint has a DTMF tap
+	dtmfLines   map[*sip.Leg]*dtmfLine // digits on their way to each party (dtmfline.go)
 	timers      []*time.Timer
 	transfer    *transfer
 	transferGen int
@@ -82,6 +83,7 @@ func newSession(e *Engine, in *sip.Leg, offer media.MediaInfo) *Session {
 	if len(req.Body()) == 0 {
 		s.fromA.TelephoneEvent = -1 // nothing known until the caller's ACK
 	}
+	s.fromB.TelephoneEvent = -1 // nothing known until the callee's SDP
 	// WithLazy here and for the legs' loggers: zap clones the encoder for
 	// a child logger's fields only once it logs at an enabled level, not
 	// for every call up front.
@@ -137,14 +139,24 @@ func (s *Session) state() State {
 }
 
 // mapEvents maps telephone-event payload types between the legs when the
-// parties chose different ones (an answerer may, for dynamic types).
+// parties chose different ones (an answerer may, for dynamic types), and
+// keeps a party's events from the other party when that one has no
+// telephone-event: they reach it as SIP INFO (forwardDtmf).
 func (s *Session) mapEvents() {
+	if s.ea == nil || s.eb == nil {
+		return
+	}
 	ta, tb := s.fromA.TelephoneEvent, s.fromB.TelephoneEvent
 	s.ea.ResetPayloadMap()
 	s.eb.ResetPayloadMap()
-	if ta >= 0 && tb >= 0 && ta != tb {
+	switch {
+	case ta >= 0 && tb >= 0 && ta != tb:
 		s.eb.SetPayloadMap(uint8(ta), uint8(tb)) // the caller's events, toward the callee
 		s.ea.SetPayloadMap(uint8(tb), uint8(ta))
+	case ta >= 0 && tb < 0:
+		s.eb.DropPayload(uint8(ta))
+	case tb >= 0 && ta < 0:
+		s.ea.DropPayload(uint8(tb))
 	}
 }
 
@@ -271,6 +283,10 @@ func (s *Session) start() bool {
 	s.mu.Lock()
 	s.ea, s.eb = ea, eb
 	s.mu.Unlock()
+	// The caller's digits are seen from its first packet, early media
+	// included (issue 11 point 8).
+	s.tapped[s.a] = true
+	s.watchDtmf(s.a, ea, s.fromA.TelephoneEvent)
 	s.wa, s.wb = media.NewSDPWriter("callctl"), media.NewSDPWriter("callctl")
 	if !s.setupSRTP() {
 		return false
@@ -515,6 +531,9 @@ func (s *Session) sdpFromCallee(body []byte) ([]byte, error) {
 	s.eb.SetRemote(info.Remote, info.RTCP)
 	s.setFrom(s.b, info)
 	s.setRawFrom(s.b, body)
+	if !s.delayed {
+		body = keepEvents(body, s.fromA, info) // an answer to the caller's offer
+	}
 	out, err := s.wa.Rewrite(body, s.ea.Advertise(), s.ea.Port())
 	if err != nil {
 		return nil, err
