@@ -2,8 +2,11 @@ package media
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 )
@@ -118,4 +121,42 @@ func FuzzWithTelephoneEvent(f *testing.F) {
 			t.Fatalf("codecs %v became %v", before.Codecs, after.Codecs)
 		}
 	})
+}
+
+// Dropping a payload type and muting the relay keep the hot path free of
+// allocations: the packet is tapped, counted and dropped.
+func TestRelayDroppingTelephoneEventAllocatesNothingPerPacket(t *testing.T) {
+	pool := newTestPool(t, 2, 0)
+	a, out := allocate(t, pool), allocate(t, pool)
+	sink := newPhone(t)
+	sink.sdpOf(out)
+	Connect(a, out)
+	out.DropPayload(101)
+	from := netip.MustParseAddrPort("127.0.0.1:40000")
+	a.SetRemote(from, netip.AddrPort{})
+	tapped := 0
+	a.SetEventTap(101, func(ssrc, ts uint32, payload []byte) { tapped++ })
+	pkt := make([]byte, 12+4)
+	pkt[0], pkt[1] = 0x80, 101
+	var rx rxSequence
+	i := 0
+	send := func() {
+		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
+		a.receiveRTP(pkt, from, &rx, time.Now())
+		i++
+	}
+	for range 10 {
+		send()
+	}
+	if allocs := testing.AllocsPerRun(200, send); allocs != 0 {
+		t.Errorf("dropping a telephone-event packet allocates %v times, want 0", allocs)
+	}
+	out.MuteRelay(true)
+	pkt[1] = 0
+	if allocs := testing.AllocsPerRun(200, send); allocs != 0 {
+		t.Errorf("a packet into a muted relay allocates %v times, want 0", allocs)
+	}
+	if s := a.Stats(); s.Dropped != uint64(i) || out.Stats().PacketsOut != 0 || tapped != 10+201 {
+		t.Errorf("dropped %d of %d, %d sent, %d tapped; want all dropped, none sent, 211 tapped", s.Dropped, i, out.Stats().PacketsOut, tapped)
+	}
 }
