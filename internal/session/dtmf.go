@@ -78,6 +78,17 @@ func (s *Session) onDtmfDone(ev dtmfDone) {
 	s.finishOp(nil)
 }
 
+// tapDtmf watches a leg's endpoint for RFC 4733 events of payload type pt
+// (none for -1), unless it watches that type already: a new detector
+// would report an event in progress a second time.
+func (s *Session) tapDtmf(l *sip.Leg, pt int) {
+	if cur, ok := s.tapped[l]; ok && cur == pt {
+		return
+	}
+	s.tapped[l] = pt
+	s.watchDtmf(l, s.endpoint(l), pt)
+}
+
 // watchDtmf reports RFC 4733 events a party sends, once per event.
 func (s *Session) watchDtmf(l *sip.Leg, ep *media.Endpoint, pt int) {
 	if ep == nil {

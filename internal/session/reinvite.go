@@ -117,17 +117,12 @@ func (s *Session) takeOffer(l *sip.Leg, body []byte, info media.MediaInfo) {
 
 func (s *Session) setFrom(l *sip.Leg, info media.MediaInfo) {
 	s.rekey(l, info)
-	prev := s.fromA.TelephoneEvent
 	if l == s.a {
 		s.fromA = info
 	} else {
-		prev = s.fromB.TelephoneEvent
 		s.fromB = info
 	}
-	if prev != info.TelephoneEvent || !s.tapped[l] {
-		s.tapped[l] = true
-		s.watchDtmf(l, s.endpoint(l), info.TelephoneEvent)
-	}
+	s.tapDtmf(l, info.TelephoneEvent)
 	s.mapEvents()
 }
 

@@ -48,7 +48,7 @@ type Session struct {
 	op          *activeOp
 	opQueue     []*opRequest
 	inviting    map[*sip.Leg]*outInvite
-	tapped      map[*sip.Leg]bool      // legs whose endpoint has a DTMF tap
+	tapped      map[*sip.Leg]int       // the payload type each leg's DTMF tap watches (tapDtmf)
 	dtmfLines   map[*sip.Leg]*dtmfLine // digits on their way to each party (dtmfline.go)
 	timers      []*time.Timer
 	transfer    *transfer
@@ -77,7 +77,7 @@ type ringTimeout struct{ leg *sip.Leg }
 
 func newSession(e *Engine, in *sip.Leg, offer media.MediaInfo) *Session {
 	req := in.Invite()
-	s := &Session{id: newID(), e: e, a: in, offer: offer, q: newInbox(), inviting: map[*sip.Leg]*outInvite{}, tapped: map[*sip.Leg]bool{}}
+	s := &Session{id: newID(), e: e, a: in, offer: offer, q: newInbox(), inviting: map[*sip.Leg]*outInvite{}, tapped: map[*sip.Leg]int{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.fromA, s.rawFromA = offer, req.Body()
 	if len(req.Body()) == 0 {
@@ -285,8 +285,7 @@ func (s *Session) start() bool {
 	s.mu.Unlock()
 	// The caller's digits are seen from its first packet, early media
 	// included (issue 11 point 8).
-	s.tapped[s.a] = true
-	s.watchDtmf(s.a, ea, s.fromA.TelephoneEvent)
+	s.tapDtmf(s.a, s.fromA.TelephoneEvent)
 	s.wa, s.wb = media.NewSDPWriter("callctl"), media.NewSDPWriter("callctl")
 	if !s.setupSRTP() {
 		return false
@@ -322,6 +321,9 @@ func (s *Session) start() bool {
 	}
 	s.b = b
 	b.SetLogger(e.log.WithLazy(zap.String("session", s.id)))
+	// The callee answers with the caller's payload types as a rule (RFC
+	// 3264 §6.1): its digits are seen even before its SDP arrives.
+	s.tapDtmf(b, s.fromA.TelephoneEvent)
 	s.mu.Lock()
 	s.snap.Callee.LegID = b.ID()
 	s.snap.Callee.CallID = b.CallID()
