@@ -122,8 +122,7 @@ func (s *Session) setFrom(l *sip.Leg, info media.MediaInfo) {
 	} else {
 		s.fromB = info
 	}
-	s.tapDtmf(l, info.TelephoneEvent)
-	s.mapEvents()
+	s.mapEvents() // and the DTMF taps
 }
 
 func (s *Session) setRawFrom(l *sip.Leg, body []byte) {

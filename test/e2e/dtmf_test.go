@@ -195,3 +195,53 @@ func TestInfoFromSIPpReachesSIPpWithoutTelephoneEventAsInfo(t *testing.T) {
 	cc.WaitEnded(t, id, 5*time.Second)
 	cc.expectIdle(t)
 }
+
+// A baresip caller (telephone-event 101) calls a SIPp callee that answers
+// with telephone-event as 96: the caller's RFC 4733 keys reach the callee's
+// RTP port as payload type 96, never 101, every key once, in order; each
+// is one caller-role DTMF_RECEIVED.
+func TestRFC4733ReachesACalleeWithAnotherTelephoneEventTypeRewritten(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	uas := peers.StartSIPp(t, peers.SIPpOptions{Dir: dir, Scenario: scenarioVariant(t, "uas_pcmu_rtp.xml",
+		"      m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000\n",
+		"      m=audio [media_port] RTP/AVP 0 96\n      a=rtpmap:0 PCMU/8000\n      a=rtpmap:96 telephone-event/8000\n      a=fmtp:96 0-15\n")})
+	cc := startCallctl(t, func(cfg *config.Config) { cfg.Trunk.Address = uas.LocalAddr() })
+	alice := peers.StartBaresip(t, peers.BaresipOptions{User: "2001"})
+	if err := alice.Dial("sip:1000@" + cc.addr()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.WaitEvent(peers.EventCallEstablished, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	id := cc.firstSession(t, time.Second)
+	cc.waitState(t, id, session.InCall, 5*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	capture := peers.StartCapture(t, fmt.Sprintf("udp and dst port %d", uas.MediaPort()))
+	pressKeys(t, alice, allKeys)
+	expectDTMFReceived(t, cc, id, allKeys, "2001", "caller")
+	pkts := capture.Stop(t)
+	wrong := 0
+	for _, p := range pkts {
+		if p.RTPPayloadType() == 101 {
+			wrong++
+		}
+	}
+	if wrong > 0 {
+		t.Errorf("%d packets of payload type 101 (the caller's telephone-event) reached the callee, whose type is 96", wrong)
+	}
+	var keys strings.Builder
+	for _, e := range rfc4733Events(pkts) {
+		keys.WriteByte("0123456789*#ABCD"[min(int(e.code), 15)])
+	}
+	if keys.String() != allKeys {
+		t.Errorf("RFC 4733 events toward the callee were for keys %q; want %q", keys.String(), allKeys)
+	}
+	if err := alice.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	uas.ExpectPass(t, 10*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.expectIdle(t)
+}
