@@ -192,3 +192,55 @@ func keepEvents(body []byte, offer, answer media.MediaInfo) []byte {
 	}
 	return out
 }
+
+// mapEvents maps telephone-event payload types between the legs when the
+// parties chose different ones (an answerer may, for dynamic types), keeps
+// a party's events from the other party when that one has no
+// telephone-event (they reach it as SIP INFO, forwardDtmf), and points each
+// leg's DTMF tap at the type the party sends.
+//
+// A party sends with the types of the SDP it was sent (RFC 3264 §6.1):
+// through callctl, the other party's. Some send with their own; both are
+// mapped, and both dropped toward a party without telephone-event.
+func (s *Session) mapEvents() {
+	if s.ea == nil || s.eb == nil || s.b == nil {
+		return
+	}
+	ta, tb := s.fromA.TelephoneEvent, s.fromB.TelephoneEvent // what each receives
+	sa, sb := s.eventsSent(s.a), s.eventsSent(s.b)
+	s.ea.ResetPayloadMap()
+	s.eb.ResetPayloadMap()
+	mapInto(s.eb, tb, sa, ta) // the caller's events, toward the callee
+	mapInto(s.ea, ta, sb, tb)
+	s.tapDtmf(s.a, sa)
+	s.tapDtmf(s.b, sb)
+}
+
+// mapInto makes ep send the events it relays with type want, its party's,
+// or drop them when want is -1 (no telephone-event).
+func mapInto(ep *media.Endpoint, want int, sent ...int) {
+	for _, pt := range sent {
+		switch {
+		case pt < 0 || pt == want:
+		case want < 0:
+			ep.DropPayload(uint8(pt))
+		default:
+			ep.SetPayloadMap(uint8(pt), uint8(want))
+		}
+	}
+}
+
+// eventsSent is the telephone-event payload type a party sends: the one of
+// the SDP callctl last sent it, else the one it listed itself.
+func (s *Session) eventsSent(l *sip.Leg) int {
+	body := s.lastToA
+	if l == s.b {
+		body = s.lastToB
+	}
+	if len(body) > 0 {
+		if info, err := media.ParseSDP(body); err == nil && info.TelephoneEvent >= 0 {
+			return info.TelephoneEvent
+		}
+	}
+	return s.fromOf(l).TelephoneEvent
+}
