@@ -245,3 +245,76 @@ func TestRFC4733ReachesACalleeWithAnotherTelephoneEventTypeRewritten(t *testing.
 	cc.WaitEnded(t, id, 5*time.Second)
 	cc.expectIdle(t)
 }
+
+// The SIPp caller's twelve INFOs come back to back (each as soon as the
+// previous got its 200): they queue for the baresip callee and reach it as
+// RFC 4733 events one after another, every key once, in order.
+func TestInfosInQuickSuccessionReachBaresipInOrder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002"})
+	cc := startCallctl(t, func(cfg *config.Config) {
+		cfg.Routes = []config.Route{{Match: `^3\d+$`, Target: "sip:{number}@" + bob.SIPAddr()}}
+	})
+	uac := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario: scenarioVariant(t, "uac_send_dtmf_info.xml",
+			`<pause milliseconds="300"/>`, `<pause milliseconds="5"/>`,
+			`<pause milliseconds="3000"/>`, `<pause milliseconds="6000"/>`),
+		RemoteAddr: cc.addr(),
+		Service:    "3002",
+		Dir:        dir,
+	})
+	id := cc.firstSession(t, 5*time.Second)
+	expectDTMFReceived(t, cc, id, allKeys, "sipp", "caller")
+	if got := dtmfDigits(bob, len(allKeys), 8*time.Second, 500*time.Millisecond); got != allKeys {
+		t.Errorf("the callee (baresip) reported DTMF keys %q; want %q, each once, in order", got, allKeys)
+	}
+	uac.ExpectPass(t, 20*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.expectIdle(t)
+}
+
+// The callee answers early (183 with SDP) and does not answer; the caller
+// (baresip, which starts its audio on the early media) presses keys: each
+// is reported from its first packet, before the answer, as a caller-role
+// DTMF_RECEIVED.
+func TestCallerDigitsInEarlyMediaAreReportedBeforeTheAnswer(t *testing.T) {
+	t.Parallel()
+	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002", AnswerMode: "early"})
+	cc := startCallctl(t, func(cfg *config.Config) {
+		cfg.Routes = []config.Route{{Match: `^3\d+$`, Target: "sip:{number}@" + bob.SIPAddr()}}
+	})
+	alice := peers.StartBaresip(t, peers.BaresipOptions{User: "2001"})
+	if err := alice.Dial("sip:3002@" + cc.addr()); err != nil {
+		t.Fatal(err)
+	}
+	id := cc.firstSession(t, 5*time.Second)
+	cc.waitState(t, id, session.Ringing, 10*time.Second)
+	if _, err := alice.WaitEvent(peers.EventCallProgress, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// baresip 1.0 does not always start its audio on early media (about
+	// one run in three it sends nothing until the answer): the keys need
+	// the caller's RTP to be flowing.
+	flowing := false
+	for deadline := time.Now().Add(3 * time.Second); !flowing && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for _, l := range cc.snapshot(t, id).Legs {
+			flowing = flowing || (l.Role == "caller" && l.PacketsIn > 10)
+		}
+	}
+	if !flowing {
+		t.Skip("the caller (baresip) sent no early media; nothing to press keys in")
+	}
+	const keys = "159#"
+	pressKeys(t, alice, keys)
+	expectDTMFReceived(t, cc, id, keys, "2001", "caller")
+	if s := cc.snapshot(t, id); s.State != session.Ringing {
+		t.Errorf("the digits came in state %s; want %s (before the answer)", s.State, session.Ringing)
+	}
+	if err := alice.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.expectIdle(t)
+}
