@@ -90,6 +90,11 @@ func (s *Session) runDtmf(l *sip.Leg) {
 	}
 	if l != s.a && l != s.b {
 		delete(s.dtmfLines, l) // the party left (transfer)
+		for _, job := range line.queue {
+			if job.op && s.op != nil && s.op.req.name == "sendDtmf" {
+				s.finishOp(&OpError{Code: CodePeerRefused, Op: "sendDtmf", Msg: "the party left the call before its keys were sent"})
+			}
+		}
 		return
 	}
 	job := line.queue[0]
