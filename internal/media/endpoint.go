@@ -72,6 +72,9 @@ type Endpoint struct {
 	// playing is set while music plays: the peer's relay then drops what
 	// they would relay into e.
 	playing atomic.Bool
+	// muted is set by MuteRelay: the peer's relay then drops what it
+	// would relay into e.
+	muted   atomic.Bool
 	musicMu sync.Mutex   // serialises StartMusic, StopMusic and Close
 	music   *musicPlayer // guarded by musicMu; nil when none plays
 	musicN  uint32       // guarded by musicMu; numbers players, so each is a new source

@@ -2,6 +2,7 @@ package media
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -74,8 +75,31 @@ func (e *Endpoint) SetPayloadMap(from, to uint8) {
 	e.out.mu.Unlock()
 }
 
-// ResetPayloadMap forgets every SetPayloadMap: payload types are sent as
-// received.
+// DropPayload makes the endpoint drop relayed RTP of payload type pt
+// instead of sending it: telephone-event from a party whose peer did not
+// negotiate it must not reach the peer as an unknown payload type (RFC 3264
+// §5.1: only the negotiated types may be sent); the session turns those
+// events into SIP INFO instead. The packets still reach the sender's event
+// tap and forks. ResetPayloadMap undoes it; types above 127 are ignored.
+func (e *Endpoint) DropPayload(pt uint8) {
+	if pt >= 128 {
+		return
+	}
+	e.out.mu.Lock()
+	e.out.ptMap[pt] = ptDrop
+	e.out.mu.Unlock()
+}
+
+// MuteRelay stops (on) or resumes (off) sending what the peer relays into
+// e; packets of callctl's own (WriteRTP, music) still go. While callctl
+// plays DTMF events to a party, the other party's audio must not go to it:
+// their timestamps would interleave with the events' (RFC 4733 §2.5.1.2).
+// Unlike Disconnect it leaves the relay's wiring alone, so a hold or a
+// transfer changing it meanwhile is not undone.
+func (e *Endpoint) MuteRelay(on bool) { e.muted.Store(on) }
+
+// ResetPayloadMap forgets every SetPayloadMap and DropPayload: payload types
+// are sent as received.
 func (e *Endpoint) ResetPayloadMap() {
 	e.out.mu.Lock()
 	e.out.resetPayloadMapLocked()
@@ -313,7 +337,7 @@ func (e *Endpoint) receiveRTCP(pkt []byte, src netip.AddrPort, now time.Time) {
 // (hold stops the relay between the parties), nor when e's party has no
 // address yet.
 func (e *Endpoint) sendRTP(pkt []byte, src source, now time.Time) bool {
-	if e.playing.Load() {
+	if e.playing.Load() || e.muted.Load() {
 		return false
 	}
 	dst := e.rtp.remote.Load().addr
@@ -373,7 +397,7 @@ type outStream struct {
 	mu        sync.Mutex
 	ssrc      uint32
 	clockRate uint32
-	ptMap     [128]uint8 // relayed payload type -> sent payload type
+	ptMap     [128]uint8 // relayed payload type -> sent payload type, or ptDrop
 	// srtp encrypts what is sent when the party speaks SRTP; nil for
 	// plain RTP (srtp.go).
 	srtp *srtpSender
@@ -403,6 +427,12 @@ func (s *outStream) init(now time.Time) {
 	s.lastSent = now
 }
 
+// ptDrop in ptMap marks a payload type not to relay (DropPayload).
+const ptDrop = 0xff
+
+// errDropped is send's answer for a packet of a dropped payload type.
+var errDropped = errors.New("media: payload type not relayed to this party")
+
 func (s *outStream) resetPayloadMapLocked() {
 	for i := range s.ptMap {
 		s.ptMap[i] = uint8(i)
@@ -423,6 +453,10 @@ func (s *outStream) resync() {
 // the stream has no gap where nothing was sent.
 func (s *outStream) send(sock *udpSocket, dst netip.AddrPort, pkt []byte, src source, mapPT bool, now time.Time) error {
 	s.mu.Lock()
+	if mapPT && s.ptMap[pkt[1]&0x7f] == ptDrop {
+		s.mu.Unlock()
+		return errDropped
+	}
 	pos := s.streamPos
 	s.rewriteLocked(pkt, src, mapPT, now)
 	out, err := s.sealRTP(pkt)
@@ -470,7 +504,7 @@ func (s *outStream) rewriteLocked(pkt []byte, src source, mapPT bool, now time.T
 	}
 	s.lastSent = now
 	b1 := pkt[1]
-	if mapPT {
+	if mapPT && s.ptMap[b1&0x7f] != ptDrop {
 		b1 = b1&markerBit | s.ptMap[b1&0x7f]
 	}
 	if changed {

@@ -1,15 +1,12 @@
 package session
 
 import (
-	"context"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/callctl/callctl/internal/dtmf"
 	"github.com/callctl/callctl/internal/media"
 	"github.com/callctl/callctl/internal/sip"
-	gosip "github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 )
 
@@ -20,83 +17,52 @@ type DTMFInfo struct {
 	Role  string `json:"role"`  // "caller" or "callee"
 }
 
-type dtmfDone struct{ err error }
-type dtmfReceived struct {
+type dtmfDone struct {
 	leg *sip.Leg
-	key byte
+	ep  *media.Endpoint // muted while RFC 4733 events played to the party; nil for INFO
+	op  bool            // the sendDtmf operation's keys
+	err error
+}
+
+type dtmfReceived struct {
+	leg    *sip.Leg
+	key    byte
+	dur    time.Duration // from an INFO's Duration; 0 when unknown
+	viaRTP bool          // an RFC 4733 event, not an INFO
 }
 
 // startDtmf sends keys to a party: RFC 4733 events in the RTP toward it
 // when its SDP has telephone-event, else SIP INFO application/dtmf-relay.
+// They wait behind digits of the other party still on their way to it
+// (dtmfline.go).
 func (s *Session) startDtmf(keys []byte, partyNumber string) {
 	if !s.requireState(dtmfStates) {
 		return
 	}
-	leg := s.legOf(partyNumber)
-	info := s.fromA
-	if leg == s.b {
-		info = s.fromB
-	}
-	ep := s.endpoint(leg)
-	cfg := dtmf.EncoderConfig{Duration: s.e.cfg.DTMFDuration, Gap: s.e.cfg.DTMFGap}
-	if info.TelephoneEvent >= 0 {
-		cfg.PayloadType = uint8(info.TelephoneEvent)
-		for _, c := range info.Codecs {
-			if int(c.PayloadType) == info.TelephoneEvent && c.ClockRate > 0 {
-				cfg.ClockRate = c.ClockRate // telephone-event/16000 on wideband legs
-			}
-		}
-		// While digits play, the other party's audio does not go to this
-		// party (their timestamps would interleave with the event's).
-		s.endpoint(s.other(leg)).Disconnect()
-		ep.StopMusic()
-		ctx := s.ctx
-		s.goOwned(func() { s.q.push(dtmfDone{err: dtmf.Send(ctx, ep, cfg, keys)}) })
-		return
-	}
-	dur := s.e.cfg.DTMFDuration
-	gap := s.e.cfg.DTMFGap
-	ctx := s.ctx
-	s.goOwned(func() {
-		for i, k := range keys {
-			if i > 0 {
-				select {
-				case <-time.After(gap):
-				case <-ctx.Done():
-					s.q.push(dtmfDone{err: ctx.Err()})
-					return
-				}
-			}
-			res, err := leg.Request(ctx, gosip.INFO, "application/dtmf-relay", dtmf.FormatRelay(k, dur))
-			if err != nil {
-				s.q.push(dtmfDone{err: err})
-				return
-			}
-			if res.StatusCode >= 300 {
-				s.q.push(dtmfDone{err: &OpError{Code: CodePeerRefused, Status: res.StatusCode,
-					Msg: fmt.Sprintf("the party refused INFO for digit %c with %d %s", k, res.StatusCode, res.Reason)}})
-				return
-			}
-			// Pace like a tone would be.
-			select {
-			case <-time.After(dur):
-			case <-ctx.Done():
-			}
-		}
-		s.q.push(dtmfDone{})
-	})
+	s.enqueueDtmf(s.legOf(partyNumber), dtmfJob{keys: keys, op: true})
 }
 
 func (s *Session) onDtmfDone(ev dtmfDone) {
 	if s.finished {
 		return
 	}
-	switch s.state() {
-	case OnHold:
-		s.startMusic()
-	default:
-		media.Connect(s.ea, s.eb)
+	if ev.ep != nil {
+		ev.ep.MuteRelay(false)
 	}
+	if line := s.dtmfLines[ev.leg]; line != nil {
+		line.busy = false
+	}
+	if !ev.op {
+		if ev.err != nil && s.ctx.Err() == nil {
+			s.log.Info("a digit for the other party was not delivered", zap.String("leg", ev.leg.ID()), zap.Error(ev.err))
+		}
+		s.runDtmf(ev.leg)
+		return
+	}
+	if ev.ep != nil && s.state() == OnHold {
+		s.startMusic() // stopped while the events played
+	}
+	s.runDtmf(ev.leg)
 	if s.op == nil || s.op.req.name != "sendDtmf" {
 		return
 	}
@@ -112,6 +78,17 @@ func (s *Session) onDtmfDone(ev dtmfDone) {
 	s.finishOp(nil)
 }
 
+// tapDtmf watches a leg's endpoint for RFC 4733 events of payload type pt
+// (none for -1), unless it watches that type already: a new detector
+// would report an event in progress a second time.
+func (s *Session) tapDtmf(l *sip.Leg, pt int) {
+	if cur, ok := s.tapped[l]; ok && cur == pt {
+		return
+	}
+	s.tapped[l] = pt
+	s.watchDtmf(l, s.endpoint(l), pt)
+}
+
 // watchDtmf reports RFC 4733 events a party sends, once per event.
 func (s *Session) watchDtmf(l *sip.Leg, ep *media.Endpoint, pt int) {
 	if ep == nil {
@@ -124,7 +101,7 @@ func (s *Session) watchDtmf(l *sip.Leg, ep *media.Endpoint, pt int) {
 	det := &dtmf.Detector{}
 	ep.SetEventTap(pt, func(ssrc, ts uint32, payload []byte) {
 		if key, ok := det.Feed(ssrc, ts, payload); ok {
-			s.q.push(dtmfReceived{leg: l, key: key})
+			s.q.push(dtmfReceived{leg: l, key: key, viaRTP: true})
 		}
 	})
 }
@@ -136,8 +113,9 @@ func (s *Session) onDtmfReceived(ev dtmfReceived) {
 	} else if ev.leg != s.a {
 		return
 	}
-	s.log.Info("DTMF received", zap.String("digit", string(ev.key)), zap.String("party", role))
+	s.log.Info("DTMF received", zap.String("digit", string(ev.key)), zap.String("party", role), zap.Bool("rfc4733", ev.viaRTP))
 	s.publishDTMF(DTMFInfo{Digit: string(ev.key), Party: number, Role: role})
+	s.forwardDtmf(ev)
 }
 
 // onInfo takes DTMF from a party's SIP INFO; other INFO is acknowledged.
@@ -147,10 +125,11 @@ func (s *Session) onInfo(ev *sip.Request) {
 		ct = strings.ToLower(strings.TrimSpace(h.Value()))
 	}
 	var key byte
+	var dur time.Duration
 	var err error
 	switch {
 	case strings.HasPrefix(ct, "application/dtmf-relay"):
-		key, _, err = dtmf.ParseRelay(ev.Request.Body())
+		key, dur, err = dtmf.ParseRelay(ev.Request.Body())
 	case strings.HasPrefix(ct, "application/dtmf"):
 		key, err = dtmf.ParseDTMFBody(ev.Request.Body())
 	default:
@@ -162,7 +141,7 @@ func (s *Session) onInfo(ev *sip.Request) {
 		return
 	}
 	ev.Respond(200, "OK", nil)
-	s.onDtmfReceived(dtmfReceived{leg: ev.Leg, key: key})
+	s.onDtmfReceived(dtmfReceived{leg: ev.Leg, key: key, dur: dur})
 }
 
 // goOwned runs f on a goroutine the session waits for before it is gone.
@@ -173,5 +152,3 @@ func (s *Session) goOwned(f func()) {
 		f()
 	}()
 }
-
-var _ = context.Background

@@ -22,7 +22,7 @@ func (s *Session) onDelayedAnswer(ev *sip.Acked) {
 	info, err := media.ParseSDP(ev.Body)
 	var out []byte
 	if err == nil {
-		out, err = s.wb.Rewrite(ev.Body, s.eb.Advertise(), s.eb.Port())
+		out, err = s.wb.Rewrite(keepEvents(ev.Body, s.fromB, info), s.eb.Advertise(), s.eb.Port())
 	}
 	if err != nil {
 		why := "caller's ACK carried no usable SDP answer to the callee's offer: " + err.Error()

@@ -117,17 +117,12 @@ func (s *Session) takeOffer(l *sip.Leg, body []byte, info media.MediaInfo) {
 
 func (s *Session) setFrom(l *sip.Leg, info media.MediaInfo) {
 	s.rekey(l, info)
-	prev := s.fromA.TelephoneEvent
 	if l == s.a {
 		s.fromA = info
 	} else {
-		prev = s.fromB.TelephoneEvent
 		s.fromB = info
 	}
-	if prev != info.TelephoneEvent || !s.tapped[l] {
-		s.tapped[l] = true
-		s.watchDtmf(l, s.endpoint(l), info.TelephoneEvent)
-	}
+	s.mapEvents() // and the DTMF taps
 }
 
 func (s *Session) setRawFrom(l *sip.Leg, body []byte) {
@@ -161,7 +156,7 @@ func (s *Session) onRelayResult(ev *sip.ReinviteResult) {
 	s.setLastTo(ev.Leg, r.out)
 	s.takeOffer(ev.Leg, ev.Response.Body(), answer)
 	s.takeOffer(r.from, r.body, r.offer)
-	out, err := s.writer(r.from).Rewrite(ev.Response.Body(), s.endpoint(r.from).Advertise(), s.endpoint(r.from).Port())
+	out, err := s.writer(r.from).Rewrite(keepEvents(ev.Response.Body(), r.offer, answer), s.endpoint(r.from).Advertise(), s.endpoint(r.from).Port())
 	if err != nil {
 		r.req.Respond(500, "Server Internal Error", nil, warning(err.Error()))
 		return

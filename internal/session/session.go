@@ -48,7 +48,8 @@ type Session struct {
 	op          *activeOp
 	opQueue     []*opRequest
 	inviting    map[*sip.Leg]*outInvite
-	tapped      map[*sip.Leg]bool // legs whose endpoint has a DTMF tap
+	tapped      map[*sip.Leg]int       // the payload type each leg's DTMF tap watches (tapDtmf)
+	dtmfLines   map[*sip.Leg]*dtmfLine // digits on their way to each party (dtmfline.go)
 	timers      []*time.Timer
 	transfer    *transfer
 	transferGen int
@@ -76,12 +77,13 @@ type ringTimeout struct{ leg *sip.Leg }
 
 func newSession(e *Engine, in *sip.Leg, offer media.MediaInfo) *Session {
 	req := in.Invite()
-	s := &Session{id: newID(), e: e, a: in, offer: offer, q: newInbox(), inviting: map[*sip.Leg]*outInvite{}, tapped: map[*sip.Leg]bool{}}
+	s := &Session{id: newID(), e: e, a: in, offer: offer, q: newInbox(), inviting: map[*sip.Leg]*outInvite{}, tapped: map[*sip.Leg]int{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.fromA, s.rawFromA = offer, req.Body()
 	if len(req.Body()) == 0 {
 		s.fromA.TelephoneEvent = -1 // nothing known until the caller's ACK
 	}
+	s.fromB.TelephoneEvent = -1 // nothing known until the callee's SDP
 	// WithLazy here and for the legs' loggers: zap clones the encoder for
 	// a child logger's fields only once it logs at an enabled level, not
 	// for every call up front.
@@ -134,18 +136,6 @@ func (s *Session) state() State {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.snap.State
-}
-
-// mapEvents maps telephone-event payload types between the legs when the
-// parties chose different ones (an answerer may, for dynamic types).
-func (s *Session) mapEvents() {
-	ta, tb := s.fromA.TelephoneEvent, s.fromB.TelephoneEvent
-	s.ea.ResetPayloadMap()
-	s.eb.ResetPayloadMap()
-	if ta >= 0 && tb >= 0 && ta != tb {
-		s.eb.SetPayloadMap(uint8(ta), uint8(tb)) // the caller's events, toward the callee
-		s.ea.SetPayloadMap(uint8(tb), uint8(ta))
-	}
 }
 
 // recordEnd hands the ended session to the engine's OnEnd.
@@ -271,6 +261,9 @@ func (s *Session) start() bool {
 	s.mu.Lock()
 	s.ea, s.eb = ea, eb
 	s.mu.Unlock()
+	// The caller's digits are seen from its first packet, early media
+	// included (issue 11 point 8).
+	s.tapDtmf(s.a, s.fromA.TelephoneEvent)
 	s.wa, s.wb = media.NewSDPWriter("callctl"), media.NewSDPWriter("callctl")
 	if !s.setupSRTP() {
 		return false
@@ -306,6 +299,9 @@ func (s *Session) start() bool {
 	}
 	s.b = b
 	b.SetLogger(e.log.WithLazy(zap.String("session", s.id)))
+	// The callee answers with the caller's payload types as a rule (RFC
+	// 3264 §6.1): its digits are seen even before its SDP arrives.
+	s.tapDtmf(b, s.fromA.TelephoneEvent)
 	s.mu.Lock()
 	s.snap.Callee.LegID = b.ID()
 	s.snap.Callee.CallID = b.CallID()
@@ -515,11 +511,15 @@ func (s *Session) sdpFromCallee(body []byte) ([]byte, error) {
 	s.eb.SetRemote(info.Remote, info.RTCP)
 	s.setFrom(s.b, info)
 	s.setRawFrom(s.b, body)
+	if !s.delayed {
+		body = keepEvents(body, s.fromA, info) // an answer to the caller's offer
+	}
 	out, err := s.wa.Rewrite(body, s.ea.Advertise(), s.ea.Port())
 	if err != nil {
 		return nil, err
 	}
 	s.lastToA = out
+	s.mapEvents() // the caller now sends with the types of out
 	return out, nil
 }
 

@@ -297,12 +297,13 @@ func TestPeerThatStopsRefreshingEndsCallWithByeOnBothLegs(t *testing.T) {
 
 // Two INFOs of the caller arrive in reverse CSeq order (3, then 2 at
 // once): both get 200 and the session sees them in CSeq order (the digits
-// 1 then 2), where the older used to get 500.
+// 1 then 2), where the older used to get 500; the callee (no
+// telephone-event) gets them as INFO in that order too.
 func TestInDialogRequestsArrivingReversedReachSessionInCSeqOrder(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	peers.ToneFile(t, dir, 2, 440)
-	uas := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uas_pcmu_rtp.xml"), Dir: dir})
+	uas := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uas_accept_info.xml"), Dir: dir})
 	cc := startCallctl(t, func(cfg *config.Config) { cfg.Trunk.Address = uas.LocalAddr() })
 	uac := peers.StartSIPp(t, peers.SIPpOptions{
 		Scenario:   sipp.Scenario(t, "uac_info_reversed.xml"),
@@ -327,6 +328,9 @@ func TestInDialogRequestsArrivingReversedReachSessionInCSeqOrder(t *testing.T) {
 	}
 	if digits.String() != "12" {
 		t.Errorf("the session received digits %q; want \"12\" (CSeq 2, then 3)", digits.String())
+	}
+	if keys, durations := infoDigits(uas); keys != "12" || strings.Join(durations, ",") != "160,160" {
+		t.Errorf("the callee got INFO digits %q with durations %v; want \"12\", each Duration=160 as the caller sent", keys, durations)
 	}
 	if !uacOK || !uasOK {
 		t.Error("a SIPp scenario failed")

@@ -72,6 +72,8 @@ func TestScenariosPassAgainstEachOtherDirectly(t *testing.T) {
 		{name: "UPDATE in the early dialog", uac: "uac_early_update.xml", uas: "uas_early_update.xml"},
 		{name: "UPDATE from the caller in the early dialog", uac: "uac_send_early_update.xml", uas: "uas_expect_early_update.xml"},
 		{name: "delayed offer", uac: "uac_delayed_offer.xml", uas: "uas_delayed_offer.xml", keys: map[string]string{"duration": "500"}},
+		{name: "DTMF by INFO, any INFO taken", uac: "uac_send_dtmf_info.xml", uas: "uas_accept_info.xml"},
+		{name: "DTMF by INFO, each key checked", uac: "uac_send_dtmf_info.xml", uas: "uas_expect_dtmf_info.xml"},
 
 		// The checks can fail.
 		{name: "486 is not 404", uac: "uac_expect_404.xml", uas: "uas_busy.xml", uacExit: 1},
