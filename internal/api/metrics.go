@@ -130,6 +130,18 @@ func (s *Server) getMetrics(w http.ResponseWriter, r *http.Request, c *auth.Clie
 			fmt.Fprintf(&b, "callctl_sip_dropped_total{reason=%q} %d\n", k, dropped[k])
 		}
 	}
+	if s.opts.SIPSendFailures != nil {
+		failed := s.opts.SIPSendFailures()
+		reasons := make([]string, 0, len(failed))
+		for k := range failed {
+			reasons = append(reasons, k)
+		}
+		slices.Sort(reasons)
+		b.WriteString("# HELP callctl_sip_send_failures_total SIP messages callctl could not send (their transaction failed), by reason.\n# TYPE callctl_sip_send_failures_total counter\n")
+		for _, k := range reasons {
+			fmt.Fprintf(&b, "callctl_sip_send_failures_total{reason=%q} %d\n", k, failed[k])
+		}
+	}
 	if s.opts.SIPPanics != nil {
 		b.WriteString("# HELP callctl_sip_panics_total SIP handler panics recovered (each answered 500).\n# TYPE callctl_sip_panics_total counter\n")
 		fmt.Fprintf(&b, "callctl_sip_panics_total %d\n", s.opts.SIPPanics())

@@ -43,6 +43,10 @@ type Options struct {
 	SIPDropped func() map[string]uint64
 	// SIPPanics, when set, adds the SIP handler panics recovered.
 	SIPPanics func() uint64
+	// SIPSendFailures, when set, adds the SIP messages callctl could not
+	// send, by reason (connect: no connection or a failed TLS handshake,
+	// too_large, write).
+	SIPSendFailures func() map[string]uint64
 	// MediaForeign, when set, adds the RTP and RTCP packets dropped
 	// because their source was not the party's (media.latching).
 	MediaForeign func() uint64

@@ -163,6 +163,7 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		SessionTimer:    cfg.Calls.SessionTimer,
 		MinSE:           cfg.Calls.MinSE,
 		TimerUnit:       cfg.Calls.SessionTimerUnit,
+		TLS:             sipTLS(cfg.SIP.TLS),
 	}, log, engine.HandleInvite)
 	if err != nil {
 		lm.Close()
@@ -227,19 +228,20 @@ func (a *App) setupAPI(opts Options) error {
 	}
 	a.store = store
 	a.api = api.New(api.Options{
-		Engine:       a.engine,
-		Auth:         authn,
-		Audit:        store,
-		Log:          a.log.Named("api"),
-		EventBuffer:  cfg.API.EventBuffer,
-		Static:       opts.Web,
-		Ready:        func() bool { return !a.engine.Draining() },
-		SIPStats:     a.agent.Stats,
-		SIPRefused:   a.agent.Refused,
-		SIPDropped:   a.agent.Dropped,
-		SIPPanics:    a.agent.Panics,
-		MediaForeign: a.ports.ForeignDropped,
-		SRTPDropped:  a.ports.SRTPDropped,
+		Engine:          a.engine,
+		Auth:            authn,
+		Audit:           store,
+		Log:             a.log.Named("api"),
+		EventBuffer:     cfg.API.EventBuffer,
+		Static:          opts.Web,
+		Ready:           func() bool { return !a.engine.Draining() },
+		SIPStats:        a.agent.Stats,
+		SIPRefused:      a.agent.Refused,
+		SIPDropped:      a.agent.Dropped,
+		SIPPanics:       a.agent.Panics,
+		SIPSendFailures: a.agent.SendFailures,
+		MediaForeign:    a.ports.ForeignDropped,
+		SRTPDropped:     a.ports.SRTPDropped,
 	})
 	return nil
 }
@@ -299,6 +301,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("callctl serving",
 		zap.String("sip", a.agent.Addr()),
 		zap.Strings("transports", a.cfg.SIP.Transports),
+		zap.String("sip_tls", a.agent.TLSAddr()),
 		zap.String("trunk", a.cfg.Trunk.Address),
 		zap.String("rtp_ports", a.cfg.Media.RTPPorts),
 		zap.String("api", a.apiURL))

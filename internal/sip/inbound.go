@@ -42,10 +42,12 @@ func newInbound(a *Agent, req *gosip.Request, tx gosip.ServerTransaction) *Leg {
 	// (with Supported: 100rel alone they go as they are).
 	l.rel.required = hasOption(req, "Require", "100rel")
 	l.transport = strings.ToUpper(req.Transport())
-	if l.transport == "TCP" {
+	if reliable(l.transport) {
 		// Reuse the connection the INVITE came on (RFC 5923 style flow reuse).
 		l.destination = req.Source()
 	}
+	// checkRequestOn let a sips: Request-URI in only over TLS.
+	l.sips = strings.EqualFold(req.Recipient.Scheme, "sips")
 	l.SetLogger(a.log)
 	return l
 }
@@ -81,7 +83,7 @@ func (l *Leg) Respond(status int, reason string, body []byte, hdrs ...gosip.Head
 		}
 	}
 	if status > 100 && status < 200 {
-		res.AppendHeader(l.agent.contact(l.transport))
+		res.AppendHeader(l.contactHeader())
 	}
 	res.AppendHeader(gosip.NewHeader("Server", l.agent.cfg.UserAgent))
 	if len(body) > 0 {
@@ -132,7 +134,7 @@ func (l *Leg) answerInvite(tx gosip.ServerTransaction, req *gosip.Request, statu
 	if to := res.To(); to != nil {
 		to.Params.Add("tag", l.localTag)
 	}
-	res.AppendHeader(l.agent.contact(l.transport))
+	res.AppendHeader(l.contactHeader())
 	res.AppendHeader(gosip.NewHeader("Server", l.agent.cfg.UserAgent))
 	res.AppendHeader(gosip.NewHeader("Allow", allowHeader))
 	res.AppendHeader(gosip.NewHeader("Supported", supportedHeader))
@@ -152,7 +154,7 @@ func (l *Leg) answerInvite(tx gosip.ServerTransaction, req *gosip.Request, statu
 		res.AppendHeader(h)
 	}
 	l.mu.Unlock()
-	reliable := strings.EqualFold(l.transport, "tcp")
+	reliable := reliable(l.transport)
 	send := tx.Respond
 	if stx, ok := tx.(*gosip.ServerTx); ok && !reliable {
 		// Over UDP the transaction ends here and the 2xx goes out on its

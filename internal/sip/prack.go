@@ -239,7 +239,7 @@ func (l *Leg) nextReliableLocked(res *gosip.Response) *reliableResponse {
 // rather have a 5xx then, but the call has been answered by the callee; the
 // leg logs it).
 func (l *Leg) retransmitReliable(p *reliableResponse, stop chan struct{}) {
-	reliable := strings.EqualFold(l.transport, "tcp")
+	reliable := reliable(l.transport)
 	for p != nil {
 		l.agent.countSent(p.res.StatusCode)
 		if err := l.serverTx.Respond(p.res); err != nil {

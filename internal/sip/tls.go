@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
+
+	gosip "github.com/emiago/sipgo/sip"
 )
 
 // SIP over TLS (RFC 3261 26.2, 18: transport "TLS", port 5061 by default).
@@ -34,6 +36,11 @@ type TLSConfig struct {
 	// ServerName is the name expected in those peers' certificates; empty
 	// means the host dialled (an IP address is checked against IP SANs).
 	ServerName string
+	// MinVersion is the lowest TLS version (tls.VersionTLS12 when 0).
+	MinVersion uint16
+	// RequireClientCert makes the listener ask TLS callers for a
+	// certificate signed by CAFile and refuse the handshake without one.
+	RequireClientCert bool
 }
 
 // certStore holds the certificate in use; handshakes read it atomically.
@@ -45,7 +52,7 @@ type certStore struct {
 func (s *certStore) load() error {
 	cert, err := tls.LoadX509KeyPair(s.certFile, s.keyFile)
 	if err != nil {
-		return fmt.Errorf("sip.tls.cert/sip.tls.key: %w", err)
+		return fmt.Errorf("sip.tls.cert_file/sip.tls.key_file: %w", err)
 	}
 	s.cert.Store(&cert)
 	return nil
@@ -62,15 +69,19 @@ func (s *certStore) get() (*tls.Certificate, error) {
 // configurations. A config without a certificate can still dial TLS peers
 // (as a client without a certificate of its own).
 func newTLS(cfg TLSConfig) (*certStore, *tls.Config, *tls.Config, error) {
-	client := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.ServerName}
+	if cfg.MinVersion == 0 {
+		cfg.MinVersion = tls.VersionTLS12
+	}
+	client := &tls.Config{MinVersion: cfg.MinVersion, ServerName: cfg.ServerName}
+	var pool *x509.CertPool
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("sip.tls.ca: %w", err)
+			return nil, nil, nil, fmt.Errorf("sip.tls.ca_file: %w", err)
 		}
-		pool := x509.NewCertPool()
+		pool = x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, nil, nil, fmt.Errorf("sip.tls.ca %s: no PEM certificate in it", cfg.CAFile)
+			return nil, nil, nil, fmt.Errorf("sip.tls.ca_file %s: no PEM certificate in it", cfg.CAFile)
 		}
 		client.RootCAs = pool
 	}
@@ -83,8 +94,15 @@ func newTLS(cfg TLSConfig) (*certStore, *tls.Config, *tls.Config, error) {
 	}
 	client.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return store.get() }
 	server := &tls.Config{
-		MinVersion:     tls.VersionTLS12,
+		MinVersion:     cfg.MinVersion,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return store.get() },
+	}
+	if cfg.RequireClientCert {
+		if pool == nil {
+			return nil, nil, nil, errors.New("sip.tls.client_auth require needs sip.tls.ca_file")
+		}
+		server.ClientAuth = tls.RequireAndVerifyClientCert
+		server.ClientCAs = pool
 	}
 	return store, server, client, nil
 }
@@ -92,7 +110,7 @@ func newTLS(cfg TLSConfig) (*certStore, *tls.Config, *tls.Config, error) {
 // listenTLS binds the TLS listener.
 func listenTLS(addr string, conf *tls.Config) (net.Listener, error) {
 	if conf == nil {
-		return nil, errors.New("sip.tls.listen needs sip.tls.cert and sip.tls.key")
+		return nil, errors.New("sip.tls.listen needs sip.tls.cert_file and sip.tls.key_file")
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -119,3 +137,24 @@ func (a *Agent) TLSAddr() string {
 	}
 	return net.JoinHostPort(a.host, fmt.Sprint(a.tlsPort))
 }
+
+// contactHeader is callctl's Contact on this leg: a sips: URI on a sips:
+// dialog (RFC 3261 8.1.1.8 and 12.1.1: the Contact of a dialog whose
+// request was sips: is sips:; 26.2.2: no transport parameter needed, TLS is
+// implied and reaches the TLS listener's port), else the transport's.
+func (l *Leg) contactHeader() *gosip.ContactHeader {
+	c := l.agent.contact(l.transport)
+	if l.sips {
+		c.Address.Scheme = "sips"
+		c.Address.UriParams = nil
+	}
+	return c
+}
+
+// IsSIPS reports whether the leg's dialog is sips: (its INVITE's
+// Request-URI was), so every hop must be TLS.
+func (l *Leg) IsSIPS() bool { return l.sips }
+
+// ErrSIPSNeedsTLS is Dial's error for a sips: target on a transport other
+// than TLS (RFC 3261 26.2.2).
+var ErrSIPSNeedsTLS = errors.New("sip: a sips: target needs transport tls")
