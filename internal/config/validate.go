@@ -36,8 +36,8 @@ var (
 	// sip.tls.listen); dialTransports what B legs may use.
 	transports     = []string{"udp", "tcp"}
 	dialTransports = []string{"udp", "tcp", "tls"}
-	logLevels  = []string{"debug", "info", "warn", "error"}
-	logFormats = []string{"console", "json"}
+	logLevels      = []string{"debug", "info", "warn", "error"}
+	logFormats     = []string{"console", "json"}
 )
 
 // Validate checks every setting and returns all problems at once, joined
