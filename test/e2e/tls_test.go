@@ -1,0 +1,274 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callctl/callctl/internal/config"
+	"github.com/callctl/callctl/internal/session"
+	"github.com/callctl/callctl/test/callctltest"
+	"github.com/callctl/callctl/test/peers"
+	"github.com/callctl/callctl/test/sipp"
+)
+
+// withTLS gives callctl a TLS listener on a free port with leaf as its
+// certificate and ca as the CA it verifies TLS callees against.
+func withTLS(t *testing.T, ca *peers.TestCA, leaf peers.Leaf) func(*config.Config) {
+	return func(cfg *config.Config) {
+		cfg.SIP.TLS.Listen = fmt.Sprintf("127.0.0.1:%d", peers.FreeUDPPort(t))
+		cfg.SIP.TLS.CertFile, cfg.SIP.TLS.KeyFile = leaf.CertFile, leaf.KeyFile
+		cfg.SIP.TLS.CAFile = ca.CAFile
+	}
+}
+
+// expectAudioBothWays waits until callctl relayed at least 100 RTP packets
+// each way and both phones received at least 100 of them.
+func expectAudioBothWays(t *testing.T, cc *callctl, id string, alice, bob *peers.Baresip) {
+	t.Helper()
+	var s session.Snapshot
+	flowing := callctltest.Eventually(10*time.Second, func() bool {
+		s = cc.snapshot(t, id)
+		caller, callee := callctltest.LegStats(s, "caller"), callctltest.LegStats(s, "callee")
+		return caller.PacketsIn >= 100 && callee.PacketsOut >= 100 && callee.PacketsIn >= 100 && caller.PacketsOut >= 100
+	})
+	caller, callee := callctltest.LegStats(s, "caller"), callctltest.LegStats(s, "callee")
+	if !flowing {
+		t.Errorf("after 10 s callctl relayed caller→callee %d→%d and callee→caller %d→%d RTP packets; want ≥ 100 each",
+			caller.PacketsIn, callee.PacketsOut, callee.PacketsIn, caller.PacketsOut)
+	}
+	for _, p := range []struct {
+		name string
+		b    *peers.Baresip
+	}{{"caller", alice}, {"callee", bob}} {
+		st, err := p.b.AudioStats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.RxPackets < 100 {
+			t.Errorf("the %s's baresip received %d RTP packets; want ≥ 100", p.name, st.RxPackets)
+		}
+	}
+}
+
+// sipTrace is the SIP messages of a baresip run with SIPTrace, one string
+// each (start line and headers).
+func sipTrace(b *peers.Baresip) string { return b.Log() }
+
+// A baresip caller places its call over TLS to callctl's TLS listener, and
+// callctl sends the B leg over UDP to a baresip callee: the call is answered,
+// audio flows both ways, the caller hangs up. What the caller received over
+// TLS (its SIP trace, decrypted) shows callctl's 200 OK with a Contact for
+// the TLS listener (transport=tls) and the Via the caller sent over TLS.
+// On the old build callctl has no sip.tls and the call never reaches it.
+func TestTLSBaresipCallerReachesUDPCallee(t *testing.T) {
+	t.Parallel()
+	ca := peers.NewTestCA(t, "callctl-test")
+	srv := ca.Issue(t, "callctl", 100)
+	phone := ca.Issue(t, "phone", 200)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002", Dir: dirB})
+	cc := startCallctl(t, func(cfg *config.Config) {
+		withTLS(t, ca, srv)(cfg)
+		cfg.Routes = []config.Route{{Match: `^3\d+$`, Target: "sip:{number}@" + bob.SIPAddr(), Transport: "udp"}}
+	})
+	tlsAddr := cc.app.SIPTLSAddr()
+	alice := peers.StartBaresip(t, peers.BaresipOptions{User: "2001", Dir: dirA, TLSCert: phone.PEMFile, TLSCAFile: ca.CAFile, SIPTrace: true})
+
+	if err := alice.Dial("sip:3002@" + tlsAddr + ";transport=tls"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.WaitEvent(peers.EventCallEstablished, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.WaitEvent(peers.EventCallEstablished, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	id := cc.firstSession(t, time.Second)
+	cc.waitState(t, id, session.InCall, 5*time.Second)
+	expectAudioBothWays(t, cc, id, alice, bob)
+	if err := alice.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.WaitEvent(peers.EventCallClosed, 5*time.Second); err != nil {
+		t.Error(err)
+	}
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerHungUp)
+
+	trace := sipTrace(alice)
+	t.Logf("caller's SIP trace:\n%s", trace)
+	for _, want := range []string{"SIP/2.0/TLS", "<sip:callctl@" + tlsAddr + ";transport=tls>"} {
+		if !strings.Contains(trace, want) {
+			t.Errorf("the caller's SIP trace has no %q", want)
+		}
+	}
+	cc.expectIdle(t)
+}
+
+// A caller over UDP (baresip) reaches a callee on a route with transport
+// tls (baresip listening on TLS): callctl dials TLS, verifies the callee's
+// certificate against sip.tls.ca_file for 127.0.0.1, and the call carries
+// audio both ways; the callee hangs up (its BYE reaches callctl). The
+// callee's SIP trace shows callctl's INVITE with a TLS Via and a Contact
+// for the TLS listener. On the old build routes[].transport tls is
+// refused by validation.
+func TestTLSCalleeReachedOverTLSFromUDPCaller(t *testing.T) {
+	t.Parallel()
+	ca := peers.NewTestCA(t, "callctl-test")
+	srv := ca.Issue(t, "callctl", 100)
+	phone := ca.Issue(t, "phone", 200)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002", Dir: dirB, TLSCert: phone.PEMFile, TLSCAFile: ca.CAFile, SIPTrace: true})
+	cc := startCallctl(t, func(cfg *config.Config) {
+		withTLS(t, ca, srv)(cfg)
+		cfg.Routes = []config.Route{{Match: `^3\d+$`, Target: "sip:{number}@" + bob.TLSAddr(), Transport: "tls"}}
+	})
+	alice := peers.StartBaresip(t, peers.BaresipOptions{User: "2001", Dir: dirA})
+	if err := alice.Dial("sip:3002@" + cc.addr()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.WaitEvent(peers.EventCallEstablished, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.WaitEvent(peers.EventCallEstablished, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	id := cc.firstSession(t, time.Second)
+	cc.waitState(t, id, session.InCall, 5*time.Second)
+	expectAudioBothWays(t, cc, id, alice, bob)
+	if err := bob.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.WaitEvent(peers.EventCallClosed, 5*time.Second); err != nil {
+		t.Error(err)
+	}
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CalleeHungUp)
+
+	trace := sipTrace(bob)
+	tlsAddr := cc.app.SIPTLSAddr()
+	for _, want := range []string{"INVITE sip:3002@" + bob.TLSAddr(), "Via: SIP/2.0/TLS " + tlsAddr, "<sip:callctl@" + tlsAddr + ";transport=tls>"} {
+		if !strings.Contains(trace, want) {
+			t.Errorf("the callee's SIP trace has no %q:\n%s", want, trace)
+		}
+	}
+	cc.expectIdle(t)
+}
+
+// A sips: call (RFC 3261 26.2.2: TLS on every hop) from a caller over TLS
+// goes to the callee (baresip on TLS) on a sips: Request-URI over TLS, and
+// both dialogs get callctl's sips: Contact. A sips: call to a number whose
+// route is UDP is refused (480) instead of being carried in the clear, and
+// a sips: INVITE over UDP gets 416. The caller is a minimal SIP client in
+// the test (tlsSIP): baresip 1.0 turns a dialled sips:X into sip:sips:X.
+// On the old build callctl has no TLS listener.
+func TestTLSSIPSCallIsSecureOnBothLegsOrRefused(t *testing.T) {
+	t.Parallel()
+	ca := peers.NewTestCA(t, "callctl-test")
+	srv := ca.Issue(t, "callctl", 100)
+	phone := ca.Issue(t, "phone", 200)
+	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002", TLSCert: phone.PEMFile, TLSCAFile: ca.CAFile, SIPTrace: true})
+	cc := startCallctl(t, func(cfg *config.Config) {
+		withTLS(t, ca, srv)(cfg)
+		cfg.Routes = []config.Route{
+			{Match: `^3\d+$`, Target: "sip:{number}@" + bob.TLSAddr(), Transport: "tls"},
+			{Match: `^4\d+$`, Target: "sip:{number}@" + bob.SIPAddr(), Transport: "udp"},
+		}
+	})
+	tlsAddr := cc.app.SIPTLSAddr()
+	alice := dialTLSSIP(t, tlsAddr, ca.CAFile)
+
+	uri := "sips:3002@" + tlsAddr
+	alice.invite(t, uri, "sips-call-1", peers.FreePortPair(t))
+	res := alice.final(t, 10*time.Second)
+	if res.status() != 200 {
+		t.Fatalf("sips: INVITE answered %q; want 200", res.start)
+	}
+	if c := res.header("Contact"); c != "<sips:callctl@"+tlsAddr+">" {
+		t.Errorf("callctl's 200 OK has Contact %q; want <sips:callctl@%s>", c, tlsAddr)
+	}
+	id := cc.firstSession(t, time.Second)
+	cc.waitState(t, id, session.InCall, 5*time.Second)
+	if _, err := bob.WaitEvent(peers.EventCallEstablished, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	alice.ack(t, uri, "sips-call-1", res, true)
+	if _, err := bob.WaitEvent(peers.EventCallClosed, 5*time.Second); err != nil {
+		t.Error(err)
+	}
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerHungUp)
+	if trace := sipTrace(bob); !strings.Contains(trace, "INVITE sips:3002@"+bob.TLSAddr()) ||
+		!strings.Contains(trace, "<sips:callctl@"+tlsAddr+">") {
+		t.Errorf("the callee's SIP trace has no INVITE to sips:3002@%s with callctl's Contact <sips:callctl@%s>:\n%s", bob.TLSAddr(), tlsAddr, trace)
+	}
+
+	// sips: to a number routed over UDP: refused, not sent in the clear.
+	uri = "sips:4002@" + tlsAddr
+	alice.invite(t, uri, "sips-call-2", peers.FreePortPair(t))
+	if res := alice.final(t, 10*time.Second); res.status() != 480 {
+		t.Errorf("sips: INVITE to a UDP route answered %q; want 480", res.start)
+	} else {
+		alice.ack(t, uri, "sips-call-2", res, false)
+	}
+	second := cc.WaitEvent(t, 5*time.Second, "a second session", func(e session.Event) bool { return e.SessionID != id }).SessionID
+	cc.WaitEnded(t, second, 5*time.Second)
+	if s := cc.snapshot(t, second); !strings.Contains(s.EndReason, "sips") {
+		t.Errorf("second session ended %s (%q); want a reason naming sips", s.State, s.EndReason)
+	}
+	for _, e := range bob.Events() {
+		if e.Type == peers.EventCallIncoming && strings.Contains(e.Param, "4002") {
+			t.Errorf("the sips: call to a UDP route reached the callee: %+v", e)
+		}
+	}
+
+	// A sips: INVITE over UDP: 416.
+	uac := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario: scenarioVariant(t, "uac_expect_503.xml", "INVITE sip:", "INVITE sips:", "ACK sip:", "ACK sips:",
+			`<recv response="503"/>`, `<recv response="416"/>`),
+		RemoteAddr: cc.addr(),
+		Service:    "3002",
+	})
+	uac.ExpectPass(t, 10*time.Second)
+	cc.expectIdle(t)
+}
+
+// A route's callee presents a certificate callctl does not trust (signed by
+// another CA): the TLS handshake fails, the caller (SIPp over UDP) gets 503
+// at once, the session ends with the reason, the failure is logged and
+// counted, and the callee never sees an INVITE. On the old build
+// routes[].transport tls is refused by validation.
+func TestTLSUntrustedCalleeCertificateFailsTheCallWith503(t *testing.T) {
+	t.Parallel()
+	ca := peers.NewTestCA(t, "callctl-test")
+	other := peers.NewTestCA(t, "someone-else")
+	srv := ca.Issue(t, "callctl", 100)
+	phone := other.Issue(t, "phone", 300)
+	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002", TLSCert: phone.PEMFile, TLSCAFile: other.CAFile})
+	cc := startCallctl(t, func(cfg *config.Config) {
+		withTLS(t, ca, srv)(cfg)
+		cfg.Routes = []config.Route{{Match: `^3\d+$`, Target: "sip:{number}@" + bob.TLSAddr(), Transport: "tls"}}
+	})
+	uac := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario:   sipp.Scenario(t, "uac_expect_503.xml"),
+		RemoteAddr: cc.addr(),
+		Service:    "3002",
+	})
+	id := cc.firstSession(t, 5*time.Second)
+	uac.ExpectPass(t, 10*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
+	if s := cc.snapshot(t, id); !strings.Contains(strings.ToLower(s.EndReason), "tls") {
+		t.Errorf("session ended %s (%q); want a reason naming the TLS failure", s.State, s.EndReason)
+	}
+	cc.expectLog(t, "about the failed TLS handshake", func(line string) bool {
+		return strings.Contains(line, "message not sent") && strings.Contains(line, "reason:connect") && strings.Contains(line, "certificate")
+	})
+	for _, e := range bob.Events() {
+		if e.Type == peers.EventCallIncoming {
+			t.Errorf("the untrusted callee got a call: %+v", e)
+		}
+	}
+	cc.expectIdle(t)
+}
