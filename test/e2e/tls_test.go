@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -269,6 +273,133 @@ func TestTLSUntrustedCalleeCertificateFailsTheCallWith503(t *testing.T) {
 		if e.Type == peers.EventCallIncoming {
 			t.Errorf("the untrusted callee got a call: %+v", e)
 		}
+	}
+	cc.expectIdle(t)
+}
+
+// servedSerial is the serial number of the certificate callctl's TLS
+// listener presents to a new handshake.
+func servedSerial(t *testing.T, addr, caFile string) int64 {
+	t.Helper()
+	c := dialTLSSIP(t, addr, caFile)
+	defer c.conn.Close()
+	return c.conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+}
+
+// copyFile overwrites dst with src's content.
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Reloading the certificate (what SIGHUP does, App.Reload) while a call
+// over TLS is up: a new handshake sees the new certificate's serial, the
+// call's connection and dialog are untouched (its BYE, sent on the old
+// connection after the reload, is answered and ends the call normally). A
+// certificate file that cannot be used on the next reload keeps the new
+// certificate in service and is logged. Plaintext SIP and garbage on the
+// TLS port are closed without harm: a TLS client is still served after
+// them. On the old build there is no TLS listener to reload.
+func TestTLSCertificateReloadKeepsLiveCallsAndSurvivesGarbage(t *testing.T) {
+	t.Parallel()
+	ca := peers.NewTestCA(t, "callctl-test")
+	first := ca.Issue(t, "callctl", 100)
+	second := ca.Issue(t, "callctl-renewed", 101)
+	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002"})
+	// callctl reads copies, so the test can replace them under it.
+	live := peers.Leaf{CertFile: filepath.Join(t.TempDir(), "live.crt"), KeyFile: filepath.Join(t.TempDir(), "live.key")}
+	copyFile(t, first.CertFile, live.CertFile)
+	copyFile(t, first.KeyFile, live.KeyFile)
+	cc := startCallctl(t, func(cfg *config.Config) {
+		withTLS(t, ca, live)(cfg)
+		cfg.Routes = []config.Route{{Match: `^3\d+$`, Target: "sip:{number}@" + bob.SIPAddr(), Transport: "udp"}}
+	})
+	tlsAddr := cc.app.SIPTLSAddr()
+	if got := servedSerial(t, tlsAddr, ca.CAFile); got != 100 {
+		t.Fatalf("callctl presents certificate serial %d; want 100", got)
+	}
+
+	// A call over TLS, up across the reload.
+	alice := dialTLSSIP(t, tlsAddr, ca.CAFile)
+	uri := "sip:3002@" + tlsAddr + ";transport=tls"
+	alice.invite(t, uri, "reload-call", peers.FreePortPair(t))
+	res := alice.final(t, 10*time.Second)
+	if res.status() != 200 {
+		t.Fatalf("INVITE over TLS answered %q; want 200", res.start)
+	}
+	id := cc.firstSession(t, time.Second)
+	cc.waitState(t, id, session.InCall, 5*time.Second)
+
+	copyFile(t, second.CertFile, live.CertFile)
+	copyFile(t, second.KeyFile, live.KeyFile)
+	if err := cc.app.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if got := servedSerial(t, tlsAddr, ca.CAFile); got != 101 {
+		t.Errorf("after the reload a new handshake sees serial %d; want 101", got)
+	}
+	if got := alice.conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64(); got != 100 {
+		t.Errorf("the live call's connection now has serial %d; want it untouched (100)", got)
+	}
+	if s := cc.snapshot(t, id); s.State != session.InCall {
+		t.Errorf("the live call is %s after the reload; want %s", s.State, session.InCall)
+	}
+
+	// A broken file: the reload fails, the renewed certificate stays.
+	if err := os.WriteFile(live.CertFile, []byte("-----BEGIN CERTIFICATE-----\ngarbage\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cc.app.Reload(); err == nil {
+		t.Error("Reload of a broken certificate file succeeded; want an error")
+	}
+	cc.expectLog(t, "saying the certificate was not reloaded", func(line string) bool {
+		return strings.Contains(line, "not reloaded") && strings.Contains(line, "previous one stays")
+	})
+	if got := servedSerial(t, tlsAddr, ca.CAFile); got != 101 {
+		t.Errorf("after a failed reload a new handshake sees serial %d; want 101 still", got)
+	}
+
+	// Plaintext SIP, then garbage, on the TLS port: each connection is
+	// closed; nothing else changes.
+	for _, junk := range []string{
+		"OPTIONS sip:x@" + tlsAddr + " SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n",
+		"\x16\x03\x01\x00\x05garbage-after-a-record-header" + strings.Repeat("\x00\xff", 500),
+	} {
+		c, err := net.DialTimeout("tcp", tlsAddr, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write([]byte(junk))
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 4096)
+		for {
+			n, err := c.Read(buf)
+			if strings.Contains(string(buf[:n]), "SIP/2.0") {
+				t.Errorf("callctl answered SIP in the clear on its TLS port: %q", buf[:n])
+			}
+			if err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					t.Errorf("callctl kept a connection open that sent %q", junk[:20])
+				}
+				break
+			}
+		}
+		c.Close()
+	}
+
+	// The live call still ends normally, on its old connection.
+	alice.ack(t, uri, "reload-call", res, true)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerHungUp)
+	if got := servedSerial(t, tlsAddr, ca.CAFile); got != 101 {
+		t.Errorf("a TLS client after the junk sees serial %d; want 101", got)
 	}
 	cc.expectIdle(t)
 }
