@@ -40,3 +40,8 @@ func (a *App) Reload() error {
 
 // SIPTLSAddr is the host:port of the SIP TLS listener, or "" without one.
 func (a *App) SIPTLSAddr() string { return a.agent.TLSAddr() }
+
+// SIPSendFailures is how many SIP messages callctl could not send, by
+// reason (connect: no connection or a failed TLS handshake, too_large,
+// write).
+func (a *App) SIPSendFailures() map[string]uint64 { return a.agent.SendFailures() }

@@ -268,7 +268,7 @@ func (l *Leg) onRetransmitted2xx(req *gosip.Request, res *gosip.Response) {
 	// A 2xx from another fork (RFC 3261 13.2.2.4): ACK and BYE it.
 	l.logger().Info("2xx from a second fork: ACK and BYE it")
 	fork := &Leg{agent: l.agent, id: newLegID("f"), outbound: true, callID: l.callID, localTag: l.localTag,
-		final: make(chan struct{}), transport: l.transport}
+		final: make(chan struct{}), transport: l.transport, sips: l.sips}
 	fork.log.Store(l.logger())
 	fork.localURI, fork.localName, fork.remoteURI = l.localURI, l.localName, l.remoteURI
 	fork.localSeq = req.CSeq().SeqNo

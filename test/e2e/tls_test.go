@@ -269,6 +269,9 @@ func TestTLSUntrustedCalleeCertificateFailsTheCallWith503(t *testing.T) {
 	cc.expectLog(t, "about the failed TLS handshake", func(line string) bool {
 		return strings.Contains(line, "message not sent") && strings.Contains(line, "reason:connect") && strings.Contains(line, "certificate")
 	})
+	if n := cc.app.SIPSendFailures()["connect"]; n == 0 {
+		t.Errorf("SIP send failures %v; want the failed handshake counted as connect", cc.app.SIPSendFailures())
+	}
 	for _, e := range bob.Events() {
 		if e.Type == peers.EventCallIncoming {
 			t.Errorf("the untrusted callee got a call: %+v", e)
