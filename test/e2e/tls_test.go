@@ -62,9 +62,10 @@ func sipTrace(b *peers.Baresip) string { return b.Log() }
 
 // A baresip caller places its call over TLS to callctl's TLS listener, and
 // callctl sends the B leg over UDP to a baresip callee: the call is answered,
-// audio flows both ways, the caller hangs up. What the caller received over
-// TLS (its SIP trace, decrypted) shows callctl's 200 OK with a Contact for
-// the TLS listener (transport=tls) and the Via the caller sent over TLS.
+// audio flows both ways, the callee hangs up and callctl's BYE reaches the
+// caller on its TLS connection. What the caller received over TLS (its SIP
+// trace, decrypted) shows callctl's 200 OK with a Contact for the TLS
+// listener (transport=tls), and the BYE with callctl's TLS Via.
 // On the old build callctl has no sip.tls and the call never reaches it.
 func TestTLSBaresipCallerReachesUDPCallee(t *testing.T) {
 	t.Parallel()
@@ -92,20 +93,19 @@ func TestTLSBaresipCallerReachesUDPCallee(t *testing.T) {
 	id := cc.firstSession(t, time.Second)
 	cc.waitState(t, id, session.InCall, 5*time.Second)
 	expectAudioBothWays(t, cc, id, alice, bob)
-	if err := alice.Hangup(); err != nil {
+	if err := bob.Hangup(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bob.WaitEvent(peers.EventCallClosed, 5*time.Second); err != nil {
+	if _, err := alice.WaitEvent(peers.EventCallClosed, 5*time.Second); err != nil {
 		t.Error(err)
 	}
 	cc.WaitEnded(t, id, 5*time.Second)
-	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerHungUp)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CalleeHungUp)
 
 	trace := sipTrace(alice)
-	t.Logf("caller's SIP trace:\n%s", trace)
-	for _, want := range []string{"SIP/2.0/TLS", "<sip:callctl@" + tlsAddr + ";transport=tls>"} {
+	for _, want := range []string{"Contact: <sip:callctl@" + tlsAddr + ";transport=tls>", "BYE sip:2001", "Via: SIP/2.0/TLS " + tlsAddr} {
 		if !strings.Contains(trace, want) {
-			t.Errorf("the caller's SIP trace has no %q", want)
+			t.Errorf("the caller's SIP trace has no %q:\n%s", want, trace)
 		}
 	}
 	cc.expectIdle(t)
