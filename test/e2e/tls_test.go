@@ -406,3 +406,56 @@ func TestTLSCertificateReloadKeepsLiveCallsAndSurvivesGarbage(t *testing.T) {
 	}
 	cc.expectIdle(t)
 }
+
+// A route's callee that accepts the TCP connection and never answers the
+// TLS handshake (a stuck or wrong service) fails the call with 503 once
+// the connection setup times out (10 s), not a call ringing forever; the
+// session ends with the reason. On the old build routes[].transport tls
+// is refused by validation (and sipgo's handshake had no time limit).
+func TestTLSCalleeThatNeverHandshakesFailsTheCallWith503(t *testing.T) {
+	t.Parallel()
+	ca := peers.NewTestCA(t, "callctl-test")
+	srv := ca.Issue(t, "callctl", 100)
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", peers.FreeUDPPort(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held <- c // say nothing, close nothing
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		for len(held) > 0 {
+			(<-held).Close()
+		}
+	})
+	cc := startCallctl(t, func(cfg *config.Config) {
+		withTLS(t, ca, srv)(cfg)
+		cfg.Calls.RingTimeout = 60 * time.Second
+		cfg.Routes = []config.Route{{Match: `^3\d+$`, Target: "sip:{number}@" + ln.Addr().String(), Transport: "tls"}}
+	})
+	start := time.Now()
+	uac := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario:   sipp.Scenario(t, "uac_expect_503.xml"),
+		RemoteAddr: cc.addr(),
+		Service:    "3002",
+		Timeout:    30 * time.Second,
+	})
+	id := cc.firstSession(t, 5*time.Second)
+	uac.ExpectPass(t, 30*time.Second)
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("the caller got its 503 after %s; want it once the 10 s connection setup limit passed", d.Round(time.Second))
+	}
+	cc.WaitEnded(t, id, 5*time.Second)
+	if s := cc.snapshot(t, id); !strings.Contains(strings.ToLower(s.EndReason), "tls") {
+		t.Errorf("session ended %s (%q); want a reason naming the TLS handshake", s.State, s.EndReason)
+	}
+	cc.expectIdle(t)
+}
