@@ -169,6 +169,7 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		lm.Close()
 		return nil, err
 	}
+	warnTLS(cfg, log)
 	engine.SetAgent(agent)
 	a.agent, a.engine, a.reg, a.ports = agent, engine, reg, ports
 	if err := a.setupAPI(opts); err != nil {
