@@ -459,3 +459,46 @@ func TestTLSCalleeThatNeverHandshakesFailsTheCallWith503(t *testing.T) {
 	}
 	cc.expectIdle(t)
 }
+
+// sip.allow applies to TLS callers as to UDP and TCP ones: an OPTIONS over
+// TLS from a source outside it gets no answer and its connection is
+// closed, while an allowed source's OPTIONS over TLS gets 200. On the old
+// build there is no TLS listener.
+func TestTLSCallerOutsideAllowListIsRefused(t *testing.T) {
+	t.Parallel()
+	ca := peers.NewTestCA(t, "callctl-test")
+	srv := ca.Issue(t, "callctl", 100)
+	for _, tc := range []struct {
+		name    string
+		allow   string
+		allowed bool
+	}{{"allowed", "127.0.0.0/8", true}, {"refused", "127.0.0.2/32", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cc := startCallctl(t, func(cfg *config.Config) {
+				withTLS(t, ca, srv)(cfg)
+				cfg.SIP.Allow = []string{tc.allow}
+			})
+			c := dialTLSSIP(t, cc.app.SIPTLSAddr(), ca.CAFile)
+			c.send(t, fmt.Sprintf(`OPTIONS sip:callctl@%s;transport=tls SIP/2.0
+				Via: SIP/2.0/TLS %s;branch=z9hG4bK-opt-1;rport
+				From: <sip:probe@%s>;tag=p1
+				To: <sip:callctl@%s>
+				Call-ID: tls-options-%s
+				CSeq: 1 OPTIONS
+				Max-Forwards: 70`, cc.app.SIPTLSAddr(), c.local, c.local, cc.app.SIPTLSAddr(), tc.name), "")
+			_ = c.conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+			got, err := c.r.ReadString('\n')
+			switch {
+			case tc.allowed && !strings.HasPrefix(got, "SIP/2.0 200"):
+				t.Errorf("OPTIONS over TLS from an allowed source: got %q (%v); want 200", got, err)
+			case !tc.allowed && err == nil:
+				t.Errorf("OPTIONS over TLS from a source outside sip.allow was answered %q; want no answer", got)
+			case !tc.allowed:
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					t.Errorf("the refused source's TLS connection was left open; want it closed")
+				}
+			}
+		})
+	}
+}
