@@ -49,7 +49,7 @@ func (a *App) SIPSendFailures() map[string]uint64 { return a.agent.SendFailures(
 // warnTLS logs what a TLS setup that validates may still get wrong.
 func warnTLS(cfg config.Config, log *zap.Logger) {
 	if cfg.UsesTLS() && cfg.SIP.TLS.Listen == "" {
-		log.Warn("B legs use TLS but sip.tls.listen is empty: callctl's Contact on them names its SIP port with transport=tls, "+
+		log.Warn("B legs use TLS but sip.tls.listen is empty: callctl's Contact on them names its SIP port with transport=tls, " +
 			"so a callee that sends its requests (BYE, re-INVITE) to the Contact instead of on callctl's connection cannot reach callctl; set sip.tls.listen")
 	}
 }
