@@ -154,9 +154,9 @@ func (l *Leg) answerInvite(tx gosip.ServerTransaction, req *gosip.Request, statu
 		res.AppendHeader(h)
 	}
 	l.mu.Unlock()
-	reliable := reliable(l.transport)
+	stream := reliable(l.transport)
 	send := tx.Respond
-	if stx, ok := tx.(*gosip.ServerTx); ok && !reliable {
+	if stx, ok := tx.(*gosip.ServerTx); ok && !stream {
 		// Over UDP the transaction ends here and the 2xx goes out on its
 		// socket: sipgo would hold both 32 s in Accepted state (RFC 6026
 		// 7.1) for what the 2xx retransmissions below and the answered
@@ -191,7 +191,7 @@ func (l *Leg) answerInvite(tx gosip.ServerTransaction, req *gosip.Request, statu
 				l.mu.Unlock()
 				return
 			case <-timer.C:
-				if !reliable {
+				if !stream {
 					if err := send(res); err != nil {
 						l.logger().Debug("2xx retransmission failed", zap.Error(err))
 					}

@@ -239,7 +239,7 @@ func (l *Leg) nextReliableLocked(res *gosip.Response) *reliableResponse {
 // rather have a 5xx then, but the call has been answered by the callee; the
 // leg logs it).
 func (l *Leg) retransmitReliable(p *reliableResponse, stop chan struct{}) {
-	reliable := reliable(l.transport)
+	stream := reliable(l.transport)
 	for p != nil {
 		l.agent.countSent(p.res.StatusCode)
 		if err := l.serverTx.Respond(p.res); err != nil {
@@ -262,7 +262,7 @@ func (l *Leg) retransmitReliable(p *reliableResponse, stop chan struct{}) {
 			case <-deadline.C:
 				break wait
 			case <-timer.C:
-				if !reliable {
+				if !stream {
 					if err := l.serverTx.Respond(p.res); err != nil {
 						l.logger().Debug("reliable provisional retransmission failed", zap.Error(err))
 					}
