@@ -56,6 +56,24 @@ func expectAudioBothWays(t *testing.T, cc *callctl, id string, alice, bob *peers
 	}
 }
 
+// answerWhenRinging waits for callctl's first session to ring and makes
+// callee (baresip with AnswerMode manual) answer. Answering only then keeps
+// the 180 and the 200 apart: sipgo v1.7.3 hands each response to its own
+// goroutine, so a 200 arriving right behind a 180 (auto-answer, one TLS
+// read) may be processed first and the 180 dropped (no RINGING).
+func answerWhenRinging(t *testing.T, cc *callctl, callee *peers.Baresip) string {
+	t.Helper()
+	id := cc.firstSession(t, 10*time.Second)
+	cc.waitState(t, id, session.Ringing, 10*time.Second)
+	if _, err := callee.WaitEvent(peers.EventCallIncoming, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := callee.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 // sipTrace is the SIP messages of a baresip run with SIPTrace, one string
 // each (start line and headers).
 func sipTrace(b *peers.Baresip) string { return b.Log() }
@@ -73,7 +91,7 @@ func TestTLSBaresipCallerReachesUDPCallee(t *testing.T) {
 	srv := ca.Issue(t, "callctl", 100)
 	phone := ca.Issue(t, "phone", 200)
 	dirA, dirB := t.TempDir(), t.TempDir()
-	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002", Dir: dirB})
+	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002", Dir: dirB, AnswerMode: "manual"})
 	cc := startCallctl(t, func(cfg *config.Config) {
 		withTLS(t, ca, srv)(cfg)
 		cfg.Routes = []config.Route{{Match: `^3\d+$`, Target: "sip:{number}@" + bob.SIPAddr(), Transport: "udp"}}
@@ -84,13 +102,13 @@ func TestTLSBaresipCallerReachesUDPCallee(t *testing.T) {
 	if err := alice.Dial("sip:3002@" + tlsAddr + ";transport=tls"); err != nil {
 		t.Fatal(err)
 	}
+	id := answerWhenRinging(t, cc, bob)
 	if _, err := bob.WaitEvent(peers.EventCallEstablished, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := alice.WaitEvent(peers.EventCallEstablished, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	id := cc.firstSession(t, time.Second)
 	cc.waitState(t, id, session.InCall, 5*time.Second)
 	expectAudioBothWays(t, cc, id, alice, bob)
 	if err := bob.Hangup(); err != nil {
@@ -124,7 +142,7 @@ func TestTLSCalleeReachedOverTLSFromUDPCaller(t *testing.T) {
 	srv := ca.Issue(t, "callctl", 100)
 	phone := ca.Issue(t, "phone", 200)
 	dirA, dirB := t.TempDir(), t.TempDir()
-	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002", Dir: dirB, TLSCert: phone.PEMFile, TLSCAFile: ca.CAFile, SIPTrace: true})
+	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002", Dir: dirB, TLSCert: phone.PEMFile, TLSCAFile: ca.CAFile, SIPTrace: true, AnswerMode: "manual"})
 	cc := startCallctl(t, func(cfg *config.Config) {
 		withTLS(t, ca, srv)(cfg)
 		cfg.Routes = []config.Route{{Match: `^3\d+$`, Target: "sip:{number}@" + bob.TLSAddr(), Transport: "tls"}}
@@ -133,13 +151,13 @@ func TestTLSCalleeReachedOverTLSFromUDPCaller(t *testing.T) {
 	if err := alice.Dial("sip:3002@" + cc.addr()); err != nil {
 		t.Fatal(err)
 	}
+	id := answerWhenRinging(t, cc, bob)
 	if _, err := bob.WaitEvent(peers.EventCallEstablished, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := alice.WaitEvent(peers.EventCallEstablished, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	id := cc.firstSession(t, time.Second)
 	cc.waitState(t, id, session.InCall, 5*time.Second)
 	expectAudioBothWays(t, cc, id, alice, bob)
 	if err := bob.Hangup(); err != nil {
@@ -173,7 +191,7 @@ func TestTLSSIPSCallIsSecureOnBothLegsOrRefused(t *testing.T) {
 	ca := peers.NewTestCA(t, "callctl-test")
 	srv := ca.Issue(t, "callctl", 100)
 	phone := ca.Issue(t, "phone", 200)
-	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002", TLSCert: phone.PEMFile, TLSCAFile: ca.CAFile, SIPTrace: true})
+	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002", TLSCert: phone.PEMFile, TLSCAFile: ca.CAFile, SIPTrace: true, AnswerMode: "manual"})
 	cc := startCallctl(t, func(cfg *config.Config) {
 		withTLS(t, ca, srv)(cfg)
 		cfg.Routes = []config.Route{
@@ -186,6 +204,7 @@ func TestTLSSIPSCallIsSecureOnBothLegsOrRefused(t *testing.T) {
 
 	uri := "sips:3002@" + tlsAddr
 	alice.invite(t, uri, "sips-call-1", peers.FreePortPair(t))
+	id := answerWhenRinging(t, cc, bob)
 	res := alice.final(t, 10*time.Second)
 	if res.status() != 200 {
 		t.Fatalf("sips: INVITE answered %q; want 200", res.start)
@@ -193,7 +212,6 @@ func TestTLSSIPSCallIsSecureOnBothLegsOrRefused(t *testing.T) {
 	if c := res.header("Contact"); c != "<sips:callctl@"+tlsAddr+">" {
 		t.Errorf("callctl's 200 OK has Contact %q; want <sips:callctl@%s>", c, tlsAddr)
 	}
-	id := cc.firstSession(t, time.Second)
 	cc.waitState(t, id, session.InCall, 5*time.Second)
 	if _, err := bob.WaitEvent(peers.EventCallEstablished, 5*time.Second); err != nil {
 		t.Fatal(err)
@@ -314,7 +332,7 @@ func TestTLSCertificateReloadKeepsLiveCallsAndSurvivesGarbage(t *testing.T) {
 	ca := peers.NewTestCA(t, "callctl-test")
 	first := ca.Issue(t, "callctl", 100)
 	second := ca.Issue(t, "callctl-renewed", 101)
-	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002"})
+	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002", AnswerMode: "manual"})
 	// callctl reads copies, so the test can replace them under it.
 	live := peers.Leaf{CertFile: filepath.Join(t.TempDir(), "live.crt"), KeyFile: filepath.Join(t.TempDir(), "live.key")}
 	copyFile(t, first.CertFile, live.CertFile)
@@ -332,11 +350,11 @@ func TestTLSCertificateReloadKeepsLiveCallsAndSurvivesGarbage(t *testing.T) {
 	alice := dialTLSSIP(t, tlsAddr, ca.CAFile)
 	uri := "sip:3002@" + tlsAddr + ";transport=tls"
 	alice.invite(t, uri, "reload-call", peers.FreePortPair(t))
+	id := answerWhenRinging(t, cc, bob)
 	res := alice.final(t, 10*time.Second)
 	if res.status() != 200 {
 		t.Fatalf("INVITE over TLS answered %q; want 200", res.start)
 	}
-	id := cc.firstSession(t, time.Second)
 	cc.waitState(t, id, session.InCall, 5*time.Second)
 
 	copyFile(t, second.CertFile, live.CertFile)
