@@ -129,14 +129,14 @@ func TestTLSBaresipCallerReachesUDPCallee(t *testing.T) {
 	cc.expectIdle(t)
 }
 
-// A caller over UDP (baresip) reaches a callee on a route with transport
-// tls (baresip listening on TLS): callctl dials TLS, verifies the callee's
+// A caller over UDP (baresip) reaches the trunk with transport tls
+// (baresip listening on TLS): callctl dials TLS, verifies the callee's
 // certificate against sip.tls.ca_file for 127.0.0.1, and the call carries
 // audio both ways; the callee hangs up (its BYE reaches callctl). The
 // callee's SIP trace shows callctl's INVITE with a TLS Via and a Contact
-// for the TLS listener. On the old build routes[].transport tls is
-// refused by validation.
-func TestTLSCalleeReachedOverTLSFromUDPCaller(t *testing.T) {
+// for the TLS listener. On the old build trunk.transport tls is refused by
+// validation.
+func TestTLSTrunkCalleeReachedOverTLSFromUDPCaller(t *testing.T) {
 	t.Parallel()
 	ca := peers.NewTestCA(t, "callctl-test")
 	srv := ca.Issue(t, "callctl", 100)
@@ -145,7 +145,7 @@ func TestTLSCalleeReachedOverTLSFromUDPCaller(t *testing.T) {
 	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002", Dir: dirB, TLSCert: phone.PEMFile, TLSCAFile: ca.CAFile, SIPTrace: true, AnswerMode: "manual"})
 	cc := startCallctl(t, func(cfg *config.Config) {
 		withTLS(t, ca, srv)(cfg)
-		cfg.Routes = []config.Route{{Match: `^3\d+$`, Target: "sip:{number}@" + bob.TLSAddr(), Transport: "tls"}}
+		cfg.Trunk.Address, cfg.Trunk.Transport = bob.TLSAddr(), "tls"
 	})
 	alice := peers.StartBaresip(t, peers.BaresipOptions{User: "2001", Dir: dirA})
 	if err := alice.Dial("sip:3002@" + cc.addr()); err != nil {
