@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
 )
@@ -116,7 +118,44 @@ func listenTLS(addr string, conf *tls.Config) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sip.tls.listen %s: %w", addr, err)
 	}
-	return tls.NewListener(l, conf), nil
+	return handshakeListener{tls.NewListener(l, conf)}, nil
+}
+
+// tlsHandshakeTimeout bounds a TLS caller's handshake: a connection that
+// does not complete it in time (a client that connects and says nothing)
+// is closed rather than held open forever. A variable for tests.
+var tlsHandshakeTimeout = 10 * time.Second
+
+// handshakeListener hands sipgo connections whose first Read completes the
+// TLS handshake within tlsHandshakeTimeout (sipgo reads each connection on
+// its own goroutine, so a slow handshake holds up no other).
+type handshakeListener struct{ net.Listener }
+
+func (l handshakeListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &handshakeConn{Conn: c.(*tls.Conn)}, nil
+}
+
+type handshakeConn struct {
+	*tls.Conn
+	once sync.Once
+	err  error
+}
+
+func (c *handshakeConn) Read(b []byte) (int, error) {
+	c.once.Do(func() {
+		_ = c.Conn.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+		if c.err = c.Conn.Handshake(); c.err == nil {
+			c.err = c.Conn.SetDeadline(time.Time{})
+		}
+	})
+	if c.err != nil {
+		return 0, c.err
+	}
+	return c.Conn.Read(b)
 }
 
 // ReloadCertificate reads sip.tls.cert and sip.tls.key again: handshakes

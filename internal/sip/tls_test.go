@@ -76,3 +76,53 @@ func TestTLSListenerClientAuthAndMinVersion(t *testing.T) {
 		t.Error("a TLS 1.2 caller was served with MinVersion 1.3; want the handshake refused")
 	}
 }
+
+// A client that connects to the TLS listener and never starts the
+// handshake is disconnected once tlsHandshakeTimeout has passed; a client
+// that does handshake is served after it.
+func TestTLSListenerClosesConnectionsThatNeverHandshake(t *testing.T) {
+	old := tlsHandshakeTimeout
+	tlsHandshakeTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { tlsHandshakeTimeout = old })
+	ca := peers.NewTestCA(t, "callctl-test")
+	srv := ca.Issue(t, "callctl", 100)
+	a, err := NewAgent(Config{
+		Listen:     "127.0.0.1:0",
+		Transports: []string{"udp"},
+		Allow:      []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		TLS:        TLSConfig{Listen: "127.0.0.1:0", CertFile: srv.CertFile, KeyFile: srv.KeyFile},
+	}, zaptest.NewLogger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Serve()
+	t.Cleanup(func() { a.Close(); a.Wait() })
+
+	silent, err := net.Dial("tcp", a.TLSAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	_ = silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	if _, err := silent.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a silent client's connection got data; want it closed")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("a silent client's connection was still open after 5 s; want it closed after the handshake timeout")
+	}
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("the silent client was closed after %s, before the handshake timeout", d)
+	}
+
+	pem, err := os.ReadFile(ca.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	c, err := tls.Dial("tcp", a.TLSAddr(), &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatalf("a TLS client after the silent one: %v", err)
+	}
+	c.Close()
+}
