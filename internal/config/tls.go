@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"strings"
 )
@@ -91,11 +92,31 @@ func (v *validator) keyPair(certFile, keyFile string) {
 	if err != nil || kerr != nil {
 		return
 	}
+	if msg := certProblem(certPEM); msg != "" {
+		v.add("sip.tls.cert_file", "%s: %s", certFile, msg)
+		return
+	}
 	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-		key := "sip.tls.key_file"
-		if strings.Contains(err.Error(), "certificate") && !strings.Contains(err.Error(), "does not match") {
-			key = "sip.tls.cert_file"
+		// The certificate parsed: what is wrong is the key, or that it
+		// is not the certificate's.
+		v.add("sip.tls.key_file", "%s (for %s): %v", keyFile, certFile, err)
+	}
+}
+
+// certProblem says what keeps a PEM certificate file from being used, or
+// "" when its first certificate parses.
+func certProblem(data []byte) string {
+	for {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			return "no PEM CERTIFICATE block in it"
 		}
-		v.add(key, "%s / %s: %v", certFile, keyFile, err)
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return "its certificate does not parse: " + err.Error()
+		}
+		return ""
 	}
 }

@@ -84,6 +84,8 @@ func TestValidateSIPTLS(t *testing.T) {
 		{"cert unreadable", func(c *Config) { ok(c); c.SIP.TLS.CertFile = missing }, "sip.tls.cert_file", "no such file"},
 		{"key unreadable", func(c *Config) { ok(c); c.SIP.TLS.KeyFile = missing }, "sip.tls.key_file", "no such file"},
 		{"key of another certificate", func(c *Config) { ok(c); c.SIP.TLS.KeyFile = otherKey }, "sip.tls.key_file", "does not match"},
+		{"key file holds the certificate", func(c *Config) { ok(c); c.SIP.TLS.KeyFile = cert }, "sip.tls.key_file", "rather than a key"},
+		{"cert file holds the key", func(c *Config) { ok(c); c.SIP.TLS.CertFile = key }, "sip.tls.cert_file", "no PEM CERTIFICATE"},
 		{"cert not PEM", func(c *Config) { ok(c); c.SIP.TLS.CertFile = junk }, "sip.tls.cert_file", "PEM"},
 		{"ca not PEM", func(c *Config) { ok(c); c.SIP.TLS.CAFile = junk }, "sip.tls.ca_file", "no PEM certificate"},
 		{"min version", func(c *Config) { ok(c); c.SIP.TLS.MinVersion = "1.1" }, "sip.tls.min_version", "allowed: 1.2, 1.3"},
