@@ -158,7 +158,7 @@ func (c *handshakeConn) Read(b []byte) (int, error) {
 	return c.Conn.Read(b)
 }
 
-// ReloadCertificate reads sip.tls.cert and sip.tls.key again: handshakes
+// ReloadCertificate reads sip.tls.cert_file and key_file again: handshakes
 // from now on present the new certificate; connections already up keep
 // theirs. On error the old certificate stays in use. Without TLS it does
 // nothing.
