@@ -212,6 +212,8 @@ func serve(args, environ []string, stdout, stderr io.Writer) int {
 		logger.Error("cannot start", zap.Error(err))
 		return exitRuntime
 	}
+	stopHangup := onHangup(func() { _ = a.Reload() }) // Reload logs the outcome
+	defer stopHangup()
 	if err := a.Run(ctx); err != nil {
 		logger.Error("stopped with an error", zap.Error(err))
 		return exitRuntime

@@ -41,14 +41,15 @@ type Options struct {
 	// reason (refused, rate_limited, blocked, scanner, unparsable,
 	// bad_response), to /metrics.
 	SIPDropped func() map[string]uint64
-	// SIPSendFailures, when set, adds the SIP messages callctl could not
-	// send, by reason (each failed its transaction).
-	SIPSendFailures func() map[string]uint64
 	// SIPLargeMessages, when set, adds the requests over UDP's 1,300 bytes
 	// callctl sent, by the transport they went on.
 	SIPLargeMessages func() map[string]uint64
 	// SIPPanics, when set, adds the SIP handler panics recovered.
 	SIPPanics func() uint64
+	// SIPSendFailures, when set, adds the SIP messages callctl could not
+	// send, by reason (connect: no connection or a failed TLS handshake,
+	// too_large, write).
+	SIPSendFailures func() map[string]uint64
 	// MediaForeign, when set, adds the RTP and RTCP packets dropped
 	// because their source was not the party's (media.latching).
 	MediaForeign func() uint64

@@ -165,11 +165,13 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		TimerUnit:       cfg.Calls.SessionTimerUnit,
 		LargeOver:       cfg.Trunk.LargeOver,
 		Peers:           largeOverPeers(&cfg),
+		TLS:             sipTLS(cfg.SIP.TLS),
 	}, log, engine.HandleInvite)
 	if err != nil {
 		lm.Close()
 		return nil, err
 	}
+	warnTLS(cfg, log)
 	engine.SetAgent(agent)
 	a.agent, a.engine, a.reg, a.ports = agent, engine, reg, ports
 	if err := a.setupAPI(opts); err != nil {
@@ -303,6 +305,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("callctl serving",
 		zap.String("sip", a.agent.Addr()),
 		zap.Strings("transports", a.cfg.SIP.Transports),
+		zap.String("sip_tls", a.agent.TLSAddr()),
 		zap.String("trunk", a.cfg.Trunk.Address),
 		zap.String("rtp_ports", a.cfg.Media.RTPPorts),
 		zap.String("api", a.apiURL))
@@ -364,7 +367,3 @@ func newListenManager(cfg config.Config, log *zap.Logger) (*listen.Manager, erro
 	}
 	return lm, nil
 }
-
-// SIPLargeMessages is how many requests over UDP's 1,300 bytes callctl sent,
-// by the transport they went on ("tcp", "udp").
-func (a *App) SIPLargeMessages() map[string]uint64 { return a.agent.LargeMessages() }

@@ -94,6 +94,31 @@ type SIP struct {
 	// LogInterval is how often refused, shed and unparsable traffic is
 	// summarised in the log (one line per kind and source).
 	LogInterval time.Duration `yaml:"log_interval"`
+	// TLS is SIP over TLS (RFC 3261 26): its listener, callctl's
+	// certificate and how TLS peers are verified.
+	TLS SIPTLS `yaml:"tls"`
+}
+
+// SIPTLS configures SIP over TLS: the listener (sips: URIs, transport=tls)
+// and the B legs to trunks and routes whose transport is tls.
+type SIPTLS struct {
+	// Listen is the host:port of the TLS listener (e.g. 127.0.0.1:5071);
+	// empty means no TLS listener.
+	Listen string `yaml:"listen"`
+	// CertFile and KeyFile are callctl's PEM certificate (chain) and
+	// private key, presented to TLS callers and, when asked, to TLS
+	// callees. Required with Listen. Reloaded on SIGHUP.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// CAFile is a PEM bundle of the CAs callctl trusts for the
+	// certificates of the TLS peers it dials (and of TLS callers when
+	// ClientAuth is require); empty means the system roots.
+	CAFile string `yaml:"ca_file"`
+	// MinVersion is the lowest TLS version accepted: "1.2" or "1.3".
+	MinVersion string `yaml:"min_version"`
+	// ClientAuth is what the listener asks of TLS callers: "none" (no
+	// client certificate) or "require" (a certificate signed by CAFile).
+	ClientAuth string `yaml:"client_auth"`
 }
 
 // Flood is the per-source request limit (like Kamailio's pike): a token
@@ -115,7 +140,7 @@ type Flood struct {
 type Trunk struct {
 	// Address is the PBX host:port.
 	Address string `yaml:"address"`
-	// Transport toward the PBX: "udp" or "tcp".
+	// Transport toward the PBX: "udp", "tcp" or "tls" (sip.tls).
 	Transport string `yaml:"transport"`
 	// SRTP is what callctl offers B legs to the PBX: "off" (RTP/AVP),
 	// "best-effort" (RTP/AVP with a=crypto: SRTP if the PBX answers with
@@ -141,7 +166,8 @@ type Route struct {
 	Match string `yaml:"match"`
 	// Target is a SIP URI; "{number}" in it is replaced by the dialled number.
 	Target string `yaml:"target"`
-	// Transport to reach Target: "udp" or "tcp" (default: the trunk's).
+	// Transport to reach Target: "udp", "tcp" or "tls" (default: the
+	// trunk's).
 	Transport string `yaml:"transport"`
 	// SRTP is what to offer Target, as trunk.srtp (default: the trunk's).
 	SRTP string `yaml:"srtp"`
@@ -296,6 +322,7 @@ func Default() Config {
 			},
 			Scanners:    DefaultScanners(),
 			LogInterval: 10 * time.Second,
+			TLS:         SIPTLS{MinVersion: "1.2", ClientAuth: "none"},
 		},
 		Trunk: Trunk{
 			Address:   "127.0.0.1:5060",

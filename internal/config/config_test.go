@@ -95,7 +95,7 @@ func TestLoadRejectsBadFilesNamingFileLineAndKey(t *testing.T) {
 		{
 			name: "unknown key in a section",
 			yaml: "sip:\n  listen: 127.0.0.1:5070\n  listn: x\n",
-			want: []string{`callctl.yaml:3: unknown key "listn" in sip (known: listen, transports, advertise, allow, user_agent, refused, flood, scanners, log_interval); did you mean "listen"?`},
+			want: []string{`callctl.yaml:3: unknown key "listn" in sip (known: listen, transports, advertise, allow, user_agent, refused, flood, scanners, log_interval, tls); did you mean "listen"?`},
 		},
 		{
 			name: "unknown top-level key",
@@ -438,14 +438,14 @@ func TestValidateRejectsBadValuesNamingKeyAndAllowedValues(t *testing.T) {
 		{"trunk without port", func(c *Config) { c.Trunk.Address = "pbx.example.com" }, "trunk.address", "host:port"},
 		{"trunk without host", func(c *Config) { c.Trunk.Address = ":5060" }, "trunk.address", "host:port"},
 		{"trunk port 0", func(c *Config) { c.Trunk.Address = "10.0.0.1:0" }, "trunk.address", "1-65535"},
-		{"trunk transport", func(c *Config) { c.Trunk.Transport = "tls" }, "trunk.transport", "allowed: udp, tcp"},
+		{"trunk transport", func(c *Config) { c.Trunk.Transport = "sctp" }, "trunk.transport", "allowed: udp, tcp, tls"},
 		{"password without username", func(c *Config) { c.Trunk.Password = "x" }, "trunk.username", "trunk.password"},
 		{"route regexp", func(c *Config) { c.Routes = []Route{{Match: "([0-9", Target: "sip:a@b"}} }, "routes[0].match", "not a regular expression"},
 		{"route empty match", func(c *Config) { c.Routes = []Route{{Target: "sip:a@b"}} }, "routes[0].match", "empty"},
 		{"route target scheme", func(c *Config) { c.Routes = []Route{{Match: "1", Target: "tel:123"}} }, "routes[0].target", `start with "sip:"`},
 		{"route target no host", func(c *Config) { c.Routes = []Route{{Match: "1", Target: "sip:{number}@"}} }, "routes[0].target", "no valid host"},
 		{"route target bad port", func(c *Config) { c.Routes = []Route{{Match: "1", Target: "sip:1@h:x"}} }, "routes[0].target", "port"},
-		{"route transport", func(c *Config) { c.Routes = []Route{{Match: "1", Target: "sip:b", Transport: "ws"}} }, "routes[0].transport", "allowed: udp, tcp"},
+		{"route transport", func(c *Config) { c.Routes = []Route{{Match: "1", Target: "sip:b", Transport: "ws"}} }, "routes[0].transport", "allowed: udp, tcp, tls"},
 		{"second route", func(c *Config) {
 			c.Routes = []Route{{Match: "1", Target: "sip:b"}, {Match: "2", Target: "b"}}
 		}, "routes[1].target", "sip:"},

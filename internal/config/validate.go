@@ -32,9 +32,12 @@ const (
 )
 
 var (
-	transports = []string{"udp", "tcp"}
-	logLevels  = []string{"debug", "info", "warn", "error"}
-	logFormats = []string{"console", "json"}
+	// transports are what sip.transports may list (the TLS listener is
+	// sip.tls.listen); dialTransports what B legs may use.
+	transports     = []string{"udp", "tcp"}
+	dialTransports = []string{"udp", "tcp", "tls"}
+	logLevels      = []string{"debug", "info", "warn", "error"}
+	logFormats     = []string{"console", "json"}
 )
 
 // Validate checks every setting and returns all problems at once, joined
@@ -94,6 +97,7 @@ func (c Config) Validate() error {
 	if c.SIP.LogInterval < time.Second {
 		v.add("sip.log_interval", "%s; must be at least 1s", c.SIP.LogInterval)
 	}
+	v.sipTLS(c)
 
 	v.dialAddr("trunk.address", c.Trunk.Address)
 	v.transport("trunk.transport", c.Trunk.Transport, false)
@@ -290,8 +294,8 @@ func (v *validator) transport(key, t string, emptyOK bool) {
 	if t == "" && emptyOK {
 		return
 	}
-	if !oneOf(t, transports) {
-		v.add(key, "%q is not a transport (allowed: %s)", t, strings.Join(transports, ", "))
+	if !oneOf(t, dialTransports) {
+		v.add(key, "%q is not a transport (allowed: %s)", t, strings.Join(dialTransports, ", "))
 	}
 }
 

@@ -25,10 +25,12 @@ import (
 // formed but policy does not let calls go there.
 var ErrNotAllowed = errors.New("target not allowed by policy")
 
-// Schemes are the URI schemes a target may have. sips: is refused: callctl
-// has no TLS transport to honour it with (RFC 3261 26.2.2 would require TLS
-// on every hop), and a sips: target handed on as if it were sip: would
-// claim a protection the call does not get.
+// Schemes are the URI schemes a target may have. sips: is refused: a
+// transfer or forward target is handed to parties and hops callctl does
+// not control (RFC 3261 26.2.2 would require TLS on every one of them), and
+// a sips: target handed on as if it were sip: would claim a protection the
+// call does not get. A number routed over TLS (routes[].transport tls)
+// reaches its target over TLS.
 var Schemes = []string{"sip"}
 
 // NumberChars describes what a dial-string target may hold.

@@ -283,6 +283,12 @@ func (s *Session) start() bool {
 	if err != nil {
 		return s.refuse(500, "Server Internal Error", err.Error())
 	}
+	if s.a.IsSIPS() {
+		var ok bool
+		if target, ok = secureTarget(target, transport); !ok {
+			return s.refuse(480, "Temporarily Unavailable", "sips: call but the callee is reached over "+transport+", not tls (RFC 3261 26.2.2)")
+		}
+	}
 	s.a.Respond(100, "Trying", nil)
 	maxFwd := maxForwards(s.a.Invite())
 	b, err := e.agent.Dial(sip.DialOptions{

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -112,6 +113,10 @@ type Agent struct {
 	// closing is set first thing in Close: from then on nothing read from
 	// the network is handed to sipgo's transaction layer.
 	closing atomic.Bool
+	// life is cancelled by Close: connection setups in progress
+	// (transport.go, connectContext) give up at once.
+	life     context.Context
+	lifeDone context.CancelFunc
 
 	mu       sync.Mutex
 	dialogs  map[string]*Leg // Call-ID + local tag → leg
@@ -216,6 +221,7 @@ func NewAgent(cfg Config, log *zap.Logger, onInvite InviteHandler) (*Agent, erro
 		summary:  summary,
 		answered: newAnswered(),
 	}
+	a.life, a.lifeDone = context.WithCancel(context.Background())
 	for _, s := range cfg.Scanners {
 		if s = strings.TrimSpace(s); s != "" {
 			a.scanners = append(a.scanners, []byte(strings.ToLower(s)))
@@ -386,6 +392,7 @@ func (a *Agent) Close() {
 	// and pool while the listeners still hold the port (a late answer then
 	// fails to bind instead of leaking), and only then close the listeners.
 	a.closing.Store(true)
+	a.lifeDone()
 	a.ua.Close()
 	for _, f := range a.closeFns {
 		f()

@@ -51,7 +51,13 @@ const maxCSeq = 1<<31 - 1
 // dialog lookup: RFC 3261 12.2.2 has a UAS apply the rules of 8.2 to an
 // in-dialog request first, so an INFO whose body callctl cannot take is
 // 415 (8.2.3) even when no dialog matches it (481).
-func checkRequest(req *gosip.Request) *rejection {
+func checkRequest(req *gosip.Request) *rejection { return checkRequestOn(req, "") }
+
+// checkRequestOn is checkRequest for a request that arrived on transport
+// ("UDP", "TCP", "TLS"; "" when unknown): a sips: Request-URI is taken only
+// over TLS (RFC 3261 26.2.2: a SIPS URI must be reached over TLS on every
+// hop, so one that came in the clear was not).
+func checkRequestOn(req *gosip.Request, transport string) *rejection {
 	if req.SipVersion != "SIP/2.0" {
 		return &rejection{status: 505, reason: "Version Not Supported",
 			warning: "SIP version " + printable(req.SipVersion) + " is not supported: only SIP/2.0"}
@@ -73,10 +79,16 @@ func checkRequest(req *gosip.Request) *rejection {
 		return badRequest("CSeq number is not below 2**31")
 	}
 	// RFC 3261 8.2.2.1: a scheme we do not understand is 416. callctl
-	// speaks plain sip: only (no TLS, so no sips:).
-	if !strings.EqualFold(req.Recipient.Scheme, "sip") {
+	// speaks sip:, and sips: on its TLS listener.
+	switch scheme := req.Recipient.Scheme; {
+	case strings.EqualFold(scheme, "sip"):
+	case strings.EqualFold(scheme, "sips") && strings.EqualFold(transport, "tls"):
+	case strings.EqualFold(scheme, "sips"):
 		return &rejection{status: 416, reason: "Unsupported URI Scheme",
-			warning: "Request-URI scheme " + printable(req.Recipient.Scheme) + " is not supported: only sip"}
+			warning: "a sips: Request-URI needs TLS (RFC 3261 26.2.2); send it to callctl's TLS listener"}
+	default:
+		return &rejection{status: 416, reason: "Unsupported URI Scheme",
+			warning: "Request-URI scheme " + printable(scheme) + " is not supported: only sip, and sips over TLS"}
 	}
 	if req.Recipient.Host == "" {
 		return badRequest("Request-URI has no host")

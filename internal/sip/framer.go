@@ -154,7 +154,7 @@ func (a *Agent) admitStreamMessage(props gosip.TransportReadProps, ip netip.Addr
 	switch m := msg.(type) {
 	case *gosip.Request:
 		if rej == nil {
-			rej = checkRequest(m)
+			rej = checkRequestOn(m, props.Transport)
 		}
 		if rej == nil {
 			return true // guard applies sip.flood and sip.scanners

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ const fuzzDialogTag = "fuzztag"
 // mutates them into everything else. {addr} is the agent's address.
 var seedMessages = []string{
 	"OPTIONS sip:callctl@{addr} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-o1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=a1\r\nTo: <sip:callctl@{addr}>\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+	"OPTIONS sips:callctl@{addr} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-o1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=a1\r\nTo: <sip:callctl@{addr}>\r\nCall-ID: o2\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
 	"INVITE sip:2001@{addr} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-i1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:1001@127.0.0.1>;tag=a1\r\nTo: <sip:2001@{addr}>\r\nCall-ID: d1\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@127.0.0.1:5999>\r\nContent-Type: application/sdp\r\nContent-Length: 18\r\n\r\nv=0\r\ns=-\r\nt=0 0\r\n" +
 		"\x00--next--\x00" +
 		"ACK sip:callctl@{addr} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-a1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:1001@127.0.0.1>;tag=a1\r\nTo: <sip:2001@{addr}>;tag=fuzztag\r\nCall-ID: d1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n" +
@@ -139,6 +141,10 @@ func FuzzIntakeParse(f *testing.F) {
 			return
 		}
 		if rej == nil {
+			// As read from the TLS listener (sips: allowed) and elsewhere.
+			if checkRequestOn(req, "TLS") == nil && strings.EqualFold(req.Recipient.Scheme, "sips") && checkRequest(req) == nil {
+				t.Fatalf("a sips: Request-URI passed the checks on a transport other than TLS: %q", data)
+			}
 			rej = checkRequest(req)
 		}
 		if rej == nil {

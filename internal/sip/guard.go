@@ -38,7 +38,7 @@ func (a *Agent) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 		}
 		// UDP requests were checked by intake already; this is cheap and
 		// keeps every handler safe however a request got here.
-		if rej := checkRequest(req); rej != nil {
+		if rej := checkRequestOn(req, req.Transport()); rej != nil {
 			if !req.IsAck() {
 				a.countSent(rej.status)
 				if err := tx.Respond(a.rejectionResponse(req, rej)); err != nil {

@@ -42,10 +42,12 @@ func newInbound(a *Agent, req *gosip.Request, tx gosip.ServerTransaction) *Leg {
 	// (with Supported: 100rel alone they go as they are).
 	l.rel.required = hasOption(req, "Require", "100rel")
 	l.transport = strings.ToUpper(req.Transport())
-	if l.transport == "TCP" {
+	if reliable(l.transport) {
 		// Reuse the connection the INVITE came on (RFC 5923 style flow reuse).
 		l.destination = req.Source()
 	}
+	// checkRequestOn let a sips: Request-URI in only over TLS.
+	l.sips = strings.EqualFold(req.Recipient.Scheme, "sips")
 	l.SetLogger(a.log)
 	return l
 }
@@ -81,7 +83,7 @@ func (l *Leg) Respond(status int, reason string, body []byte, hdrs ...gosip.Head
 		}
 	}
 	if status > 100 && status < 200 {
-		res.AppendHeader(l.agent.contact(l.transport))
+		res.AppendHeader(l.contactHeader())
 	}
 	res.AppendHeader(gosip.NewHeader("Server", l.agent.cfg.UserAgent))
 	if len(body) > 0 {
@@ -132,7 +134,7 @@ func (l *Leg) answerInvite(tx gosip.ServerTransaction, req *gosip.Request, statu
 	if to := res.To(); to != nil {
 		to.Params.Add("tag", l.localTag)
 	}
-	res.AppendHeader(l.agent.contact(l.transport))
+	res.AppendHeader(l.contactHeader())
 	res.AppendHeader(gosip.NewHeader("Server", l.agent.cfg.UserAgent))
 	res.AppendHeader(gosip.NewHeader("Allow", allowHeader))
 	res.AppendHeader(gosip.NewHeader("Supported", supportedHeader))
@@ -152,9 +154,9 @@ func (l *Leg) answerInvite(tx gosip.ServerTransaction, req *gosip.Request, statu
 		res.AppendHeader(h)
 	}
 	l.mu.Unlock()
-	reliable := strings.EqualFold(l.transport, "tcp")
+	stream := reliable(l.transport)
 	send := tx.Respond
-	if stx, ok := tx.(*gosip.ServerTx); ok && !reliable {
+	if stx, ok := tx.(*gosip.ServerTx); ok && !stream {
 		// Over UDP the transaction ends here and the 2xx goes out on its
 		// socket: sipgo would hold both 32 s in Accepted state (RFC 6026
 		// 7.1) for what the 2xx retransmissions below and the answered
@@ -189,7 +191,7 @@ func (l *Leg) answerInvite(tx gosip.ServerTransaction, req *gosip.Request, statu
 				l.mu.Unlock()
 				return
 			case <-timer.C:
-				if !reliable {
+				if !stream {
 					if err := send(res); err != nil {
 						l.logger().Debug("2xx retransmission failed", zap.Error(err))
 					}

@@ -49,6 +49,7 @@ type Leg struct {
 	localSeq     uint32
 	remoteSeq    uint32
 	transport    string
+	sips         bool   // the dialog is sips: (RFC 3261 26.2: TLS on every hop; tls.go)
 	destination  string // where in-dialog requests go when there is no route set (flow reuse)
 	provisional  bool   // outbound: a provisional response has arrived (CANCEL allowed, RFC 3261 9.1)
 	cancelWanted bool   // outbound: Cancel called before any provisional
@@ -83,7 +84,7 @@ func (l *Leg) Outbound() bool { return l.outbound }
 // Invite returns the dialog-creating INVITE. Read it, don't change it.
 func (l *Leg) Invite() *gosip.Request { return l.invite }
 
-// Transport is the leg's transport ("UDP", "TCP").
+// Transport is the leg's transport ("UDP", "TCP", "TLS").
 func (l *Leg) Transport() string { return l.transport }
 
 func (l *Leg) logger() *zap.Logger { return l.log.Load() }
@@ -216,7 +217,7 @@ func (l *Leg) newRequestLocked(method gosip.RequestMethod, body []byte) *gosip.R
 	mf := gosip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
 	if method == gosip.INVITE || method == gosip.REFER || method == gosip.UPDATE {
-		req.AppendHeader(l.agent.contact(l.transport))
+		req.AppendHeader(l.contactHeader())
 	}
 	req.AppendHeader(gosip.NewHeader("User-Agent", l.agent.cfg.UserAgent))
 	if len(body) > 0 {

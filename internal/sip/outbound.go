@@ -15,7 +15,7 @@ import (
 type DialOptions struct {
 	// Target is the Request-URI (and To).
 	Target gosip.Uri
-	// Transport: "udp" or "tcp".
+	// Transport: "udp", "tcp" or "tls". A sips: Target needs "tls".
 	Transport string
 	// FromUser and FromName make the From header (sip:FromUser@callctl).
 	FromUser string
@@ -47,6 +47,10 @@ func (a *Agent) Dial(opts DialOptions, sink func(Event)) (*Leg, error) {
 	if opts.MaxForwards == 0 {
 		opts.MaxForwards = 70
 	}
+	sips := strings.EqualFold(opts.Target.Scheme, "sips")
+	if sips && !strings.EqualFold(opts.Transport, "tls") {
+		return nil, fmt.Errorf("%w: %s over %s", ErrSIPSNeedsTLS, opts.Target.String(), opts.Transport)
+	}
 	l := &Leg{
 		agent:     a,
 		id:        newLegID("b"),
@@ -56,6 +60,7 @@ func (a *Agent) Dial(opts DialOptions, sink func(Event)) (*Leg, error) {
 		final:     make(chan struct{}),
 		sink:      sink,
 		transport: strings.ToUpper(opts.Transport),
+		sips:      sips,
 	}
 	l.localURI = gosip.Uri{Scheme: "sip", User: opts.FromUser, Host: a.host}
 	l.localName = opts.FromName
@@ -263,7 +268,7 @@ func (l *Leg) onRetransmitted2xx(req *gosip.Request, res *gosip.Response) {
 	// A 2xx from another fork (RFC 3261 13.2.2.4): ACK and BYE it.
 	l.logger().Info("2xx from a second fork: ACK and BYE it")
 	fork := &Leg{agent: l.agent, id: newLegID("f"), outbound: true, callID: l.callID, localTag: l.localTag,
-		final: make(chan struct{}), transport: l.transport}
+		final: make(chan struct{}), transport: l.transport, sips: l.sips}
 	fork.log.Store(l.logger())
 	fork.localURI, fork.localName, fork.remoteURI = l.localURI, l.localName, l.remoteURI
 	fork.localSeq = req.CSeq().SeqNo

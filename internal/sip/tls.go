@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
+	"time"
+
+	gosip "github.com/emiago/sipgo/sip"
 )
 
 // SIP over TLS (RFC 3261 26.2, 18: transport "TLS", port 5061 by default).
@@ -34,6 +38,11 @@ type TLSConfig struct {
 	// ServerName is the name expected in those peers' certificates; empty
 	// means the host dialled (an IP address is checked against IP SANs).
 	ServerName string
+	// MinVersion is the lowest TLS version (tls.VersionTLS12 when 0).
+	MinVersion uint16
+	// RequireClientCert makes the listener ask TLS callers for a
+	// certificate signed by CAFile and refuse the handshake without one.
+	RequireClientCert bool
 }
 
 // certStore holds the certificate in use; handshakes read it atomically.
@@ -45,7 +54,7 @@ type certStore struct {
 func (s *certStore) load() error {
 	cert, err := tls.LoadX509KeyPair(s.certFile, s.keyFile)
 	if err != nil {
-		return fmt.Errorf("sip.tls.cert/sip.tls.key: %w", err)
+		return fmt.Errorf("sip.tls.cert_file/sip.tls.key_file: %w", err)
 	}
 	s.cert.Store(&cert)
 	return nil
@@ -62,15 +71,19 @@ func (s *certStore) get() (*tls.Certificate, error) {
 // configurations. A config without a certificate can still dial TLS peers
 // (as a client without a certificate of its own).
 func newTLS(cfg TLSConfig) (*certStore, *tls.Config, *tls.Config, error) {
-	client := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.ServerName}
+	if cfg.MinVersion == 0 {
+		cfg.MinVersion = tls.VersionTLS12
+	}
+	client := &tls.Config{MinVersion: cfg.MinVersion, ServerName: cfg.ServerName}
+	var pool *x509.CertPool
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("sip.tls.ca: %w", err)
+			return nil, nil, nil, fmt.Errorf("sip.tls.ca_file: %w", err)
 		}
-		pool := x509.NewCertPool()
+		pool = x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, nil, nil, fmt.Errorf("sip.tls.ca %s: no PEM certificate in it", cfg.CAFile)
+			return nil, nil, nil, fmt.Errorf("sip.tls.ca_file %s: no PEM certificate in it", cfg.CAFile)
 		}
 		client.RootCAs = pool
 	}
@@ -83,8 +96,15 @@ func newTLS(cfg TLSConfig) (*certStore, *tls.Config, *tls.Config, error) {
 	}
 	client.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return store.get() }
 	server := &tls.Config{
-		MinVersion:     tls.VersionTLS12,
+		MinVersion:     cfg.MinVersion,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return store.get() },
+	}
+	if cfg.RequireClientCert {
+		if pool == nil {
+			return nil, nil, nil, errors.New("sip.tls.client_auth require needs sip.tls.ca_file")
+		}
+		server.ClientAuth = tls.RequireAndVerifyClientCert
+		server.ClientCAs = pool
 	}
 	return store, server, client, nil
 }
@@ -92,16 +112,53 @@ func newTLS(cfg TLSConfig) (*certStore, *tls.Config, *tls.Config, error) {
 // listenTLS binds the TLS listener.
 func listenTLS(addr string, conf *tls.Config) (net.Listener, error) {
 	if conf == nil {
-		return nil, errors.New("sip.tls.listen needs sip.tls.cert and sip.tls.key")
+		return nil, errors.New("sip.tls.listen needs sip.tls.cert_file and sip.tls.key_file")
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("sip.tls.listen %s: %w", addr, err)
 	}
-	return tls.NewListener(l, conf), nil
+	return handshakeListener{tls.NewListener(l, conf)}, nil
 }
 
-// ReloadCertificate reads sip.tls.cert and sip.tls.key again: handshakes
+// tlsHandshakeTimeout bounds a TLS caller's handshake: a connection that
+// does not complete it in time (a client that connects and says nothing)
+// is closed rather than held open forever. A variable for tests.
+var tlsHandshakeTimeout = 10 * time.Second
+
+// handshakeListener hands sipgo connections whose first Read completes the
+// TLS handshake within tlsHandshakeTimeout (sipgo reads each connection on
+// its own goroutine, so a slow handshake holds up no other).
+type handshakeListener struct{ net.Listener }
+
+func (l handshakeListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &handshakeConn{Conn: c.(*tls.Conn)}, nil
+}
+
+type handshakeConn struct {
+	*tls.Conn
+	once sync.Once
+	err  error
+}
+
+func (c *handshakeConn) Read(b []byte) (int, error) {
+	c.once.Do(func() {
+		_ = c.Conn.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+		if c.err = c.Conn.Handshake(); c.err == nil {
+			c.err = c.Conn.SetDeadline(time.Time{})
+		}
+	})
+	if c.err != nil {
+		return 0, c.err
+	}
+	return c.Conn.Read(b)
+}
+
+// ReloadCertificate reads sip.tls.cert_file and key_file again: handshakes
 // from now on present the new certificate; connections already up keep
 // theirs. On error the old certificate stays in use. Without TLS it does
 // nothing.
@@ -119,3 +176,24 @@ func (a *Agent) TLSAddr() string {
 	}
 	return net.JoinHostPort(a.host, fmt.Sprint(a.tlsPort))
 }
+
+// contactHeader is callctl's Contact on this leg: a sips: URI on a sips:
+// dialog (RFC 3261 8.1.1.8 and 12.1.1: the Contact of a dialog whose
+// request was sips: is sips:; 26.2.2: no transport parameter needed, TLS is
+// implied and reaches the TLS listener's port), else the transport's.
+func (l *Leg) contactHeader() *gosip.ContactHeader {
+	c := l.agent.contact(l.transport)
+	if l.sips {
+		c.Address.Scheme = "sips"
+		c.Address.UriParams = nil
+	}
+	return c
+}
+
+// IsSIPS reports whether the leg's dialog is sips: (its INVITE's
+// Request-URI was), so every hop must be TLS.
+func (l *Leg) IsSIPS() bool { return l.sips }
+
+// ErrSIPSNeedsTLS is Dial's error for a sips: target on a transport other
+// than TLS (RFC 3261 26.2.2).
+var ErrSIPSNeedsTLS = errors.New("sip: a sips: target needs transport tls")

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
@@ -26,6 +27,11 @@ const (
 	// maxUDPDatagram is the largest UDP payload over IPv4 (65535 less the
 	// IP and UDP headers).
 	maxUDPDatagram = 65507
+	// connectTimeout bounds opening a TCP connection and its TLS handshake
+	// for a request: a callee that accepts the connection and never
+	// completes the handshake fails the request (reason connect) instead
+	// of holding the call, and callctl's shutdown, forever.
+	connectTimeout = 10 * time.Second
 )
 
 func init() {
@@ -182,6 +188,10 @@ func (a *Agent) setRequestTransport(req *gosip.Request, transport string) {
 // sent as a large UDP datagram after all (RFC 3261 18.1.1). A request that
 // cannot be sent is counted and logged (its caller fails the transaction).
 func (a *Agent) transact(ctx context.Context, req *gosip.Request) (gosip.ClientTransaction, error) {
+	// sipgo v1.7.3 uses ctx only to set up the connection; the transaction
+	// it returns does not depend on it.
+	ctx, cancel := a.connectContext(ctx)
+	defer cancel()
 	switched := a.fitTransport(req)
 	a.prepare(req)
 	tx, err := a.client.TransactionRequest(ctx, req, noBuild)
@@ -201,6 +211,13 @@ func (a *Agent) transact(ctx context.Context, req *gosip.Request) (gosip.ClientT
 		a.largeSent[0].Add(1)
 	}
 	return tx, nil
+}
+
+// connectContext is ctx bounded by connectTimeout and by the agent's Close.
+func (a *Agent) connectContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	stop := context.AfterFunc(a.life, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // write sends a request outside any transaction (an ACK to a 2xx), fitted

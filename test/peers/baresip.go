@@ -38,6 +38,18 @@ type BaresipOptions struct {
 	// effort: RTP/AVP with a=crypto), "srtp-mand" (RTP/SAVP, SDES keys,
 	// RFC 4568) or "srtp-mandf" (RTP/SAVPF). Any of them loads srtp.so.
 	MediaEnc string
+	// TLSCert, when set, is a PEM file with baresip's certificate and then
+	// its key (Leaf.PEMFile): baresip then takes SIP over TLS on
+	// SIPPort+1 and its account is sip:User@127.0.0.1:SIPPort+1;transport=tls
+	// (TLSURI), so its Contact and the calls it places use TLS.
+	TLSCert string
+	// TLSCAFile is the CA baresip trusts for the TLS peers it talks to
+	// (sip_cafile).
+	TLSCAFile string
+	// SIPTrace runs baresip with -s: every SIP message it sends and
+	// receives is printed to its log (Log), decrypted, so a test can read
+	// what went over TLS.
+	SIPTrace bool
 }
 
 // Baresip is a running baresip with its control connection. Commands act on
@@ -102,6 +114,8 @@ func StartBaresip(t testing.TB, opts BaresipOptions) *Baresip {
 		"module aubridge.so",
 		"module ctrl_tcp.so",
 		srtpModule(opts.MediaEnc),
+		tlsLine("sip_certificate", opts.TLSCert),
+		tlsLine("sip_cafile", opts.TLSCAFile),
 		"module_app account.so",
 		"module_app menu.so",
 		"ctrl_tcp_listen 127.0.0.1:" + strconv.Itoa(opts.CtrlPort),
@@ -110,7 +124,11 @@ func StartBaresip(t testing.TB, opts BaresipOptions) *Baresip {
 		"",
 	}, "\n")
 	// regint=0: no REGISTER.
-	accounts := fmt.Sprintf("<%s>;regint=0;answermode=%s;audio_codecs=PCMU,PCMA", b.URI(), opts.AnswerMode)
+	aor := b.URI()
+	if opts.TLSCert != "" {
+		aor = b.TLSURI()
+	}
+	accounts := fmt.Sprintf("<%s>;regint=0;answermode=%s;audio_codecs=PCMU,PCMA", aor, opts.AnswerMode)
 	if opts.MediaEnc != "" {
 		accounts += ";mediaenc=" + opts.MediaEnc
 	}
@@ -121,7 +139,11 @@ func StartBaresip(t testing.TB, opts BaresipOptions) *Baresip {
 		}
 	}
 
-	b.p = startProcess(t, "baresip-"+opts.User, opts.Dir, bin, []string{"-f", opts.Dir})
+	args := []string{"-f", opts.Dir}
+	if opts.SIPTrace {
+		args = append(args, "-s")
+	}
+	b.p = startProcess(t, "baresip-"+opts.User, opts.Dir, bin, args)
 	ctrlAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.CtrlPort))
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(readLog(b.p.logs[0]), "baresip is ready.") {
@@ -145,6 +167,17 @@ func StartBaresip(t testing.TB, opts BaresipOptions) *Baresip {
 // URI is the phone's SIP URI, sip:User@127.0.0.1:SIPPort.
 func (b *Baresip) URI() string {
 	return fmt.Sprintf("sip:%s@127.0.0.1:%d", b.opts.User, b.opts.SIPPort)
+}
+
+// TLSURI is the phone's SIP URI over TLS,
+// sip:User@127.0.0.1:SIPPort+1;transport=tls (with BaresipOptions.TLSCert).
+func (b *Baresip) TLSURI() string {
+	return fmt.Sprintf("sip:%s@%s;transport=tls", b.opts.User, b.TLSAddr())
+}
+
+// TLSAddr is the phone's SIP-over-TLS address, "127.0.0.1:SIPPort+1".
+func (b *Baresip) TLSAddr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.opts.SIPPort+1))
 }
 
 // SIPAddr is the phone's SIP address, "127.0.0.1:port".
@@ -178,4 +211,13 @@ func srtpModule(mediaEnc string) string {
 		return "# no srtp"
 	}
 	return "module srtp.so"
+}
+
+// tlsLine is a config line setting key to file, or a comment when file is
+// empty.
+func tlsLine(key, file string) string {
+	if file == "" {
+		return "# no " + key
+	}
+	return key + " " + file
 }

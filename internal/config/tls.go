@@ -1,0 +1,122 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"strings"
+)
+
+// SIP over TLS settings (sip.tls).
+var (
+	tlsVersions    = []string{"1.2", "1.3"}
+	tlsClientAuths = []string{"none", "require"}
+)
+
+// TLSVersion is the crypto/tls constant for a sip.tls.min_version value
+// ("1.2" when empty or unknown; Validate refuses unknown ones).
+func TLSVersion(v string) uint16 {
+	if v == "1.3" {
+		return tls.VersionTLS13
+	}
+	return tls.VersionTLS12
+}
+
+// UsesTLS reports whether any B leg goes over TLS (trunk.transport or a
+// route's transport is tls).
+func (c Config) UsesTLS() bool {
+	if strings.EqualFold(c.Trunk.Transport, "tls") {
+		return true
+	}
+	for _, r := range c.Routes {
+		if strings.EqualFold(r.Transport, "tls") {
+			return true
+		}
+	}
+	return false
+}
+
+// sipTLS checks sip.tls, reading the files it names: a certificate that
+// cannot be used is an error at start, naming the key, not a failed
+// handshake on the first call.
+func (v *validator) sipTLS(c Config) {
+	t := c.SIP.TLS
+	if t.Listen != "" {
+		v.listenAddr("sip.tls.listen", t.Listen)
+		if t.CertFile == "" {
+			v.add("sip.tls.cert_file", "empty while sip.tls.listen is set; give the PEM certificate callctl presents to TLS callers")
+		}
+		if t.KeyFile == "" {
+			v.add("sip.tls.key_file", "empty while sip.tls.listen is set; give the PEM private key of sip.tls.cert_file")
+		}
+	}
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		v.add("sip.tls.key_file", "empty while sip.tls.cert_file is set; set both or neither")
+	case t.CertFile == "" && t.KeyFile != "":
+		v.add("sip.tls.cert_file", "empty while sip.tls.key_file is set; set both or neither")
+	case t.CertFile != "":
+		v.keyPair(t.CertFile, t.KeyFile)
+	}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		switch {
+		case err != nil:
+			v.add("sip.tls.ca_file", "%v", err)
+		case !x509.NewCertPool().AppendCertsFromPEM(pem):
+			v.add("sip.tls.ca_file", "%s holds no PEM certificate", t.CAFile)
+		}
+	}
+	if !oneOf(t.MinVersion, tlsVersions) {
+		v.add("sip.tls.min_version", "%q is not a TLS version (allowed: %s)", t.MinVersion, strings.Join(tlsVersions, ", "))
+	}
+	if !oneOf(t.ClientAuth, tlsClientAuths) {
+		v.add("sip.tls.client_auth", "%q is not a client certificate policy (allowed: %s)", t.ClientAuth, strings.Join(tlsClientAuths, ", "))
+	} else if t.ClientAuth == "require" && t.CAFile == "" {
+		v.add("sip.tls.ca_file", "empty while sip.tls.client_auth is require; give the CAs that sign the callers' certificates")
+	}
+}
+
+// keyPair checks that both PEM files are readable and that the key is the
+// certificate's.
+func (v *validator) keyPair(certFile, keyFile string) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		v.add("sip.tls.cert_file", "%v", err)
+	}
+	keyPEM, kerr := os.ReadFile(keyFile)
+	if kerr != nil {
+		v.add("sip.tls.key_file", "%v", kerr)
+	}
+	if err != nil || kerr != nil {
+		return
+	}
+	if msg := certProblem(certPEM); msg != "" {
+		v.add("sip.tls.cert_file", "%s: %s", certFile, msg)
+		return
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		// The certificate parsed: what is wrong is the key, or that it
+		// is not the certificate's.
+		v.add("sip.tls.key_file", "%s (for %s): %v", keyFile, certFile, err)
+	}
+}
+
+// certProblem says what keeps a PEM certificate file from being used, or
+// "" when its first certificate parses.
+func certProblem(data []byte) string {
+	for {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			return "no PEM CERTIFICATE block in it"
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return "its certificate does not parse: " + err.Error()
+		}
+		return ""
+	}
+}
