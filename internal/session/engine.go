@@ -75,6 +75,9 @@ type Config struct {
 	TransferTimeout  time.Duration
 	TransferGrace    time.Duration
 	TransferFallback bool
+	// RefuseREFER answers a party's REFER 403 (calls.party_refer: refuse)
+	// instead of performing it (party_refer.go).
+	RefuseREFER bool
 	// DTMFDuration and DTMFGap shape the digits callctl sends.
 	DTMFDuration time.Duration
 	DTMFGap      time.Duration

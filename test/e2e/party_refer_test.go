@@ -1,0 +1,254 @@
+package e2e
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callctl/callctl/internal/config"
+	"github.com/callctl/callctl/internal/session"
+	"github.com/callctl/callctl/test/callctltest"
+	"github.com/callctl/callctl/test/peers"
+	"github.com/callctl/callctl/test/sipp"
+)
+
+// A REFER from a party (a phone's own transfer, issue 11 point 9): callctl
+// performs it (calls.party_refer: perform) or refuses it (refuse).
+
+// partyReferCall is a SIPp caller (uac_pcmu_rtp_wait_bye.xml, 1000) whose
+// callee, the trunk, is referrer (a SIPp UAS that sends REFER); 4xxx goes
+// to target.
+type partyReferCall struct {
+	cc                *callctl
+	uac               *peers.SIPp
+	referrer, target  *peers.SIPp
+	callerMedia       int
+	callerDir, tgtDir string
+}
+
+func startPartyReferCall(t *testing.T, referrerScenario, targetScenario string, configure func(*config.Config)) *partyReferCall {
+	t.Helper()
+	callerDir, calleeDir, targetDir := t.TempDir(), t.TempDir(), t.TempDir()
+	peers.ConstantAudioFile(t, callerDir, 2, callerPayload)
+	peers.ConstantAudioFile(t, calleeDir, 2, calleePayload)
+	peers.ConstantAudioFile(t, targetDir, 2, targetPayload)
+	p := &partyReferCall{callerDir: callerDir, tgtDir: targetDir}
+	p.referrer = peers.StartSIPp(t, peers.SIPpOptions{Scenario: referrerScenario, Dir: calleeDir})
+	p.target = peers.StartSIPp(t, peers.SIPpOptions{Scenario: targetScenario, Dir: targetDir})
+	p.cc = startCallctl(t, func(cfg *config.Config) {
+		cfg.Trunk.Address = p.referrer.LocalAddr()
+		cfg.Routes = []config.Route{{Match: `^4\d+$`, Target: "sip:{number}@" + p.target.LocalAddr()}}
+		cfg.Calls.TransferTimeout = 8 * time.Second
+		if configure != nil {
+			configure(cfg)
+		}
+	})
+	p.callerMedia, _ = peers.FreePortRange(t, 4)
+	return p
+}
+
+func (p *partyReferCall) dial(t *testing.T) string {
+	t.Helper()
+	p.uac = peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario:   sipp.Scenario(t, "uac_pcmu_rtp_wait_bye.xml"),
+		RemoteAddr: p.cc.addr(),
+		Service:    "1000",
+		Dir:        p.callerDir,
+		MediaPort:  p.callerMedia,
+	})
+	id := p.cc.firstSession(t, 5*time.Second)
+	p.cc.waitState(t, id, session.InCall, 10*time.Second)
+	return id
+}
+
+// The callee (a SIPp UAS) blind-transfers the caller to 4000 with REFER.
+// callctl answers 202, NOTIFYs "SIP/2.0 100 Trying", dials 4000 itself
+// through its routes and, once it answers, NOTIFYs "SIP/2.0 200 OK" with
+// the subscription terminated and hangs the referrer up (its scenario
+// checks all of that in order). The session walks IN_CALL →
+// TRANSFER_REQUESTED → TRANSFERRING → IN_CALL, with transfer info naming the
+// referrer (1000) as transferor and 4000 as target, a blindTransfer
+// operation event by REFER, and a transferCompleted one; the caller and the
+// target then hear each other through callctl (a capture finds each one's
+// payload at the other's port, and none of the referrer's) until a client
+// hangs up.
+func TestPartyBlindReferIsPerformedByCallctlWithNotifiesToTheReferrer(t *testing.T) {
+	t.Parallel()
+	p := startPartyReferCall(t, sipp.Scenario(t, "uas_party_refer.xml"), sipp.Scenario(t, "uas_pcmu_rtp.xml"), nil)
+	capture := peers.StartCapture(t, fmt.Sprintf("udp and (port %d or port %d)", p.callerMedia, p.target.MediaPort()))
+	id := p.dial(t)
+	cc := p.cc
+
+	transferring := cc.waitState(t, id, session.Transferring, 5*time.Second)
+	connected := cc.waitStateAfter(t, id, session.InCall, transferring, 10*time.Second)
+	cc.WaitEvent(t, 5*time.Second, "a blindTransfer operation event by REFER, ok", func(e session.Event) bool {
+		return e.Type == session.EventOperation && e.SessionID == id && e.Operation != nil && e.Operation.Name == "blindTransfer" &&
+			e.Operation.Result == "ok" && e.Operation.Args["by"] == "REFER" && e.Operation.Args["transferor"] == "1000" && e.Operation.Args["target"] == "4000"
+	})
+	cc.WaitEvent(t, 5*time.Second, "a transferCompleted operation event", func(e session.Event) bool {
+		return e.Type == session.EventOperation && e.SessionID == id && e.Operation != nil && e.Operation.Name == "transferCompleted"
+	})
+	if !p.referrer.ExpectPass(t, 10*time.Second) {
+		t.Errorf("the referrer did not get 202, NOTIFY 100, NOTIFY 200 (terminated) and BYE in order: %s", p.referrer.Errors())
+	}
+	s := cc.snapshot(t, id)
+	if s.State != session.InCall || s.Caller.Number != "sipp" || s.Callee.Number != "4000" {
+		t.Errorf("after the REFER the session is %s between %q and %q; want %s between sipp and 4000", s.State, s.Caller.Number, s.Callee.Number, session.InCall)
+	}
+	if tr := s.Transfer; tr == nil || tr.Transferor != "1000" || tr.Target != "4000" || tr.Status != 200 {
+		t.Errorf("transfer info %+v; want transferor 1000 (the referrer), target 4000, status 200", tr)
+	}
+
+	time.Sleep(2 * time.Second)
+	hangupAt := time.Now()
+	if err := cc.app.Engine().Hangup(opContext(t), id); err != nil {
+		t.Errorf("Hangup: %v", err)
+	}
+	p.uac.ExpectPass(t, 10*time.Second)
+	p.target.ExpectPass(t, 10*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
+	pkts := capture.Stop(t)
+	if walk := cc.Walk(id); !containsRun(walk, session.InCall, session.TransferRequested, session.Transferring, session.InCall, session.HungUp) {
+		t.Errorf("session went %v; want … %s → %s → %s → %s → %s", walk, session.InCall, session.TransferRequested, session.Transferring, session.InCall, session.HungUp)
+	}
+
+	lo, hi := cc.rtpPorts(t)
+	from := connected.Time.Add(300 * time.Millisecond)
+	want := expectedPackets(from, hangupAt, 0.7)
+	toTarget := between(fromPortsTo(pkts, lo, hi, p.target.MediaPort()), from, hangupAt)
+	toCaller := between(fromPortsTo(pkts, lo, hi, p.callerMedia), from, hangupAt)
+	t.Logf("after the transfer: %d RTP packets to the target (%d the caller's), %d to the caller (%d the target's, %d the referrer's); want ≥ %d",
+		len(toTarget), carrying(toTarget, callerPayload), len(toCaller), carrying(toCaller, targetPayload), carrying(toCaller, calleePayload), want)
+	if n := carrying(toTarget, callerPayload); n < want {
+		t.Errorf("the target received %d RTP packets of the caller's audio; want ≥ %d", n, want)
+	}
+	if n := carrying(toCaller, targetPayload); n < want {
+		t.Errorf("the caller received %d RTP packets of the target's audio; want ≥ %d", n, want)
+	}
+	if n := carrying(toCaller, calleePayload); n > 0 {
+		t.Errorf("the caller received %d RTP packets of the referrer's audio after the transfer; want none", n)
+	}
+	cc.expectIdle(t)
+}
+
+// The Refer-To target answers 486: callctl NOTIFYs the referrer "SIP/2.0
+// 486 Busy Here" (terminated) and hangs nobody up; the session goes
+// TRANSFER_FAILED and back to IN_CALL between the original parties, whose
+// audio is still relayed both ways, until a client hangs up (both get BYE).
+func TestPartyReferToBusyTargetNotifies486AndTheCallGoesOn(t *testing.T) {
+	t.Parallel()
+	p := startPartyReferCall(t, scenarioVariant(t, "uas_party_refer.xml", "^SIP/2.0 200 OK", "^SIP/2.0 486 Busy Here"),
+		sipp.Scenario(t, "uas_busy.xml"), nil)
+	id := p.dial(t)
+	cc := p.cc
+	failed := cc.waitState(t, id, session.TransferFailed, 10*time.Second)
+	cc.waitStateAfter(t, id, session.InCall, failed, 5*time.Second)
+	cc.WaitEvent(t, 5*time.Second, "a blindTransfer operation event by REFER, failed", func(e session.Event) bool {
+		return e.Type == session.EventOperation && e.SessionID == id && e.Operation != nil && e.Operation.Name == "blindTransfer" &&
+			e.Operation.Result == "error" && e.Operation.Args["by"] == "REFER"
+	})
+	p.target.ExpectPass(t, 10*time.Second)
+	s0 := cc.snapshot(t, id)
+	if s0.State != session.InCall || s0.Caller.Number != "sipp" || s0.Callee.Number != "1000" {
+		t.Errorf("after the failed transfer the session is %s between %q and %q; want %s between sipp and 1000", s0.State, s0.Caller.Number, s0.Callee.Number, session.InCall)
+	}
+	if tr := s0.Transfer; tr == nil || tr.Status != 486 {
+		t.Errorf("transfer info %+v; want status 486", tr)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	s1 := cc.snapshot(t, id)
+	for _, role := range []string{"caller", "callee"} {
+		before, after := callctltest.LegStats(s0, role).PacketsOut, callctltest.LegStats(s1, role).PacketsOut
+		if after < before+40 {
+			t.Errorf("callctl sent the %s %d RTP packets in the 1.5 s after the failed transfer; want ≥ 40", role, after-before)
+		}
+	}
+	if err := cc.app.Engine().Hangup(opContext(t), id); err != nil {
+		t.Errorf("Hangup: %v", err)
+	}
+	if !p.referrer.ExpectPass(t, 10*time.Second) {
+		t.Errorf("the referrer did not get 202, NOTIFY 100, NOTIFY 486 (terminated), then the hangup's BYE: %s", p.referrer.Errors())
+	}
+	p.uac.ExpectPass(t, 10*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.TransferRequested, session.Transferring,
+		session.TransferFailed, session.InCall, session.HungUp)
+	cc.expectIdle(t)
+}
+
+// refusedRefer is uas_party_refer.xml expecting status to its REFER (and
+// nothing else until the BYE), with Refer-To referTo.
+func refusedRefer(t *testing.T, status, referTo string) string {
+	block := scenarioBlock(t, "uas_party_refer.xml", "<!-- 202 -->", "<!-- /202 -->")
+	return scenarioVariant(t, "uas_party_refer.xml", block, `<recv response="`+status+`"/>`,
+		"Refer-To: <sip:4000@[remote_ip]:[remote_port]>", "Refer-To: "+referTo)
+}
+
+// With calls.party_refer: refuse the callee's REFER gets 403 with a Warning
+// naming the policy, nothing is dialled (the target's scenario never runs),
+// and the session stays IN_CALL until a client hangs up.
+func TestPartyReferRefusedByPolicyGets403(t *testing.T) {
+	t.Parallel()
+	p := startPartyReferCall(t, refusedRefer(t, "403", "<sip:4000@[remote_ip]:[remote_port]>"), sipp.Scenario(t, "uas_pcmu_rtp.xml"),
+		func(cfg *config.Config) { cfg.Calls.PartyRefer = "refuse" })
+	id := p.dial(t)
+	time.Sleep(2 * time.Second) // the REFER comes 1 s after the ACK
+	expectReferAnswer(t, p.referrer, "403", "calls.party_refer")
+	if err := p.cc.app.Engine().Hangup(opContext(t), id); err != nil {
+		t.Errorf("Hangup: %v", err)
+	}
+	if !p.referrer.ExpectPass(t, 10*time.Second) {
+		t.Errorf("the referrer did not get 403, then the hangup's BYE: %s", p.referrer.Errors())
+	}
+	p.uac.ExpectPass(t, 10*time.Second)
+	p.cc.WaitEnded(t, id, 5*time.Second)
+	p.cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.HungUp)
+	p.cc.expectIdle(t)
+}
+
+// expectReferAnswer checks that SIPp s received a status response to its
+// REFER whose Warning contains warn.
+func expectReferAnswer(t *testing.T, s *peers.SIPp, status, warn string) {
+	t.Helper()
+	for _, m := range responses(receivedMessages(s), status) {
+		if strings.Contains(m.Text, "REFER") {
+			if !strings.Contains(header(m.Text, "Warning"), warn) {
+				t.Errorf("the %s to REFER has Warning %q; want it to name %q", status, header(m.Text, "Warning"), warn)
+			}
+			return
+		}
+	}
+	t.Errorf("no %s to the REFER in the referrer's trace", status)
+}
+
+// A Refer-To that is not a sip:/sips:/tel: URI, or that carries a URI
+// header other than Replaces (a Route would steer the call anywhere), gets
+// 400 naming the problem; nothing is dialled and the call goes on.
+func TestPartyReferWithBadReferToGets400(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ name, referTo, warn string }{
+		{"http URI", "<http://evil.example/>", "sip:, sips: or tel:"},
+		{"URI header Route", "<sip:4000@[remote_ip]:[remote_port]?Route=%3Csip:evil.example%3E>", "other than Replaces"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := startPartyReferCall(t, refusedRefer(t, "400", c.referTo), sipp.Scenario(t, "uas_pcmu_rtp.xml"), nil)
+			id := p.dial(t)
+			time.Sleep(2 * time.Second)
+			expectReferAnswer(t, p.referrer, "400", c.warn)
+			if err := p.cc.app.Engine().Hangup(opContext(t), id); err != nil {
+				t.Errorf("Hangup: %v", err)
+			}
+			if !p.referrer.ExpectPass(t, 10*time.Second) {
+				t.Errorf("the referrer did not get 400, then the hangup's BYE: %s", p.referrer.Errors())
+			}
+			p.uac.ExpectPass(t, 10*time.Second)
+			p.cc.WaitEnded(t, id, 5*time.Second)
+			if walk := p.cc.Walk(id); slices.Contains(walk, session.TransferRequested) {
+				t.Errorf("session went %v; want no transfer", walk)
+			}
+			p.cc.expectIdle(t)
+		})
+	}
+}
