@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -251,4 +252,121 @@ func TestPartyReferWithBadReferToGets400(t *testing.T) {
 			p.cc.expectIdle(t)
 		})
 	}
+}
+
+// dialogOf is the Call-ID and tags of the dialog a SIPp UAC set up, from the
+// 200 to its INVITE in its trace.
+func dialogOf(t *testing.T, s *peers.SIPp) (callID, fromTag, toTag string) {
+	t.Helper()
+	for _, m := range responses(receivedMessages(s), "200") {
+		if !strings.Contains(header(m.Text, "CSeq"), "INVITE") {
+			continue
+		}
+		tag := func(h string) string {
+			_, v, _ := strings.Cut(h, "tag=")
+			v, _, _ = strings.Cut(v, ";")
+			return strings.TrimSpace(v)
+		}
+		return header(m.Text, "Call-ID"), tag(header(m.Text, "From")), tag(header(m.Text, "To"))
+	}
+	t.Fatalf("no 200 to the INVITE in the trace of %s", s.MessagesLog())
+	return
+}
+
+// An attended transfer done by a phone P (RFC 3891): P talks to A (a SIPp
+// caller) in session S1 and has a second call, to C (a SIPp UAS, 5000), in
+// session S2; it sends in S1 a REFER whose Refer-To carries Replaces naming
+// its dialog of S2. callctl joins A and C itself: P gets 202, NOTIFY 100,
+// NOTIFY 200 (terminated) and BYE on S1 (its scenario checks that order)
+// and BYE on S2 (that UAC passes only on a BYE); S2 walks IN_CALL →
+// TRANSFER_REQUESTED → TRANSFERRING → TRANSFER_COMPLETED; S1 goes
+// TRANSFERRING → IN_CALL between A and 5000; A and C hear each other
+// through callctl (a capture finds each one's payload at the other's port,
+// none of P's) until a client hangs S1 up, which both get as BYE.
+func TestPartyAttendedReferWithReplacesJoinsTheOtherPartiesOfTwoCalls(t *testing.T) {
+	t.Parallel()
+	callerDir, phoneDir, targetDir := t.TempDir(), t.TempDir(), t.TempDir()
+	peers.ConstantAudioFile(t, callerDir, 2, callerPayload)
+	peers.ConstantAudioFile(t, phoneDir, 2, calleePayload)
+	peers.ConstantAudioFile(t, targetDir, 2, targetPayload)
+	c := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uas_pcmu_rtp.xml"), Dir: targetDir})
+	p1Port := peers.FreeUDPPort(t)
+	cc := startCallctl(t, func(cfg *config.Config) {
+		cfg.Routes = []config.Route{
+			{Match: `^5\d+$`, Target: "sip:{number}@" + c.LocalAddr()},
+			{Match: `^1\d+$`, Target: fmt.Sprintf("sip:{number}@127.0.0.1:%d", p1Port)},
+		}
+		cfg.Calls.TransferTimeout = 8 * time.Second
+	})
+	// P's second call, to C: session S2.
+	p2 := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uac_pcmu_rtp_wait_bye.xml"), RemoteAddr: cc.addr(),
+		Service: "5000", Dir: phoneDir})
+	s2 := cc.firstSession(t, 5*time.Second)
+	cc.waitState(t, s2, session.InCall, 10*time.Second)
+	time.Sleep(300 * time.Millisecond) // its trace has the 200
+	callID, fromTag, toTag := dialogOf(t, p2)
+	replaces := url.PathEscape(callID + ";to-tag=" + toTag + ";from-tag=" + fromTag)
+	replaces = strings.NewReplacer(";", "%3B", "=", "%3D", "@", "%40").Replace(replaces)
+
+	// A calls P: session S1, where P sends the REFER.
+	p1 := peers.StartSIPp(t, peers.SIPpOptions{LocalPort: p1Port, Dir: phoneDir, Scenario: scenarioVariant(t, "uas_party_refer.xml",
+		"Refer-To: <sip:4000@[remote_ip]:[remote_port]>", "Refer-To: <sip:5000@[remote_ip]:[remote_port]?Replaces="+replaces+">")})
+	aMedia, _ := peers.FreePortRange(t, 4)
+	capture := peers.StartCapture(t, fmt.Sprintf("udp and (port %d or port %d)", aMedia, c.MediaPort()))
+	a := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uac_pcmu_rtp_wait_bye.xml"), RemoteAddr: cc.addr(),
+		Service: "1000", Dir: callerDir, MediaPort: aMedia})
+	s1 := cc.WaitEvent(t, 5*time.Second, "session S1 in call", func(e session.Event) bool {
+		return e.Type == session.EventStateChanged && e.State == session.InCall && e.SessionID != s2
+	}).SessionID
+
+	transferring := cc.waitState(t, s1, session.Transferring, 5*time.Second)
+	joined := cc.waitStateAfter(t, s1, session.InCall, transferring, 5*time.Second)
+	end2 := cc.WaitEnded(t, s2, 5*time.Second)
+	if end2.State != session.TransferCompleted {
+		t.Errorf("S2 ended %s (%s); want %s", end2.State, end2.Reason, session.TransferCompleted)
+	}
+	cc.ExpectWalk(t, s2, session.Setup, session.Ringing, session.InCall, session.TransferRequested, session.Transferring, session.TransferCompleted)
+	if !p1.ExpectPass(t, 10*time.Second) {
+		t.Errorf("P did not get 202, NOTIFY 100, NOTIFY 200 (terminated) and BYE on S1: %s", p1.Errors())
+	}
+	if !p2.ExpectPass(t, 10*time.Second) {
+		t.Errorf("P did not get BYE on S2: %s", p2.Errors())
+	}
+	snap := cc.snapshot(t, s1)
+	if snap.State != session.InCall || snap.Caller.Number != "sipp" || snap.Callee.Number != "5000" {
+		t.Errorf("after the join S1 is %s between %q and %q; want %s between sipp and 5000", snap.State, snap.Caller.Number, snap.Callee.Number, session.InCall)
+	}
+	if tr := snap.Transfer; tr == nil || tr.Transferor != "1000" || tr.Target != "5000" || tr.Status != 200 {
+		t.Errorf("S1 transfer info %+v; want transferor 1000, target 5000, status 200", tr)
+	}
+
+	time.Sleep(2 * time.Second)
+	hangupAt := time.Now()
+	if err := cc.app.Engine().Hangup(opContext(t), s1); err != nil {
+		t.Errorf("Hangup: %v", err)
+	}
+	a.ExpectPass(t, 10*time.Second)
+	c.ExpectPass(t, 10*time.Second)
+	cc.WaitEnded(t, s1, 5*time.Second)
+	pkts := capture.Stop(t)
+	if walk := cc.Walk(s1); !containsRun(walk, session.InCall, session.TransferRequested, session.Transferring, session.InCall, session.HungUp) {
+		t.Errorf("S1 went %v; want … %s → %s → %s → %s → %s", walk, session.InCall, session.TransferRequested, session.Transferring, session.InCall, session.HungUp)
+	}
+	lo, hi := cc.rtpPorts(t)
+	from := joined.Time.Add(300 * time.Millisecond)
+	want := expectedPackets(from, hangupAt, 0.7)
+	toC := between(fromPortsTo(pkts, lo, hi, c.MediaPort()), from, hangupAt)
+	toA := between(fromPortsTo(pkts, lo, hi, aMedia), from, hangupAt)
+	t.Logf("after the join: %d RTP packets to C (%d A's), %d to A (%d C's, %d P's); want ≥ %d",
+		len(toC), carrying(toC, callerPayload), len(toA), carrying(toA, targetPayload), carrying(toA, calleePayload), want)
+	if n := carrying(toC, callerPayload); n < want {
+		t.Errorf("C received %d RTP packets of A's audio; want ≥ %d", n, want)
+	}
+	if n := carrying(toA, targetPayload); n < want {
+		t.Errorf("A received %d RTP packets of C's audio; want ≥ %d", n, want)
+	}
+	if n := carrying(toA, calleePayload) + carrying(toC, calleePayload); n > 0 {
+		t.Errorf("A and C received %d RTP packets of P's audio after the join; want none", n)
+	}
+	cc.expectIdle(t)
 }
