@@ -370,3 +370,79 @@ func TestPartyAttendedReferWithReplacesJoinsTheOtherPartiesOfTwoCalls(t *testing
 	}
 	cc.expectIdle(t)
 }
+
+// A real phone's blind transfer: baresip 2001 calls baresip 3002 through
+// callctl; 3002 holds 2001 (CALLER_ON_HOLD), then transfers it with its
+// transfer command to 4000 (a SIPp UAS). callctl performs the REFER: 3002's
+// call closes (it had NOTIFY 200 and BYE), 2001 is resumed by a re-INVITE
+// (its call is no longer on hold: it sends and receives audio, which reaches
+// the target and comes back from it through callctl), and the session goes
+// TRANSFERRING → IN_CALL between 2001 and 4000.
+func TestPartyReferFromBaresipHoldingTheCallerResumesItWithTheTarget(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	target := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uas_pcmu_rtp.xml"), Dir: dir})
+	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002"})
+	cc := startCallctl(t, func(cfg *config.Config) {
+		cfg.Routes = []config.Route{{Match: `^3\d+$`, Target: "sip:{number}@" + bob.SIPAddr()},
+			{Match: `^4\d+$`, Target: "sip:{number}@" + target.LocalAddr()}}
+		cfg.Calls.TransferTimeout = 8 * time.Second
+	})
+	alice := peers.StartBaresip(t, peers.BaresipOptions{User: "2001"})
+	if err := alice.Dial("sip:3002@" + cc.addr()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.WaitEvent(peers.EventCallEstablished, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	id := cc.firstSession(t, time.Second)
+	cc.waitState(t, id, session.InCall, 5*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if err := bob.Hold(); err != nil {
+		t.Fatal(err)
+	}
+	cc.waitState(t, id, session.CallerOnHold, 5*time.Second)
+	if _, err := bob.Command("transfer", "sip:4000@"+cc.addr()); err != nil {
+		t.Fatal(err)
+	}
+	transferring := cc.waitState(t, id, session.Transferring, 5*time.Second)
+	cc.waitStateAfter(t, id, session.InCall, transferring, 10*time.Second)
+	if _, err := bob.WaitEvent(peers.EventCallClosed, 10*time.Second); err != nil {
+		t.Errorf("3002's call did not close after the transfer: %v", err)
+	}
+	s := cc.snapshot(t, id)
+	if s.Caller.Number != "2001" || s.Callee.Number != "4000" {
+		t.Errorf("after the transfer the session is between %q and %q; want 2001 and 4000", s.Caller.Number, s.Callee.Number)
+	}
+	time.Sleep(time.Second) // the resume re-INVITE
+	s0 := cc.snapshot(t, id)
+	a0, err := alice.AudioStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	s1 := cc.snapshot(t, id)
+	a1, err := alice.AudioStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	grew := func(what string, before, after uint64) {
+		t.Logf("%s: %d → %d", what, before, after)
+		if after < before+40 {
+			t.Errorf("%s grew by %d RTP packets in 1.5 s after the transfer; want ≥ 40", what, after-before)
+		}
+	}
+	grew("callctl relayed 2001→4000", callctltest.LegStats(s0, "callee").PacketsOut, callctltest.LegStats(s1, "callee").PacketsOut)
+	grew("callctl relayed 4000→2001", callctltest.LegStats(s0, "caller").PacketsOut, callctltest.LegStats(s1, "caller").PacketsOut)
+	grew("2001 received", a0.RxPackets, a1.RxPackets)
+	grew("2001 sent", a0.TxPackets, a1.TxPackets)
+	if err := cc.app.Engine().Hangup(opContext(t), id); err != nil {
+		t.Errorf("Hangup: %v", err)
+	}
+	target.ExpectPass(t, 10*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerOnHold, session.TransferRequested,
+		session.Transferring, session.InCall, session.HungUp)
+	cc.expectIdle(t)
+}
