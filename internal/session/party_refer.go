@@ -26,15 +26,21 @@ import (
 // partyRefer is a party's REFER that callctl performs.
 type partyRefer struct {
 	seq      uint32 // the REFER's CSeq: the subscription's id (RFC 3515 2.4.6)
-	final    bool   // the terminating NOTIFY was sent
-	left     bool   // the referrer sent BYE meanwhile
+	referrer *sip.Leg
+	queue    []referNotifyMsg // NOTIFYs not sent yet
+	sending  bool             // one is waiting for its answer
+	final    bool             // the terminating NOTIFY was sent
+	left     bool             // the referrer sent BYE meanwhile
 	replaces *dialogID
 	join     *Session // the other call of a Replaces
 }
 
-// referNotify tags a NOTIFY sent to a referrer; the final one's answer
-// lets callctl hang the referrer up after it heard the outcome.
-type referNotify struct{ final, bye bool }
+// referNotify tags a NOTIFY sent to a referrer: its answer lets the next
+// one go, or (bye) callctl hang the referrer up after it heard the outcome.
+type referNotify struct {
+	p   *partyRefer
+	bye bool
+}
 
 // partyOp is the operation a party's REFER runs as: client operations
 // queue behind it as behind a client's transfer, and its outcome is
@@ -74,7 +80,7 @@ func (s *Session) onPartyRefer(ev *sip.Request) {
 		number = s.snap.Callee.Number
 	}
 	t := &transfer{target: rt.number, prev: s.state(), transferor: referrer, transferee: s.other(referrer),
-		party: &partyRefer{seq: ev.Request.CSeq().SeqNo, replaces: rt.replaces}}
+		party: &partyRefer{seq: ev.Request.CSeq().SeqNo, referrer: referrer, replaces: rt.replaces}}
 	if rt.replaces == nil {
 		// The same checks as a client's transfer target (targets.go): a
 		// number through the routing table, refused before the 202.
@@ -117,48 +123,87 @@ func (s *Session) busyWith() string {
 
 // notifyReferrer sends a NOTIFY of the REFER's subscription to the referrer
 // with the target's status as message/sipfrag (RFC 3515 2.4.5); a final
-// status terminates the subscription (RFC 3515 2.4.7, RFC 6665 4.2.2). With
-// bye, callctl hangs the referrer up once it answered the final NOTIFY.
+// status terminates the subscription (RFC 3515 2.4.7, RFC 6665 4.2.2).
 func (s *Session) notifyReferrer(t *transfer, status int, reason string) {
 	s.notifyReferrerBye(t, status, reason, false)
 }
 
+// notifyReferrerBye is notifyReferrer; with bye, callctl hangs the referrer
+// up once it answered the NOTIFY. NOTIFYs go one at a time, each after the
+// previous one's answer: sent in parallel a 100 and a final one could
+// overtake each other (RFC 6665 4.1.2.4 wants them in order).
 func (s *Session) notifyReferrerBye(t *transfer, status int, reason string, bye bool) {
 	p := t.party
-	if p == nil || p.final || p.left {
-		if bye && p != nil && !p.left {
-			t.transferor.Bye(`SIP;cause=200;text="transferred"`)
+	if p == nil {
+		return
+	}
+	if p.left || p.final {
+		if bye && !p.left {
+			p.queue = append(p.queue, referNotifyMsg{bye: true, noNotify: true})
+			s.sendNextNotify(p)
 		}
 		return
 	}
 	final := status >= 200
-	state := "active;expires=" + strconv.Itoa(int(s.e.cfg.TransferTimeout.Seconds())+1)
-	if final {
-		p.final = true
-		state = "terminated;reason=noresource"
-	}
-	frag := fmt.Sprintf("SIP/2.0 %d %s\r\n", status, sipfragReason(reason))
-	_, err := t.transferor.Send(gosip.NOTIFY, "message/sipfrag;version=2.0", []byte(frag), referNotify{final: final, bye: bye},
-		gosip.NewHeader("Event", "refer;id="+strconv.FormatUint(uint64(p.seq), 10)),
-		gosip.NewHeader("Subscription-State", state))
-	if err != nil {
-		s.log.Info("cannot NOTIFY the referrer", zap.Error(err))
-		if bye {
-			t.transferor.Bye(`SIP;cause=200;text="transferred"`)
+	p.final = p.final || final
+	p.queue = append(p.queue, referNotifyMsg{status: status, reason: reason, final: final, bye: bye})
+	s.sendNextNotify(p)
+}
+
+// referNotifyMsg is a NOTIFY waiting to be sent to a referrer (or, with
+// noNotify, just the BYE that follows the last one).
+type referNotifyMsg struct {
+	status     int
+	reason     string
+	final, bye bool
+	noNotify   bool
+}
+
+func (s *Session) sendNextNotify(p *partyRefer) {
+	for !p.sending && len(p.queue) > 0 {
+		m := p.queue[0]
+		p.queue = p.queue[1:]
+		if p.left {
+			continue
 		}
+		if m.noNotify {
+			if m.bye {
+				p.referrer.Bye(`SIP;cause=200;text="transferred"`)
+			}
+			continue
+		}
+		state := "active;expires=" + strconv.Itoa(int(s.e.cfg.TransferTimeout.Seconds())+1)
+		if m.final {
+			state = "terminated;reason=noresource"
+		}
+		frag := fmt.Sprintf("SIP/2.0 %d %s\r\n", m.status, sipfragReason(m.reason))
+		_, err := p.referrer.Send(gosip.NOTIFY, "message/sipfrag;version=2.0", []byte(frag), referNotify{p: p, bye: m.bye},
+			gosip.NewHeader("Event", "refer;id="+strconv.FormatUint(uint64(p.seq), 10)),
+			gosip.NewHeader("Subscription-State", state))
+		if err != nil {
+			s.log.Info("cannot NOTIFY the referrer", zap.Error(err))
+			if m.bye {
+				p.referrer.Bye(`SIP;cause=200;text="transferred"`)
+			}
+			continue
+		}
+		p.sending = true
 	}
 }
 
-// onReferNotifyResult hangs the referrer up once it answered the final
-// NOTIFY of a transfer that succeeded (or the NOTIFY failed): after it heard
-// the outcome, as a phone expects (RFC 5589 6).
+// onReferNotifyResult sends the next NOTIFY, or hangs the referrer up once
+// it answered the final NOTIFY of a transfer that succeeded (after it heard
+// the outcome, as a phone expects, RFC 5589 6).
 func (s *Session) onReferNotifyResult(ev *sip.Result, tag referNotify) {
 	if ev.Status >= 300 {
 		s.log.Info("the referrer refused a NOTIFY", zap.Int("status", ev.Status))
 	}
-	if tag.final && tag.bye {
+	p := tag.p
+	p.sending = false
+	if tag.bye && !p.left {
 		ev.Leg.Bye(`SIP;cause=200;text="transferred"`)
 	}
+	s.sendNextNotify(p)
 }
 
 // sipfragReason makes a peer's reason phrase fit a sipfrag status line: no
@@ -200,6 +245,7 @@ func referFailStatus(err *OpError, reason string) (int, string) {
 // transfer goes on for the transferee.
 func (s *Session) referrerLeft(t *transfer) {
 	t.party.left = true
+	t.party.queue = nil
 	s.transferProgress("the "+s.partyName(t.transferor)+" left the call; callctl goes on connecting the target", 0)
 }
 

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -445,4 +446,117 @@ func TestPartyReferFromBaresipHoldingTheCallerResumesItWithTheTarget(t *testing.
 	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.CallerOnHold, session.TransferRequested,
 		session.Transferring, session.InCall, session.HungUp)
 	cc.expectIdle(t)
+}
+
+// A Replaces naming a dialog callctl does not know (an attended transfer to
+// a call not through callctl) is not dialled: the referrer gets 202, NOTIFY
+// 100 and NOTIFY "SIP/2.0 481 …" (terminated), the session goes
+// TRANSFER_FAILED and back to IN_CALL, and nothing reaches the target.
+func TestPartyReferWithUnknownReplacesNotifies481AndTheCallGoesOn(t *testing.T) {
+	t.Parallel()
+	p := startPartyReferCall(t, scenarioVariant(t, "uas_party_refer.xml",
+		"Refer-To: <sip:4000@[remote_ip]:[remote_port]>", "Refer-To: <sip:4000@[remote_ip]:[remote_port]?Replaces=nosuch%40h%3Bto-tag%3Da%3Bfrom-tag%3Db>",
+		"^SIP/2.0 200 OK", "^SIP/2.0 481 Call/Transaction Does Not Exist"), sipp.Scenario(t, "uas_pcmu_rtp.xml"), nil)
+	id := p.dial(t)
+	failed := p.cc.waitState(t, id, session.TransferFailed, 10*time.Second)
+	p.cc.waitStateAfter(t, id, session.InCall, failed, 5*time.Second)
+	waitTrace(t, p.referrer, "SIP/2.0 481", 5*time.Second)
+	if s := p.cc.snapshot(t, id); s.Caller.Number != "sipp" || s.Callee.Number != "1000" || s.Transfer == nil || s.Transfer.Status != 481 {
+		t.Errorf("after the refused Replaces the session is between %q and %q, transfer %+v; want sipp and 1000, status 481", s.Caller.Number, s.Callee.Number, s.Transfer)
+	}
+	if err := p.cc.app.Engine().Hangup(opContext(t), id); err != nil {
+		t.Errorf("Hangup: %v", err)
+	}
+	if !p.referrer.ExpectPass(t, 10*time.Second) {
+		t.Errorf("the referrer did not get 202, NOTIFY 100, NOTIFY 481 (terminated), then the hangup's BYE: %s", p.referrer.Errors())
+	}
+	p.uac.ExpectPass(t, 10*time.Second)
+	p.cc.WaitEnded(t, id, 5*time.Second)
+	if strings.Contains(p.target.Messages(), "INVITE sip:") {
+		t.Errorf("the target was dialled for a Replaces callctl does not know")
+	}
+	p.cc.expectIdle(t)
+}
+
+// Many phones hang up as soon as their REFER is accepted. The referrer
+// here sends BYE right after NOTIFY 100: the transfer goes on, the target
+// answers, and the caller talks to it through callctl (IN_CALL between
+// sipp and 4000, audio relayed both ways) until a client hangs up.
+func TestPartyReferrerHangingUpAfter202DoesNotStopTheTransfer(t *testing.T) {
+	t.Parallel()
+	data, err := sipp.Load("uas_party_refer.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	second := strings.Index(text, `<recv request="NOTIFY">`)
+	second += strings.Index(text[second+1:], `<recv request="NOTIFY">`) + 1
+	end := strings.Index(text, "<!-- Keep the call around")
+	text = text[:second] + `<send retrans="500">
+    <![CDATA[
+
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: [$callee];tag=[pid]SIPpTag01[call_number]
+      To: [$caller]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+
+  <recv response="200" crlf="true">
+    <action>
+      <exec rtp_stream="pause"/>
+    </action>
+  </recv>
+
+  ` + text[end:]
+	path := t.TempDir() + "/uas_party_refer_bye.xml"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startPartyReferCall(t, path, sipp.Scenario(t, "uas_pcmu_rtp.xml"), nil)
+	id := p.dial(t)
+	transferring := p.cc.waitState(t, id, session.Transferring, 5*time.Second)
+	p.cc.waitStateAfter(t, id, session.InCall, transferring, 10*time.Second)
+	if !p.referrer.ExpectPass(t, 10*time.Second) {
+		t.Errorf("the referrer's REFER, NOTIFY 100 and BYE did not go as expected: %s", p.referrer.Errors())
+	}
+	s0 := p.cc.snapshot(t, id)
+	if s0.Caller.Number != "sipp" || s0.Callee.Number != "4000" {
+		t.Errorf("after the transfer the session is between %q and %q; want sipp and 4000", s0.Caller.Number, s0.Callee.Number)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	s1 := p.cc.snapshot(t, id)
+	for _, role := range []string{"caller", "callee"} {
+		if before, after := callctltest.LegStats(s0, role).PacketsOut, callctltest.LegStats(s1, role).PacketsOut; after < before+40 {
+			t.Errorf("callctl sent the %s %d RTP packets in 1.5 s after the transfer; want ≥ 40", role, after-before)
+		}
+	}
+	if err := p.cc.app.Engine().Hangup(opContext(t), id); err != nil {
+		t.Errorf("Hangup: %v", err)
+	}
+	p.uac.ExpectPass(t, 10*time.Second)
+	p.target.ExpectPass(t, 10*time.Second)
+	p.cc.WaitEnded(t, id, 5*time.Second)
+	p.cc.expectIdle(t)
+}
+
+// waitTrace waits until SIPp s's message trace holds text.
+func waitTrace(t *testing.T, s *peers.SIPp, text string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(s.Messages(), text) {
+		if time.Now().After(deadline) {
+			t.Errorf("%q not in the trace of %s within %s", text, s.MessagesLog(), timeout)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // its answer
 }
