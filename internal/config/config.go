@@ -173,8 +173,9 @@ type Calls struct {
 	TransferFallback bool `yaml:"transfer_fallback"`
 	// PartyRefer is what callctl does with a REFER a party sends in its call
 	// (RFC 3515): "perform" (callctl dials the Refer-To target itself and
-	// bridges it to the other party, or joins two calls for a Replaces) or
-	// "refuse" (403).
+	// bridges it to the other party, or joins two calls for a Replaces),
+	// "relay" (REFER to the other party, its answer and NOTIFYs relayed
+	// back) or "refuse" (403).
 	PartyRefer string `yaml:"party_refer"`
 	// TransferHosts are the hosts (IP addresses or DNS names, no port) a
 	// SIP URI transfer or forward target may name; empty means the trunk's

@@ -379,7 +379,7 @@ func checkSIPURI(target string) string {
 }
 
 // PartyReferPolicies are the values of calls.party_refer.
-var PartyReferPolicies = []string{"perform", "refuse"}
+var PartyReferPolicies = []string{"perform", "relay", "refuse"}
 
 func oneOf(s string, allowed []string) bool {
 	for _, a := range allowed {

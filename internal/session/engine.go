@@ -75,9 +75,10 @@ type Config struct {
 	TransferTimeout  time.Duration
 	TransferGrace    time.Duration
 	TransferFallback bool
-	// RefuseREFER answers a party's REFER 403 (calls.party_refer: refuse)
-	// instead of performing it (party_refer.go).
-	RefuseREFER bool
+	// PartyRefer is what a party's REFER gets (calls.party_refer,
+	// party_refer.go): PartyReferPerform (also ""), PartyReferRelay or
+	// PartyReferRefuse.
+	PartyRefer string
 	// DTMFDuration and DTMFGap shape the digits callctl sends.
 	DTMFDuration time.Duration
 	DTMFGap      time.Duration

@@ -33,6 +33,39 @@ type partyRefer struct {
 	left     bool             // the referrer sent BYE meanwhile
 	replaces *dialogID
 	join     *Session // the other call of a Replaces
+	// relay: the REFER went on to the transferee (calls.party_refer:
+	// relay); pending is the referrer's REFER until it is answered with
+	// the transferee's answer.
+	relay   bool
+	pending *sip.Request
+}
+
+// endPartyRefer, as the session stops, answers a referrer's REFER still
+// waiting (487, RFC 3261 15.1.2) and hangs up a referrer still in the call
+// (a relayed transfer that completed ends before the final NOTIFY's answer
+// comes, which would have hung it up).
+func (s *Session) endPartyRefer(p *partyRefer) {
+	if p.pending != nil {
+		p.pending.Respond(487, "Request Terminated", nil)
+		p.pending = nil
+	}
+	if !p.left {
+		p.referrer.Bye(`SIP;cause=200;text="transferred"`)
+	}
+}
+
+// answerReferrer answers the referrer's relayed REFER, once.
+func (s *Session) answerReferrer(p *partyRefer, status int, reason string) {
+	if p.pending == nil {
+		return
+	}
+	if status >= 300 {
+		p.final = true // a refused REFER has no subscription (RFC 3515 2.4.2)
+		p.pending.Respond(status, sipfragReason(reason), nil)
+	} else {
+		p.pending.Respond(202, "Accepted", nil)
+	}
+	p.pending = nil
 }
 
 // referNotify tags a NOTIFY sent to a referrer: its answer lets the next
@@ -51,8 +84,15 @@ func partyOp(transferor, target string) *activeOp {
 		pending: map[*sip.Leg]bool{}, results: map[*sip.Leg]int{}, reasons: map[*sip.Leg]string{}, offers: map[*sip.Leg][]byte{}}
 }
 
+// The calls.party_refer policies.
+const (
+	PartyReferPerform = "perform"
+	PartyReferRelay   = "relay"
+	PartyReferRefuse  = "refuse"
+)
+
 func (s *Session) onPartyRefer(ev *sip.Request) {
-	if s.e.cfg.RefuseREFER {
+	if s.e.cfg.PartyRefer == PartyReferRefuse {
 		ev.Respond(403, "Forbidden", nil, warning("REFER from a party is refused by policy (calls.party_refer: refuse)"))
 		return
 	}
@@ -90,6 +130,16 @@ func (s *Session) onPartyRefer(ev *sip.Request) {
 			return
 		}
 		t.uri, t.transport = uri, transport
+	}
+	if rt.replaces == nil && s.e.cfg.PartyRefer == PartyReferRelay {
+		// Relayed: a client's blindTransfer with the referrer as
+		// transferor, its REFER answered with the transferee's answer.
+		// (A Replaces names a dialog of callctl's, which only callctl can
+		// act on: it is performed whatever the policy.)
+		t.party.pending, t.party.relay = ev, true
+		s.op = partyOp(number, rt.number)
+		s.startTransferWith(number, rt.number, t.party)
+		return
 	}
 	ev.Respond(202, "Accepted", nil) // RFC 3515 2.4.2
 	s.transferGen++
@@ -137,6 +187,9 @@ func (s *Session) notifyReferrerBye(t *transfer, status int, reason string, bye 
 	if p == nil {
 		return
 	}
+	// A relayed REFER not answered yet: a failure is its answer, anything
+	// else means it was accepted (a NOTIFY may come before the 202).
+	s.answerReferrer(p, status, reason)
 	if p.left || p.final {
 		if bye && !p.left {
 			p.queue = append(p.queue, referNotifyMsg{bye: true, noNotify: true})

@@ -372,6 +372,9 @@ func (s *Session) cleanup() {
 			t.ep.Close()
 		}
 	}
+	if t := s.transfer; t != nil && t.party != nil {
+		s.endPartyRefer(t.party)
+	}
 	for _, l := range []*sip.Leg{s.a, s.b} {
 		if l != nil {
 			l.SetSink(nil)

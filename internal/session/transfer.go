@@ -87,6 +87,12 @@ func (s *Session) legOf(number string) *sip.Leg {
 }
 
 func (s *Session) startTransfer(transferorNumber, target string) {
+	s.startTransferWith(transferorNumber, target, nil)
+}
+
+// startTransferWith is startTransfer; party is a referrer's REFER relayed
+// to the transferee (party_refer.go), nil for a client's transfer.
+func (s *Session) startTransferWith(transferorNumber, target string, party *partyRefer) {
 	if !s.requireState(transferStates) {
 		return
 	}
@@ -96,7 +102,7 @@ func (s *Session) startTransfer(transferorNumber, target string) {
 		return
 	}
 	s.transferGen++
-	t := &transfer{gen: s.transferGen, target: target, uri: uri, transport: transport, prev: s.state()}
+	t := &transfer{gen: s.transferGen, target: target, uri: uri, transport: transport, prev: s.state(), party: party}
 	t.transferor = s.legOf(transferorNumber)
 	t.transferee = s.other(t.transferor)
 	s.transfer = t
@@ -153,6 +159,9 @@ func (s *Session) onReferResult(ev *sip.Result, tag referTag) {
 			return
 		}
 		// It refused and hung up: the call is over, not transferred.
+		if t.party != nil {
+			s.answerReferrer(t.party, ev.Status, reason)
+		}
 		s.transfer = nil
 		t.transferor.Bye(`SIP;cause=200;text="peer hung up"`)
 		s.finishOp(peerRefused(s.opName(), s.partyName(t.transferee), ev.Status, reason+" (and it hung up)"))
@@ -161,12 +170,19 @@ func (s *Session) onReferResult(ev *sip.Result, tag referTag) {
 	}
 	switch {
 	case accepted:
+		if t.party != nil {
+			s.answerReferrer(t.party, ev.Status, reason)
+		}
 		// RFC 3515 2.4.2: 202 only says the REFER was accepted; the
 		// outcome comes in NOTIFY. A NOTIFY may already have said more.
 		if s.state() == TransferRequested {
 			s.transferProgress(fmt.Sprintf("%d %s", ev.Status, reason), ev.Status)
 		}
 		s.acceptRefer(fmt.Sprintf("REFER accepted (%d); waiting for NOTIFY", ev.Status))
+	case t.party != nil:
+		// A relayed REFER: the transferee's refusal is the referrer's
+		// answer; callctl does not fall back to dialling (perform does).
+		s.failTransfer(peerRefused(s.opName(), s.partyName(t.transferee), ev.Status, reason))
 	case fallbackStatus(ev.Status) && s.e.cfg.TransferFallback:
 		s.log.Info("REFER not supported; connecting the target itself", zap.Int("status", ev.Status))
 		s.startFallback(fmt.Sprintf("REFER not supported (%d %s)", ev.Status, reason))
@@ -225,6 +241,10 @@ func (s *Session) onNotify(ev *sip.Request) {
 	terminated := false
 	if ss := req.GetHeader("Subscription-State"); ss != nil {
 		terminated = strings.HasPrefix(strings.ToLower(strings.TrimSpace(ss.Value())), "terminated")
+	}
+	if t.party != nil && status >= 100 {
+		// A relayed REFER: the transferee's news goes on to the referrer.
+		s.notifyReferrer(t, status, strings.TrimSpace(strings.TrimPrefix(line, strconv.Itoa(status))))
 	}
 	switch {
 	case status >= 200 && status < 300:
@@ -288,7 +308,12 @@ func (s *Session) completeTransfer(why string) {
 	}
 	t.completed = true
 	s.stopMusic()
-	t.transferor.Bye(`SIP;cause=200;text="transferred"`)
+	if t.party != nil {
+		// A relayed REFER: the referrer hears the outcome first.
+		s.notifyReferrerBye(t, 200, "OK", true)
+	} else {
+		t.transferor.Bye(`SIP;cause=200;text="transferred"`)
+	}
 	s.finishOp(nil)
 	if t.transfereeLeft {
 		s.finished = true

@@ -560,3 +560,94 @@ func waitTrace(t *testing.T, s *peers.SIPp, text string, timeout time.Duration) 
 	}
 	time.Sleep(100 * time.Millisecond) // its answer
 }
+
+// With calls.party_refer: relay the caller's REFER (uac_party_refer.xml)
+// goes on to the callee in its own dialog, with the target resolved as a
+// client's transfer target (Refer-To sip:4000@<trunk>); the callee, a
+// transferee that NOTIFYs 200 before its 202 (uas_refer_notify_before_202),
+// makes callctl answer the referrer 202 and relay the NOTIFY (sipfrag 200,
+// terminated, Event refer;id=<the referrer's REFER CSeq>), then hang the
+// referrer up; the callee's BYE ends the session TRANSFER_COMPLETED, with
+// the REFER's blindTransfer operation event ok.
+func TestPartyReferRelayedToTheOtherPartyWithItsNotifyRelayedBack(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	uas := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uas_refer_notify_before_202.xml"), Dir: dir, Transport: "t1"})
+	cc := startCallctl(t, func(cfg *config.Config) {
+		cfg.Trunk.Address = uas.LocalAddr()
+		cfg.Routes = []config.Route{{Match: `^1\d+$`, Target: "sip:{number}@" + uas.LocalAddr(), Transport: "tcp"}}
+		cfg.Calls.PartyRefer = "relay"
+		cfg.Calls.TransferTimeout = 5 * time.Second
+		cfg.Calls.TransferGrace = 3 * time.Second
+	})
+	uac := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uac_party_refer.xml"), RemoteAddr: cc.addr(), Service: "1000", Dir: dir})
+	id := cc.firstSession(t, 5*time.Second)
+	end := cc.WaitEnded(t, id, 10*time.Second)
+	if end.State != session.TransferCompleted {
+		t.Errorf("session ended %s (%s); want %s", end.State, end.Reason, session.TransferCompleted)
+	}
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.TransferRequested, session.Transferring, session.TransferCompleted)
+	cc.WaitEvent(t, 5*time.Second, "a blindTransfer operation event by REFER, ok", func(e session.Event) bool {
+		return e.Type == session.EventOperation && e.SessionID == id && e.Operation != nil && e.Operation.Name == "blindTransfer" &&
+			e.Operation.Result == "ok" && e.Operation.Args["by"] == "REFER" && e.Operation.Args["transferor"] == "sipp"
+	})
+	if !uac.ExpectPass(t, 10*time.Second) {
+		t.Errorf("the referrer did not get 202, the relayed NOTIFY 200 (terminated) and BYE: %s", uac.Errors())
+	}
+	if !uas.ExpectPass(t, 10*time.Second) {
+		t.Errorf("the transferee's REFER, NOTIFY and BYE did not go as expected: %s", uas.Errors())
+	}
+	var referTo string
+	for _, m := range receivedMessages(uas) {
+		if strings.HasPrefix(m.Text, "REFER ") {
+			referTo = header(m.Text, "Refer-To")
+		}
+	}
+	if want := "<sip:4000@" + uas.LocalAddr(); !strings.HasPrefix(referTo, want) {
+		t.Errorf("the REFER relayed to the callee has Refer-To %q; want %s…>", referTo, want)
+	}
+	cc.expectIdle(t)
+}
+
+// With calls.party_refer: relay a callee that declines the relayed REFER
+// (603) has its answer reach the referrer as the answer to its REFER (603,
+// no NOTIFY); callctl does not dial the target itself, and the call goes
+// back to IN_CALL until a client hangs up.
+func TestPartyReferRelayedAndDeclinedReachesTheReferrerAs603(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	uas := peers.StartSIPp(t, peers.SIPpOptions{Scenario: scenarioVariant(t, "uas_refuse_refer_405.xml", "405 Method Not Allowed", "603 Decline"), Dir: dir})
+	cc := startCallctl(t, func(cfg *config.Config) {
+		cfg.Trunk.Address = uas.LocalAddr()
+		cfg.Calls.PartyRefer = "relay"
+	})
+	data, err := sipp.Load("uac_party_refer.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	i, j := strings.Index(text, `<recv response="202"/>`), strings.Index(text, `<recv request="BYE">`)
+	path := t.TempDir() + "/uac_party_refer_603.xml"
+	if err := os.WriteFile(path, []byte(text[:i]+`<recv response="603"/>
+
+  `+text[j:]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	uac := peers.StartSIPp(t, peers.SIPpOptions{Scenario: path, RemoteAddr: cc.addr(), Service: "1000", Dir: dir})
+	id := cc.firstSession(t, 5*time.Second)
+	failed := cc.waitState(t, id, session.TransferFailed, 10*time.Second)
+	cc.waitStateAfter(t, id, session.InCall, failed, 5*time.Second)
+	waitTrace(t, uac, "SIP/2.0 603", 5*time.Second)
+	if err := cc.app.Engine().Hangup(opContext(t), id); err != nil {
+		t.Errorf("Hangup: %v", err)
+	}
+	if !uac.ExpectPass(t, 10*time.Second) {
+		t.Errorf("the referrer did not get 603 to its REFER, then the hangup's BYE: %s", uac.Errors())
+	}
+	uas.ExpectPass(t, 10*time.Second)
+	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.TransferRequested, session.TransferFailed, session.InCall, session.HungUp)
+	cc.expectIdle(t)
+}
