@@ -113,9 +113,9 @@ func (s *Session) onJoinRequest(req *joinRequest) {
 		held: (referrer == s.a && s.holdA) || (referrer == s.b && s.holdB)}
 	referrerNumber := s.snap.Callee.Number
 	if remaining == s.a {
-		r.party, r.lastTo, r.raw, r.info = s.snap.Caller, s.lastToA, s.rawFromA, s.fromA
+		r.party, r.lastTo, r.raw, r.info, r.srtp = s.snap.Caller, s.lastToA, s.rawFromA, s.fromA, s.srtp.localA
 	} else {
-		r.party, r.lastTo, r.raw, r.info = s.snap.Callee, s.lastToB, s.rawFromB, s.fromB
+		r.party, r.lastTo, r.raw, r.info, r.srtp = s.snap.Callee, s.lastToB, s.rawFromB, s.fromB, s.srtp.localB
 		referrerNumber = s.snap.Caller.Number
 	}
 	s.stopMusic()

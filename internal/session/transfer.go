@@ -448,6 +448,9 @@ type replacement struct {
 	raw    []byte // the SDP it last sent
 	// held: the party that left had put it on hold (join.go).
 	held bool
+	// srtp is callctl's SRTP line in use toward it (join.go); zero for a
+	// leg callctl dialled with plain RTP.
+	srtp media.Crypto
 }
 
 // replaceTransferor bridges the transferee to r instead of the transferor,
@@ -468,6 +471,11 @@ func (s *Session) replaceTransferor(t *transfer, r replacement) {
 		t.transferor.Bye(`SIP;cause=200;text="transferred"`)
 	}
 	s.srtpLegReplaced(t.transferor == s.a)
+	if t.transferor == s.a {
+		s.srtp.localA = r.srtp
+	} else {
+		s.srtp.localB = r.srtp
+	}
 	s.mu.Lock()
 	if t.transferor == s.a {
 		s.a, s.ea, s.wa, s.lastToA = r.leg, r.ep, r.writer, r.lastTo
