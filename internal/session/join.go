@@ -3,7 +3,9 @@ package session
 import (
 	"fmt"
 	"slices"
+	"strings"
 
+	"github.com/callctl/callctl/internal/media"
 	"github.com/callctl/callctl/internal/sip"
 )
 
@@ -20,6 +22,9 @@ type joinRequest struct {
 	from *Session
 	gen  int
 	id   dialogID
+	// codec is what S's remaining party speaks (ok false: unknown).
+	codec   media.Codec
+	codecOK bool
 }
 
 // joinHandoff is O's answer: the party that now belongs to S.
@@ -69,7 +74,9 @@ func (s *Session) startJoin(t *transfer) {
 	t.party.join = o
 	s.transferProgress("joining with session "+o.id+" (Replaces)", 0)
 	s.transition(Transferring, fmt.Sprintf("REFER with Replaces: the %s is to be joined with the other party of session %s", s.partyName(t.transferee), o.id))
-	if !o.q.push(&joinRequest{from: s, gen: t.gen, id: *d}) {
+	req := &joinRequest{from: s, gen: t.gen, id: *d}
+	req.codec, req.codecOK = s.codecOf(t.transferee)
+	if !o.q.push(req) {
 		t.failReason = "Call/Transaction Does Not Exist"
 		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.opName(), Status: 481, Msg: "session " + o.id + " of the Replaces has ended"})
 	}
@@ -109,6 +116,12 @@ func (s *Session) onJoinRequest(req *joinRequest) {
 		return
 	}
 	remaining := s.other(referrer)
+	if c, ok := s.codecOf(remaining); ok && req.codecOK && !sameCodec(c, req.codec) {
+		// callctl relays RTP as it is; it does not transcode.
+		refuse(488, "Not Acceptable Here", fmt.Sprintf("the two calls use different codecs (%s/%d and %s/%d); callctl does not transcode",
+			req.codec.Name, req.codec.ClockRate, c.Name, c.ClockRate))
+		return
+	}
 	r := replacement{leg: remaining, ep: s.endpoint(remaining), writer: s.writer(remaining),
 		held: (referrer == s.a && s.holdA) || (referrer == s.b && s.holdB)}
 	referrerNumber := s.snap.Callee.Number
@@ -142,6 +155,36 @@ func (s *Session) onJoinRequest(req *joinRequest) {
 	referrer.Bye(`SIP;cause=200;text="transferred"`)
 	s.publishOp("transferCompleted", map[string]string{"target": r.party.Number, "by": "callctl", "session": req.from.id}, "ok", "")
 	s.finished = true
+}
+
+// codecOf is the codec party l speaks with the other party: the first of
+// its last SDP that the other party's last SDP also has (RFC 3264 6.1).
+func (s *Session) codecOf(l *sip.Leg) (media.Codec, bool) {
+	mine, theirs := s.fromA, s.fromB
+	if l == s.b {
+		mine, theirs = s.fromB, s.fromA
+	}
+	return usedCodec(mine, theirs)
+}
+
+func usedCodec(mine, theirs media.MediaInfo) (media.Codec, bool) {
+	for _, c := range mine.Codecs {
+		if strings.EqualFold(c.Name, "telephone-event") || c.Name == "" {
+			continue
+		}
+		for _, o := range theirs.Codecs {
+			if sameCodec(c, o) {
+				return c, true
+			}
+		}
+	}
+	return media.Codec{}, false
+}
+
+// sameCodec: the same encoding, clock rate and payload type (RTP passes
+// through unchanged, so the payload type must match too).
+func sameCodec(a, b media.Codec) bool {
+	return strings.EqualFold(a.Name, b.Name) && a.ClockRate == b.ClockRate && a.PayloadType == b.PayloadType
 }
 
 // onJoinHandoff runs in S: the other call's party takes the referrer's place.

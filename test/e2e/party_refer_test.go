@@ -651,3 +651,64 @@ func TestPartyReferRelayedAndDeclinedReachesTheReferrerAs603(t *testing.T) {
 	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.InCall, session.TransferRequested, session.TransferFailed, session.InCall, session.HungUp)
 	cc.expectIdle(t)
 }
+
+// pcma is a variant of a PCMU scenario that offers, answers and streams
+// PCMA (payload type 8) instead.
+func pcma(t *testing.T, name string) string {
+	return scenarioVariant(t, name, "RTP/AVP 0\n", "RTP/AVP 8\n", "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000",
+		"tone.raw,-1,0", "tone.raw,-1,8")
+}
+
+// An attended transfer between a call in PCMU and one in PCMA: callctl
+// relays RTP unchanged and does not transcode, so it does not join them.
+// P gets NOTIFY "SIP/2.0 488 …" (terminated) on S1, which goes
+// TRANSFER_FAILED and back to IN_CALL between A and P; S2 never leaves
+// IN_CALL; nobody is hung up until a client hangs up both calls.
+func TestPartyAttendedReferBetweenCallsOfDifferentCodecsIsRefusedWith488(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	c := peers.StartSIPp(t, peers.SIPpOptions{Scenario: scenarioVariant(t, "uas_pcmu_rtp.xml", "RTP/AVP( [0-9]+)* 0(", "RTP/AVP( [0-9]+)* 8(",
+		"RTP/AVP 0\n", "RTP/AVP 8\n", "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000"), Dir: dir})
+	p1Port := peers.FreeUDPPort(t)
+	cc := startCallctl(t, func(cfg *config.Config) {
+		cfg.Routes = []config.Route{
+			{Match: `^5\d+$`, Target: "sip:{number}@" + c.LocalAddr()},
+			{Match: `^1\d+$`, Target: fmt.Sprintf("sip:{number}@127.0.0.1:%d", p1Port)},
+		}
+		cfg.Calls.TransferTimeout = 8 * time.Second
+	})
+	p2 := peers.StartSIPp(t, peers.SIPpOptions{Scenario: pcma(t, "uac_pcmu_rtp_wait_bye.xml"), RemoteAddr: cc.addr(), Service: "5000", Dir: dir})
+	s2 := cc.firstSession(t, 5*time.Second)
+	cc.waitState(t, s2, session.InCall, 10*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	callID, fromTag, toTag := dialogOf(t, p2)
+	replaces := strings.NewReplacer(";", "%3B", "=", "%3D", "@", "%40").Replace(callID + ";to-tag=" + toTag + ";from-tag=" + fromTag)
+	p1 := peers.StartSIPp(t, peers.SIPpOptions{LocalPort: p1Port, Dir: dir, Scenario: scenarioVariant(t, "uas_party_refer.xml",
+		"Refer-To: <sip:4000@[remote_ip]:[remote_port]>", "Refer-To: <sip:5000@[remote_ip]:[remote_port]?Replaces="+replaces+">",
+		"^SIP/2.0 200 OK", "^SIP/2.0 488 ")})
+	a := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uac_pcmu_rtp_wait_bye.xml"), RemoteAddr: cc.addr(), Service: "1000", Dir: dir})
+	s1 := cc.WaitEvent(t, 5*time.Second, "session S1 in call", func(e session.Event) bool {
+		return e.Type == session.EventStateChanged && e.State == session.InCall && e.SessionID != s2
+	}).SessionID
+	failed := cc.waitState(t, s1, session.TransferFailed, 10*time.Second)
+	cc.waitStateAfter(t, s1, session.InCall, failed, 5*time.Second)
+	waitTrace(t, p1, "SIP/2.0 488", 5*time.Second)
+	if s := cc.snapshot(t, s1); s.Callee.Number != "1000" || s.Transfer == nil || s.Transfer.Status != 488 {
+		t.Errorf("S1 after the refused join: callee %q, transfer %+v; want 1000, status 488", s.Callee.Number, s.Transfer)
+	}
+	for _, id := range []string{s1, s2} {
+		if err := cc.app.Engine().Hangup(opContext(t), id); err != nil {
+			t.Errorf("Hangup %s: %v", id, err)
+		}
+	}
+	for what, s := range map[string]*peers.SIPp{"P on S1": p1, "P on S2": p2, "A": a, "C": c} {
+		if !s.ExpectPass(t, 10*time.Second) {
+			t.Errorf("%s: %s", what, s.Errors())
+		}
+	}
+	cc.WaitEnded(t, s1, 5*time.Second)
+	cc.WaitEnded(t, s2, 5*time.Second)
+	cc.ExpectWalk(t, s2, session.Setup, session.Ringing, session.InCall, session.HungUp)
+	cc.expectIdle(t)
+}
