@@ -36,7 +36,9 @@ type partyRefer struct {
 	// relay: the REFER went on to the transferee (calls.party_refer:
 	// relay); pending is the referrer's REFER until it is answered with
 	// the transferee's answer.
-	relay   bool
+	relay bool
+	// noSub: the REFER said Refer-Sub: false (RFC 4488 4): no NOTIFYs.
+	noSub   bool
 	pending *sip.Request
 }
 
@@ -54,6 +56,15 @@ func (s *Session) endPartyRefer(p *partyRefer) {
 	}
 }
 
+// referSubHeader echoes Refer-Sub: false in the 202 when the referrer asked
+// for no subscription (RFC 4488 4: the 2xx says whether one was created).
+func (p *partyRefer) referSubHeader() []gosip.Header {
+	if !p.noSub {
+		return nil
+	}
+	return []gosip.Header{gosip.NewHeader("Refer-Sub", "false")}
+}
+
 // answerReferrer answers the referrer's relayed REFER, once.
 func (s *Session) answerReferrer(p *partyRefer, status int, reason string) {
 	if p.pending == nil {
@@ -63,7 +74,7 @@ func (s *Session) answerReferrer(p *partyRefer, status int, reason string) {
 		p.final = true // a refused REFER has no subscription (RFC 3515 2.4.2)
 		p.pending.Respond(status, sipfragReason(reason), nil)
 	} else {
-		p.pending.Respond(202, "Accepted", nil)
+		p.pending.Respond(202, "Accepted", nil, p.referSubHeader()...)
 	}
 	p.pending = nil
 }
@@ -121,6 +132,9 @@ func (s *Session) onPartyRefer(ev *sip.Request) {
 	}
 	t := &transfer{target: rt.number, prev: s.state(), transferor: referrer, transferee: s.other(referrer),
 		party: &partyRefer{seq: ev.Request.CSeq().SeqNo, referrer: referrer, replaces: rt.replaces}}
+	if rs := ev.Request.GetHeader("Refer-Sub"); rs != nil && strings.EqualFold(strings.TrimSpace(rs.Value()), "false") {
+		t.party.noSub = true
+	}
 	if rt.replaces == nil {
 		// The same checks as a client's transfer target (targets.go): a
 		// number through the routing table, refused before the 202.
@@ -141,7 +155,7 @@ func (s *Session) onPartyRefer(ev *sip.Request) {
 		s.startTransferWith(number, rt.number, t.party)
 		return
 	}
-	ev.Respond(202, "Accepted", nil) // RFC 3515 2.4.2
+	ev.Respond(202, "Accepted", nil, t.party.referSubHeader()...) // RFC 3515 2.4.2
 	s.transferGen++
 	t.gen = s.transferGen
 	s.transfer = t
@@ -190,7 +204,8 @@ func (s *Session) notifyReferrerBye(t *transfer, status int, reason string, bye 
 	// A relayed REFER not answered yet: a failure is its answer, anything
 	// else means it was accepted (a NOTIFY may come before the 202).
 	s.answerReferrer(p, status, reason)
-	if p.left || p.final {
+	if p.left || p.final || p.noSub {
+		p.final = p.final || status >= 200
 		if bye && !p.left {
 			p.queue = append(p.queue, referNotifyMsg{bye: true, noNotify: true})
 			s.sendNextNotify(p)

@@ -712,3 +712,36 @@ func TestPartyAttendedReferBetweenCallsOfDifferentCodecsIsRefusedWith488(t *test
 	cc.ExpectWalk(t, s2, session.Setup, session.Ringing, session.InCall, session.HungUp)
 	cc.expectIdle(t)
 }
+
+// A REFER with Refer-Sub: false (RFC 4488) asks for no subscription: callctl
+// answers 202 with Refer-Sub: false, sends no NOTIFY, performs the transfer
+// (the target answers; the caller talks to it) and hangs the referrer up.
+func TestPartyReferWithReferSubFalseGetsNoNotify(t *testing.T) {
+	t.Parallel()
+	block := scenarioBlock(t, "uas_party_refer.xml", "<!-- 202 -->", "<!-- /202 -->")
+	p := startPartyReferCall(t, scenarioVariant(t, "uas_party_refer.xml", block, `<recv response="202"/>`,
+		"Refer-To: <sip:4000@[remote_ip]:[remote_port]>", "Refer-To: <sip:4000@[remote_ip]:[remote_port]>\n      Refer-Sub: false"),
+		sipp.Scenario(t, "uas_pcmu_rtp.xml"), nil)
+	id := p.dial(t)
+	transferring := p.cc.waitState(t, id, session.Transferring, 5*time.Second)
+	p.cc.waitStateAfter(t, id, session.InCall, transferring, 10*time.Second)
+	if !p.referrer.ExpectPass(t, 10*time.Second) {
+		t.Errorf("the referrer did not get 202 and then BYE, with no NOTIFY: %s", p.referrer.Errors())
+	}
+	expectReferAnswer(t, p.referrer, "202", "")
+	for _, m := range responses(receivedMessages(p.referrer), "202") {
+		if !strings.EqualFold(header(m.Text, "Refer-Sub"), "false") {
+			t.Errorf("the 202 has Refer-Sub %q; want false (RFC 4488 4)", header(m.Text, "Refer-Sub"))
+		}
+	}
+	if s := p.cc.snapshot(t, id); s.Callee.Number != "4000" {
+		t.Errorf("after the transfer the callee is %q; want 4000", s.Callee.Number)
+	}
+	if err := p.cc.app.Engine().Hangup(opContext(t), id); err != nil {
+		t.Errorf("Hangup: %v", err)
+	}
+	p.uac.ExpectPass(t, 10*time.Second)
+	p.target.ExpectPass(t, 10*time.Second)
+	p.cc.WaitEnded(t, id, 5*time.Second)
+	p.cc.expectIdle(t)
+}
