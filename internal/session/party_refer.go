@@ -153,6 +153,9 @@ func (s *Session) onPartyRefer(ev *sip.Request) {
 		t.party.pending, t.party.relay = ev, true
 		s.op = partyOp(number, rt.number)
 		s.startTransferWith(number, rt.number, t.party)
+		if s.transfer == nil || s.transfer.party != t.party {
+			s.answerReferrer(t.party, 403, "Forbidden") // refused before any REFER went out
+		}
 		return
 	}
 	ev.Respond(202, "Accepted", nil, t.party.referSubHeader()...) // RFC 3515 2.4.2

@@ -121,7 +121,9 @@ func parseReferTo(v string) (referTo, error) {
 		}
 		rt.number, rt.host = dec, host
 	}
-	if rt.number == "" {
+	// The number goes into logs, events and a Warning: no white space or
+	// control characters (a %0D%0A would split a header).
+	if rt.number == "" || strings.IndexFunc(rt.number, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
 		return rt, errReferToUser
 	}
 	return rt, nil

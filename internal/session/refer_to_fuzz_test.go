@@ -30,8 +30,8 @@ func FuzzParseReferTo(f *testing.F) {
 		if rt.scheme != "sip" && rt.scheme != "sips" && rt.scheme != "tel" {
 			t.Fatalf("parseReferTo(%q): scheme %q", v, rt.scheme)
 		}
-		if rt.number == "" {
-			t.Fatalf("parseReferTo(%q): no number", v)
+		if rt.number == "" || strings.ContainsAny(rt.number, " \t\r\n\x00") {
+			t.Fatalf("parseReferTo(%q): number %q", v, rt.number)
 		}
 		if d := rt.replaces; d != nil {
 			if d.callID == "" || d.toTag == "" || d.fromTag == "" {
@@ -63,6 +63,7 @@ func TestParseReferTo(t *testing.T) {
 		{in: "<http://example.com/>", bad: true},
 		{in: "<sip:example.com>", bad: true},
 		{in: "<sip:4000@h", bad: true},
+		{in: "<sip:40%0D%0AX:%20y@h>", bad: true},
 		{in: "sip:4000@h?Replaces=x", bad: true},
 		{in: "", bad: true},
 		{in: "<sip:" + strings.Repeat("1", 1100) + "@h>", bad: true},
