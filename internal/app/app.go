@@ -136,6 +136,7 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		TransferTimeout:  cfg.Calls.TransferTimeout,
 		TransferGrace:    cfg.Calls.TransferGrace,
 		TransferFallback: cfg.Calls.TransferFallback,
+		PartyRefer:       cfg.Calls.PartyRefer,
 		DTMFDuration:     cfg.Calls.DTMFDuration,
 		DTMFGap:          cfg.Calls.DTMFGap,
 		OnEnd:            a.recordCall,

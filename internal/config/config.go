@@ -206,6 +206,12 @@ type Calls struct {
 	// TransferFallback lets callctl connect the target itself when the
 	// transferee refuses REFER.
 	TransferFallback bool `yaml:"transfer_fallback"`
+	// PartyRefer is what callctl does with a REFER a party sends in its call
+	// (RFC 3515): "perform" (callctl dials the Refer-To target itself and
+	// bridges it to the other party, or joins two calls for a Replaces),
+	// "relay" (REFER to the other party, its answer and NOTIFYs relayed
+	// back) or "refuse" (403).
+	PartyRefer string `yaml:"party_refer"`
 	// TransferHosts are the hosts (IP addresses or DNS names, no port) a
 	// SIP URI transfer or forward target may name; empty means the trunk's
 	// host and the hosts of the route targets. Number targets always go
@@ -339,6 +345,7 @@ func Default() Config {
 			TransferTimeout:  30 * time.Second,
 			TransferGrace:    5 * time.Second,
 			TransferFallback: true,
+			PartyRefer:       "perform",
 			DTMFDuration:     100 * time.Millisecond,
 			DTMFGap:          100 * time.Millisecond,
 			SessionTimer:     1800 * time.Second,

@@ -453,6 +453,7 @@ func TestValidateRejectsBadValuesNamingKeyAndAllowedValues(t *testing.T) {
 		{"retry after negative", func(c *Config) { c.Calls.RetryAfter = -time.Second }, "calls.retry_after", "negative"},
 		{"retry after fraction", func(c *Config) { c.Calls.RetryAfter = 1500 * time.Millisecond }, "calls.retry_after", "whole seconds"},
 		{"ring timeout 0", func(c *Config) { c.Calls.RingTimeout = 0 }, "calls.ring_timeout", "more than 0"},
+		{"party refer unknown", func(c *Config) { c.Calls.PartyRefer = "pass" }, "calls.party_refer", "allowed: perform, relay, refuse"},
 		{"ended retention negative", func(c *Config) { c.Calls.EndedRetention = -1 }, "calls.ended_retention", "negative"},
 		{"transfer host with port", func(c *Config) { c.Calls.TransferHosts = []string{"10.0.0.1", "pbx.example.com:5060"} }, "calls.transfer_hosts[1]", "not an IP address or host name (no port"},
 		{"transfer host a URI", func(c *Config) { c.Calls.TransferHosts = []string{"sip:pbx.example.com"} }, "calls.transfer_hosts[0]", "no scheme"},

@@ -159,6 +159,9 @@ func (c Config) Validate() error {
 	if c.Calls.HoldDirection != "sendonly" && c.Calls.HoldDirection != "inactive" {
 		v.add("calls.hold_direction", "%q; must be one of: sendonly, inactive", c.Calls.HoldDirection)
 	}
+	if !oneOf(c.Calls.PartyRefer, PartyReferPolicies) {
+		v.add("calls.party_refer", "%q is not a REFER policy (allowed: %s)", c.Calls.PartyRefer, strings.Join(PartyReferPolicies, ", "))
+	}
 	if c.Calls.TransferTimeout <= 0 {
 		v.add("calls.transfer_timeout", "%s; must be more than 0 (e.g. \"30s\")", c.Calls.TransferTimeout)
 	}
@@ -393,6 +396,9 @@ func checkSIPURI(target string) string {
 	}
 	return ""
 }
+
+// PartyReferPolicies are the values of calls.party_refer.
+var PartyReferPolicies = []string{"perform", "relay", "refuse"}
 
 func oneOf(s string, allowed []string) bool {
 	for _, a := range allowed {

@@ -75,6 +75,10 @@ type Config struct {
 	TransferTimeout  time.Duration
 	TransferGrace    time.Duration
 	TransferFallback bool
+	// PartyRefer is what a party's REFER gets (calls.party_refer,
+	// party_refer.go): PartyReferPerform (also ""), PartyReferRelay or
+	// PartyReferRefuse.
+	PartyRefer string
 	// DTMFDuration and DTMFGap shape the digits callctl sends.
 	DTMFDuration time.Duration
 	DTMFGap      time.Duration

@@ -59,6 +59,11 @@ func refuseLate(v any) {
 	switch r := v.(type) {
 	case *sip.Request:
 		r.Respond(481, "Call/Transaction Does Not Exist", nil)
+	case *joinHandoff:
+		// A party handed over by a joined call whose new session is gone.
+		r.r.leg.SetSink(nil)
+		r.r.leg.Bye(`SIP;cause=480;text="transfer abandoned"`)
+		r.r.ep.Close()
 	case *opRequest:
 		if r.endedOK {
 			r.reply <- nil

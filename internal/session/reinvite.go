@@ -24,7 +24,7 @@ func (s *Session) onRequest(ev *sip.Request) {
 	case gosip.UPDATE:
 		s.onUpdate(ev)
 	case gosip.REFER:
-		ev.Respond(403, "Forbidden", nil, warning("REFER from a party is not accepted"))
+		s.onPartyRefer(ev) // party_refer.go
 	default:
 		// RFC 3261 8.2.1: a method callctl knows but does not take in a
 		// dialog (MESSAGE, SUBSCRIBE, …) gets 405 with what it does take.

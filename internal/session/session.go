@@ -374,6 +374,9 @@ func (s *Session) cleanup() {
 			t.ep.Close()
 		}
 	}
+	if t := s.transfer; t != nil && t.party != nil {
+		s.endPartyRefer(t.party)
+	}
 	for _, l := range []*sip.Leg{s.a, s.b} {
 		if l != nil {
 			l.SetSink(nil)
@@ -440,11 +443,19 @@ func (s *Session) handle(item any) {
 	case *sip.Result:
 		if tag, ok := ev.Tag.(referTag); ok {
 			s.onReferResult(ev, tag)
+		} else if tag, ok := ev.Tag.(referNotify); ok {
+			s.onReferNotifyResult(ev, tag)
 		} else if _, ok := ev.Tag.(updateTag); ok {
 			s.onUpdateResult(ev)
 		}
 	case *opRequest:
 		s.beginOp(ev)
+	case *joinRequest:
+		s.onJoinRequest(ev)
+	case *joinHandoff:
+		s.onJoinHandoff(ev)
+	case *joinRefused:
+		s.onJoinRefused(ev)
 	case retryInvite:
 		s.tryReinvite(ev.leg)
 	case transferTimeout:
@@ -655,6 +666,10 @@ func (s *Session) onBye(ev *sip.Bye) {
 		r = carried
 	}
 	if t := s.transfer; t != nil {
+		if t.party != nil && ev.Leg == t.transferor {
+			s.referrerLeft(t)
+			return
+		}
 		if t.completed {
 			// The transferee's side ended the old dialog, as RFC 5589
 			// expects after a successful transfer.

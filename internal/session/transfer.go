@@ -38,6 +38,12 @@ type transfer struct {
 	// transfereeLeft: the transferee sent BYE before callctl knew whether
 	// it accepted REFER; the REFER's answer decides the outcome.
 	transfereeLeft bool
+	// party: a REFER from the transferor itself (party_refer.go), nil
+	// for a client's transfer.
+	party *partyRefer
+	// failReason is the target's reason phrase of a failure, for the
+	// referrer's NOTIFY.
+	failReason string
 
 	// Fallback: callctl's own leg to the target.
 	leg    *sip.Leg
@@ -81,6 +87,12 @@ func (s *Session) legOf(number string) *sip.Leg {
 }
 
 func (s *Session) startTransfer(transferorNumber, target string) {
+	s.startTransferWith(transferorNumber, target, nil)
+}
+
+// startTransferWith is startTransfer; party is a referrer's REFER relayed
+// to the transferee (party_refer.go), nil for a client's transfer.
+func (s *Session) startTransferWith(transferorNumber, target string, party *partyRefer) {
 	if !s.requireState(transferStates) {
 		return
 	}
@@ -90,7 +102,7 @@ func (s *Session) startTransfer(transferorNumber, target string) {
 		return
 	}
 	s.transferGen++
-	t := &transfer{gen: s.transferGen, target: target, uri: uri, transport: transport, prev: s.state()}
+	t := &transfer{gen: s.transferGen, target: target, uri: uri, transport: transport, prev: s.state(), party: party}
 	t.transferor = s.legOf(transferorNumber)
 	t.transferee = s.other(t.transferor)
 	s.transfer = t
@@ -147,6 +159,9 @@ func (s *Session) onReferResult(ev *sip.Result, tag referTag) {
 			return
 		}
 		// It refused and hung up: the call is over, not transferred.
+		if t.party != nil {
+			s.answerReferrer(t.party, ev.Status, reason)
+		}
 		s.transfer = nil
 		t.transferor.Bye(`SIP;cause=200;text="peer hung up"`)
 		s.finishOp(peerRefused(s.opName(), s.partyName(t.transferee), ev.Status, reason+" (and it hung up)"))
@@ -155,12 +170,19 @@ func (s *Session) onReferResult(ev *sip.Result, tag referTag) {
 	}
 	switch {
 	case accepted:
+		if t.party != nil {
+			s.answerReferrer(t.party, ev.Status, reason)
+		}
 		// RFC 3515 2.4.2: 202 only says the REFER was accepted; the
 		// outcome comes in NOTIFY. A NOTIFY may already have said more.
 		if s.state() == TransferRequested {
 			s.transferProgress(fmt.Sprintf("%d %s", ev.Status, reason), ev.Status)
 		}
 		s.acceptRefer(fmt.Sprintf("REFER accepted (%d); waiting for NOTIFY", ev.Status))
+	case t.party != nil:
+		// A relayed REFER: the transferee's refusal is the referrer's
+		// answer; callctl does not fall back to dialling (perform does).
+		s.failTransfer(peerRefused(s.opName(), s.partyName(t.transferee), ev.Status, reason))
 	case fallbackStatus(ev.Status) && s.e.cfg.TransferFallback:
 		s.log.Info("REFER not supported; connecting the target itself", zap.Int("status", ev.Status))
 		s.startFallback(fmt.Sprintf("REFER not supported (%d %s)", ev.Status, reason))
@@ -219,6 +241,10 @@ func (s *Session) onNotify(ev *sip.Request) {
 	terminated := false
 	if ss := req.GetHeader("Subscription-State"); ss != nil {
 		terminated = strings.HasPrefix(strings.ToLower(strings.TrimSpace(ss.Value())), "terminated")
+	}
+	if t.party != nil && status >= 100 {
+		// A relayed REFER: the transferee's news goes on to the referrer.
+		s.notifyReferrer(t, status, strings.TrimSpace(strings.TrimPrefix(line, strconv.Itoa(status))))
 	}
 	switch {
 	case status >= 200 && status < 300:
@@ -282,7 +308,12 @@ func (s *Session) completeTransfer(why string) {
 	}
 	t.completed = true
 	s.stopMusic()
-	t.transferor.Bye(`SIP;cause=200;text="transferred"`)
+	if t.party != nil {
+		// A relayed REFER: the referrer hears the outcome first.
+		s.notifyReferrerBye(t, 200, "OK", true)
+	} else {
+		t.transferor.Bye(`SIP;cause=200;text="transferred"`)
+	}
 	s.finishOp(nil)
 	if t.transfereeLeft {
 		s.finished = true
@@ -327,10 +358,13 @@ func (s *Session) failTransfer(err *OpError) {
 		t.leg.Bye("")
 		t.ep.Close()
 	}
+	status, reason := referFailStatus(err, t.failReason)
+	s.notifyReferrer(t, status, reason) // RFC 3515 2.4.5: the final status
 	s.transferProgress(err.Msg, err.Status)
 	s.transition(TransferFailed, err.Error())
 	s.transition(t.prev, "transfer failed; call restored")
 	s.finishOp(err)
+	s.afterFailedPartyRefer(t)
 }
 
 // startFallback connects the target itself: a new leg offered the
@@ -387,44 +421,12 @@ func (s *Session) onFallbackAnswered(ev *sip.Answered) {
 		return
 	}
 	t.ep.SetRemote(info.Remote, info.RTCP)
-	s.stopMusic()
-	transfereeEp := s.endpoint(t.transferee)
-	oldEp := s.endpoint(t.transferor)
-	// The transferee keeps its endpoint and stream; only what feeds it
-	// changes (media keeps sequence and timestamps continuous).
-	media.Connect(transfereeEp, t.ep)
-	t.transferor.Bye(`SIP;cause=200;text="transferred"`)
 	party := Party{Number: t.uri.User, LegID: ev.Leg.ID(), CallID: ev.Leg.CallID()}
 	if to := ev.Response.To(); to != nil {
 		party.DisplayName = to.DisplayName
 	}
-	s.srtpLegReplaced(t.transferor == s.a)
-	s.mu.Lock()
-	if t.transferor == s.a {
-		s.a, s.ea, s.wa, s.lastToA = ev.Leg, t.ep, t.writer, t.offer
-		s.snap.Caller = party
-	} else {
-		s.b, s.eb, s.wb, s.lastToB = ev.Leg, t.ep, t.writer, t.offer
-		s.snap.Callee = party
-	}
-	s.mu.Unlock()
-	s.setFrom(ev.Leg, info)
-	s.setRawFrom(ev.Leg, ev.Response.Body())
-	s.mapEvents()
-	if lm := s.e.cfg.Listen; lm != nil && lm.Count(s.id) > 0 {
-		party := "callee"
-		if t.transferor == s.a {
-			party = "caller"
-		}
-		if tr, err := listen.TrackFor(t.ep, info, info); err == nil {
-			if err := lm.Rebind(s.id, party, tr); err != nil {
-				s.log.Warn("listeners keep the old party's track", zap.Error(err))
-			}
-		}
-	}
-	oldEp.Close()
-	s.transfer = nil
-	s.holdA, s.holdB = false, false
+	s.replaceTransferor(t, replacement{leg: ev.Leg, ep: t.ep, writer: t.writer, lastTo: t.offer, party: party,
+		info: info, raw: ev.Response.Body()})
 	s.transferProgress("target answered; callctl bridged it", 200)
 	// The call goes on with the target: the session stays live, straight
 	// from TRANSFERRING to IN_CALL (never through the ended
@@ -434,10 +436,83 @@ func (s *Session) onFallbackAnswered(ev *sip.Answered) {
 	s.finishOp(nil)
 }
 
+// replacement is the leg that takes the transferor's place: callctl's own
+// leg to the target, or the other party of a joined call (join.go).
+type replacement struct {
+	leg    *sip.Leg
+	ep     *media.Endpoint
+	writer *media.SDPWriter
+	lastTo []byte // the SDP callctl last sent it
+	party  Party
+	info   media.MediaInfo
+	raw    []byte // the SDP it last sent
+	// held: the party that left had put it on hold (join.go).
+	held bool
+	// srtp is callctl's SRTP line in use toward it (join.go); zero for a
+	// leg callctl dialled with plain RTP.
+	srtp media.Crypto
+}
+
+// replaceTransferor bridges the transferee to r instead of the transferor,
+// whose leg gets BYE (after the final NOTIFY, for a party's REFER) and
+// whose endpoint closes.
+func (s *Session) replaceTransferor(t *transfer, r replacement) {
+	s.stopMusic()
+	// A phone holds the other party before it transfers it: resumed below.
+	heldByTransferor := (t.transferor == s.a && s.holdA) || (t.transferor == s.b && s.holdB)
+	transfereeEp := s.endpoint(t.transferee)
+	oldEp := s.endpoint(t.transferor)
+	// The transferee keeps its endpoint and stream; only what feeds it
+	// changes (media keeps sequence and timestamps continuous).
+	media.Connect(transfereeEp, r.ep)
+	if t.party != nil {
+		s.notifyReferrerBye(t, 200, "OK", true)
+	} else {
+		t.transferor.Bye(`SIP;cause=200;text="transferred"`)
+	}
+	s.srtpLegReplaced(t.transferor == s.a)
+	if t.transferor == s.a {
+		s.srtp.localA = r.srtp
+	} else {
+		s.srtp.localB = r.srtp
+	}
+	s.mu.Lock()
+	if t.transferor == s.a {
+		s.a, s.ea, s.wa, s.lastToA = r.leg, r.ep, r.writer, r.lastTo
+		s.snap.Caller = r.party
+	} else {
+		s.b, s.eb, s.wb, s.lastToB = r.leg, r.ep, r.writer, r.lastTo
+		s.snap.Callee = r.party
+	}
+	s.mu.Unlock()
+	s.setFrom(r.leg, r.info)
+	s.setRawFrom(r.leg, r.raw)
+	s.mapEvents()
+	if lm := s.e.cfg.Listen; lm != nil && lm.Count(s.id) > 0 {
+		party := "callee"
+		if t.transferor == s.a {
+			party = "caller"
+		}
+		if tr, err := listen.TrackFor(r.ep, r.info, r.info); err == nil {
+			if err := lm.Rebind(s.id, party, tr); err != nil {
+				s.log.Warn("listeners keep the old party's track", zap.Error(err))
+			}
+		}
+	}
+	oldEp.Close()
+	s.transfer = nil
+	s.holdA, s.holdB = false, false
+	if t.party != nil {
+		s.resumeIfHeld(t.transferee, heldByTransferor)
+		s.resumeIfHeld(r.leg, r.held)
+	}
+}
+
 func (s *Session) onFallbackFailed(ev *sip.Failed) {
 	t := s.transfer
 	t.leg = nil
 	t.ep.Close()
+	t.failReason = reasonOf(ev.Response, ev.Status)
 	s.failTransfer(peerRefused(s.opName(), "transfer target "+t.target, ev.Status, reasonOf(ev.Response, ev.Status)))
 }
 

@@ -216,7 +216,8 @@ func (l *Leg) newRequestLocked(method gosip.RequestMethod, body []byte) *gosip.R
 	req.AppendHeader(&gosip.CSeqHeader{SeqNo: l.localSeq, MethodName: method})
 	mf := gosip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
-	if method == gosip.INVITE || method == gosip.REFER || method == gosip.UPDATE {
+	// RFC 6665 8.2.1: a NOTIFY carries Contact too.
+	if method == gosip.INVITE || method == gosip.REFER || method == gosip.UPDATE || method == gosip.NOTIFY {
 		req.AppendHeader(l.contactHeader())
 	}
 	req.AppendHeader(gosip.NewHeader("User-Agent", l.agent.cfg.UserAgent))
