@@ -2,9 +2,11 @@ package session
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/callctl/callctl/internal/media"
 	"github.com/callctl/callctl/internal/sip"
+	gosip "github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 )
 
@@ -150,18 +152,75 @@ func (s *Session) setupSRTP() bool {
 	}
 
 	s.srtp.modeB = e.srtpOfferFor(s.snap.Dialled)
-	if s.srtp.modeB == SRTPOff {
-		return true
+	offered, err := e.offerSRTP(s.wb, s.srtp.modeB)
+	if err != nil {
+		return s.refuse(500, "Server Internal Error", "SRTP: "+err.Error())
 	}
+	s.srtp.offeredB = offered
+	return true
+}
+
+// srtpOfferForTarget is what to offer a party callctl dials itself in a
+// call (a fallback transfer, a party's REFER, a forward): a dial string's
+// route (else the trunk) decides, as for the call's own B leg; a SIP URI
+// target gets the trunk's setting.
+func (e *Engine) srtpOfferForTarget(target string, uri gosip.Uri) SRTPOffer {
+	if strings.Contains(target, ":") {
+		return e.cfg.TrunkSRTP
+	}
+	return e.srtpOfferFor(uri.User)
+}
+
+// offerSRTP gives w fresh keys, one line per configured suite, when mode
+// asks for SRTP, and returns them (nil for SRTPOff).
+func (e *Engine) offerSRTP(w *media.SDPWriter, mode SRTPOffer) ([]media.Crypto, error) {
+	if mode == SRTPOff {
+		return nil, nil
+	}
+	var offered []media.Crypto
 	for i, suite := range e.srtpSuites() {
 		c, err := media.NewCrypto(uint32(i+1), suite)
 		if err != nil {
-			return s.refuse(500, "Server Internal Error", "SRTP: "+err.Error())
+			return nil, err
 		}
-		s.srtp.offeredB = append(s.srtp.offeredB, c)
+		offered = append(offered, c)
 	}
-	s.wb.SetSRTP(s.srtp.offeredB, s.srtp.modeB == SRTPMandatory)
-	return true
+	w.SetSRTP(offered, mode == SRTPMandatory)
+	return offered, nil
+}
+
+// answerSRTP applies an answer to an SRTP offer callctl made with
+// offerSRTP: the answer's line under one of the offered tags and suites
+// (RFC 4568 7.1.2) keys ep, and w says the line from then on. No matching
+// line is an error when SRTP was mandatory (or the answer is RTP/SAVP),
+// else plain RTP on that leg. It returns the line in use, zero for RTP.
+func answerSRTP(ep *media.Endpoint, w *media.SDPWriter, mode SRTPOffer, offered []media.Crypto, info media.MediaInfo) (media.Crypto, error) {
+	if mode == SRTPOff {
+		if info.SRTP() {
+			return media.Crypto{}, fmt.Errorf("%w: the answer is RTP/SAVP to a plain RTP offer", media.ErrBadSDP)
+		}
+		return media.Crypto{}, nil
+	}
+	for _, a := range info.Crypto {
+		for _, o := range offered {
+			if a.Tag != o.Tag || a.Suite != o.Suite {
+				continue
+			}
+			if err := ep.SetSRTP(a, o); err != nil {
+				return media.Crypto{}, err
+			}
+			w.SetSRTP([]media.Crypto{o}, info.SRTP())
+			return o, nil
+		}
+	}
+	if mode == SRTPMandatory || info.SRTP() {
+		return media.Crypto{}, fmt.Errorf("%w: the answer has no a=crypto line matching callctl's offer (srtp is %s)",
+			media.ErrBadSDP, map[bool]string{true: SRTPMandatoryName, false: SRTPBestEffortName}[mode == SRTPMandatory])
+	}
+	// Best effort declined: plain RTP on that leg.
+	w.ClearSRTP()
+	ep.ClearSRTP()
+	return media.Crypto{}, nil
 }
 
 // srtpFromCallee applies the callee's SDP to its leg's SRTP: the first
@@ -169,37 +228,20 @@ func (s *Session) setupSRTP() bool {
 // SDPs may change its key. An answer without an acceptable line is an error
 // when SRTP was mandatory, and plain RTP when it was best effort.
 func (s *Session) srtpFromCallee(info media.MediaInfo) error {
-	if s.srtp.modeB == SRTPOff {
-		if info.SRTP() {
-			return fmt.Errorf("%w: the callee answered RTP/SAVP to a plain RTP offer", media.ErrBadSDP)
-		}
-		return nil
-	}
 	if s.srtp.localB.Suite != media.SuiteNone {
+		// Keyed already (its first answer, or a party that joined with
+		// its line): a later SDP may change the key.
 		s.rekey(s.b, info)
 		return nil
 	}
-	for _, a := range info.Crypto {
-		for _, o := range s.srtp.offeredB {
-			if a.Tag != o.Tag || a.Suite != o.Suite {
-				continue
-			}
-			if err := s.eb.SetSRTP(a, o); err != nil {
-				return err
-			}
-			s.srtp.localB = o
-			s.wb.SetSRTP([]media.Crypto{o}, info.SRTP())
-			s.log.Debug("callee leg is SRTP", zap.Stringer("crypto", o))
-			return nil
-		}
+	local, err := answerSRTP(s.eb, s.wb, s.srtp.modeB, s.srtp.offeredB, info)
+	if err != nil {
+		return err
 	}
-	if s.srtp.modeB == SRTPMandatory || info.SRTP() {
-		return fmt.Errorf("%w: the callee's answer has no a=crypto line matching callctl's offer (srtp is %s)",
-			media.ErrBadSDP, map[bool]string{true: SRTPMandatoryName, false: SRTPBestEffortName}[s.srtp.modeB == SRTPMandatory])
+	if local.Suite != media.SuiteNone {
+		s.srtp.localB = local
+		s.log.Debug("callee leg is SRTP", zap.Stringer("crypto", local))
 	}
-	// Best effort declined: plain RTP toward the callee.
-	s.wb.ClearSRTP()
-	s.eb.ClearSRTP()
 	return nil
 }
 
@@ -224,10 +266,11 @@ func (s *Session) rekey(l *sip.Leg, info media.MediaInfo) {
 	}
 }
 
-// srtpLegReplaced forgets the SRTP of a leg whose party is replaced by one
-// callctl dialled itself (a fallback transfer, a forward while ringing):
-// callctl offers the new party plain RTP (its new SDPWriter has no keys),
-// and an endpoint kept for it speaks plain RTP from now on.
+// srtpLegReplaced forgets the SRTP of a leg whose party is replaced by
+// another (a fallback transfer, a party's REFER, a join, a forward while
+// ringing): the caller of this sets the new party's line and, for a callee
+// callctl dials, what it offered (srtpNewCallee); an endpoint kept for the
+// new party speaks plain RTP until then.
 func (s *Session) srtpLegReplaced(caller bool) {
 	if caller {
 		s.srtp.localA = media.Crypto{}
@@ -237,6 +280,13 @@ func (s *Session) srtpLegReplaced(caller bool) {
 	if s.eb != nil {
 		s.eb.ClearSRTP()
 	}
+}
+
+// srtpNewCallee records what callctl offered a callee it dialled in the
+// callee's place (a forward while ringing): its answer is then applied by
+// srtpFromCallee, as for the call's first callee.
+func (s *Session) srtpNewCallee(mode SRTPOffer, offered []media.Crypto) {
+	s.srtp.modeB, s.srtp.offeredB = mode, offered
 }
 
 func suiteList(ss []media.SRTPSuite) string {

@@ -45,11 +45,14 @@ type transfer struct {
 	// referrer's NOTIFY.
 	failReason string
 
-	// Fallback: callctl's own leg to the target.
-	leg    *sip.Leg
-	ep     *media.Endpoint
-	writer *media.SDPWriter
-	offer  []byte
+	// Fallback: callctl's own leg to the target, and the SRTP offered it
+	// (srtpOfferForTarget).
+	leg         *sip.Leg
+	ep          *media.Endpoint
+	writer      *media.SDPWriter
+	offer       []byte
+	srtpMode    SRTPOffer
+	srtpOffered []media.Crypto
 }
 
 type referTag struct{ gen int }
@@ -387,7 +390,13 @@ func (s *Session) startFallback(why string) {
 		return
 	}
 	t.ep, t.writer = ep, media.NewSDPWriter("callctl")
-	if t.offer, err = t.writer.Rewrite(body, ep.Advertise(), ep.Port()); err != nil {
+	// The target's leg is SRTP or RTP by its own route, whatever the
+	// transferee's leg is (callctl re-encrypts).
+	t.srtpMode = s.e.srtpOfferForTarget(t.target, t.uri)
+	if t.srtpOffered, err = s.e.offerSRTP(t.writer, t.srtpMode); err == nil {
+		t.offer, err = t.writer.Rewrite(body, ep.Advertise(), ep.Port())
+	}
+	if err != nil {
 		ep.Close()
 		t.ep = nil
 		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.opName(), Msg: why + "; " + err.Error()})
@@ -420,13 +429,21 @@ func (s *Session) onFallbackAnswered(ev *sip.Answered) {
 		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.opName(), Msg: "the transfer target answered with bad SDP: " + err.Error()})
 		return
 	}
+	local, err := answerSRTP(t.ep, t.writer, t.srtpMode, t.srtpOffered, info)
+	if err != nil {
+		ev.Leg.Bye(`SIP;cause=488;text="SRTP"`)
+		t.leg = nil
+		t.ep.Close()
+		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.opName(), Msg: "the transfer target's answer: " + err.Error()})
+		return
+	}
 	t.ep.SetRemote(info.Remote, info.RTCP)
 	party := Party{Number: t.uri.User, LegID: ev.Leg.ID(), CallID: ev.Leg.CallID()}
 	if to := ev.Response.To(); to != nil {
 		party.DisplayName = to.DisplayName
 	}
 	s.replaceTransferor(t, replacement{leg: ev.Leg, ep: t.ep, writer: t.writer, lastTo: t.offer, party: party,
-		info: info, raw: ev.Response.Body()})
+		info: info, raw: ev.Response.Body(), srtp: local})
 	s.transferProgress("target answered; callctl bridged it", 200)
 	// The call goes on with the target: the session stays live, straight
 	// from TRANSFERRING to IN_CALL (never through the ended
@@ -532,7 +549,12 @@ func (s *Session) startForward(target string) {
 		return
 	}
 	writer := media.NewSDPWriter("callctl")
-	offer, err := writer.Rewrite(s.a.Invite().Body(), s.eb.Advertise(), s.eb.Port())
+	mode := s.e.srtpOfferForTarget(target, uri)
+	offered, err := s.e.offerSRTP(writer, mode)
+	var offer []byte
+	if err == nil {
+		offer, err = writer.Rewrite(s.a.Invite().Body(), s.eb.Advertise(), s.eb.Port())
+	}
 	if err != nil {
 		s.finishOp(&OpError{Code: CodeInvalidArgument, Op: "forward", Msg: err.Error()})
 		return
@@ -552,6 +574,7 @@ func (s *Session) startForward(target string) {
 	}
 	leg.SetLogger(s.e.log.WithLazy(zap.String("session", s.id)))
 	s.srtpLegReplaced(false)
+	s.srtpNewCallee(mode, offered)
 	s.b, s.wb, s.lastToB = leg, writer, offer
 	s.mu.Lock()
 	s.snap.Callee = Party{Number: uri.User, LegID: leg.ID(), CallID: leg.CallID()}
