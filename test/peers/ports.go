@@ -27,12 +27,51 @@ const (
 // process at a time: the process holds an flock on a file named for the block
 // until it exits, so test binaries that `go test ./...` runs side by side never
 // draw the same ports. Inside the process a mutex keeps parallel tests apart.
+//
+// A range goes back to the pool when the test that took it has ended (its
+// cleanups, which stop its peers and its callctl, ran first), and is handed
+// out again, oldest first, once no block is left to claim: a long test
+// binary such as test/e2e's needs more ports than the blocks hold, and a
+// range is never reused while its test may still bind it (callctl binds its
+// RTP range one call at a time).
 type portPool struct {
 	mu    sync.Mutex
 	locks []*os.File // held for the life of the process; the kernel frees them at exit
 	next  int        // next port to try in the current block
 	end   int        // end of the current block (exclusive)
 	tried int        // blocks tried so far, to start the search past them
+	freed []portRange
+}
+
+// portRange is [lo, lo+n).
+type portRange struct{ lo, n int }
+
+// reuse takes n ports, lo even, from a range a finished test gave back.
+func (p *portPool) reuse(n int) (int, bool) {
+	for i, r := range p.freed {
+		lo := r.lo + r.lo%2
+		if lo+n > r.lo+r.n {
+			continue
+		}
+		p.freed = append(p.freed[:i], p.freed[i+1:]...)
+		if before := lo - r.lo; before > 0 {
+			p.freed = append(p.freed, portRange{r.lo, before})
+		}
+		if after := r.lo + r.n - (lo + n); after > 0 {
+			p.freed = append(p.freed, portRange{lo + n, after})
+		}
+		if rangeFree(lo, n) {
+			return lo, true
+		}
+		// Still bound by something else: leave it out for good.
+	}
+	return 0, false
+}
+
+func (p *portPool) give(lo, n int) {
+	p.mu.Lock()
+	p.freed = append(p.freed, portRange{lo, n})
+	p.mu.Unlock()
 }
 
 var pool portPool
@@ -63,22 +102,35 @@ func FreePortRange(t testing.TB, n int) (lo, hi int) {
 	if n < 1 || n > blockSize {
 		t.Fatalf("peers: FreePortRange(%d): n must be 1..%d", n, blockSize)
 	}
-	pool.mu.Lock()
-	defer pool.mu.Unlock()
+	lo = pool.take(t, n)
+	t.Cleanup(func() { pool.give(lo, n) })
+	return lo, lo + n - 1
+}
+
+func (p *portPool) take(t testing.TB, n int) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	for {
-		if pool.next%2 == 1 {
-			pool.next++
+		if p.next%2 == 1 {
+			p.next++
 		}
-		for pool.next+n <= pool.end {
-			lo := pool.next
-			pool.next += n
+		for p.next+n <= p.end {
+			lo := p.next
+			p.next += n
 			if rangeFree(lo, n) {
-				return lo, lo + n - 1
+				return lo
 			}
 		}
-		if err := pool.claimBlock(); err != nil {
-			t.Fatalf("peers: %v", err)
+		err := p.claimBlock()
+		if err == nil {
+			continue
 		}
+		// Every block is taken: the oldest ranges finished tests gave
+		// back (long free, past any TCP TIME_WAIT on them).
+		if lo, ok := p.reuse(n); ok {
+			return lo
+		}
+		t.Fatalf("peers: %v, and no range given back by a finished test fits %d ports", err, n)
 	}
 }
 
