@@ -139,6 +139,7 @@ func (s *Session) onJoinRequest(req *joinRequest) {
 		remaining.SetSink(s.sink) // S is gone: this call goes on as it was
 		return
 	}
+	s.join.gone, s.join.to = remaining, req.from
 	s.mu.Lock()
 	if remaining == s.a {
 		s.a, s.ea = nil, nil
@@ -187,17 +188,59 @@ func sameCodec(a, b media.Codec) bool {
 	return strings.EqualFold(a.Name, b.Name) && a.ClockRate == b.ClockRate && a.PayloadType == b.PayloadType
 }
 
+// joinHandover covers the instant a party changes calls: its leg's events
+// go to S from the moment O switches its sink, which is before S has
+// handled the handoff, and events O still had queued for it come after.
+type joinHandover struct {
+	gone   *sip.Leg    // in O: the party handed to S
+	to     *Session    // in O: S
+	parked []sip.Event // in S: the party's events that came before the handoff
+}
+
+// joinEvent takes the events of a party between two calls (reporting
+// true): O passes on those of the party it handed away; S keeps those of
+// a leg not yet its own while it waits for a handoff, and handles them
+// once the party is its own (onJoinHandoff).
+func (s *Session) joinEvent(ev sip.Event) bool {
+	l := sip.LegOf(ev)
+	if l == nil {
+		return false
+	}
+	if s.join.gone == l {
+		s.join.to.sink(ev)
+		return true
+	}
+	t := s.transfer
+	if t == nil || t.party == nil || t.party.join == nil || l == s.a || l == s.b || l == t.leg {
+		return false
+	}
+	if len(s.join.parked) < maxParkedJoinEvents {
+		s.join.parked = append(s.join.parked, ev)
+	}
+	return true
+}
+
+// maxParkedJoinEvents bounds what S keeps of a party's events while it
+// waits for the handoff (the instant between two queues: a handful).
+const maxParkedJoinEvents = 32
+
 // onJoinHandoff runs in S: the other call's party takes the referrer's place.
 func (s *Session) onJoinHandoff(h *joinHandoff) {
 	t := s.transfer
 	if t == nil || t.party == nil || t.party.join != h.from || t.gen != h.gen {
 		// S gave up meanwhile (timeout, hangup): the party has no call.
+		s.join.parked = nil
 		h.r.leg.SetSink(nil)
 		h.r.leg.Bye(`SIP;cause=480;text="transfer abandoned"`)
 		h.r.ep.Close()
 		return
 	}
 	s.replaceTransferor(t, h.r)
+	parked := s.join.parked
+	s.join.parked = nil
+	for _, ev := range parked {
+		s.handle(ev)
+	}
 	s.transferProgress("joined with "+h.r.party.Number+" of session "+h.from.id, 200)
 	s.transition(InCall, fmt.Sprintf("REFER with Replaces: callctl joined the %s with %s of session %s", s.partyName(t.transferee), h.r.party.Number, h.from.id))
 	s.publishOp("transferCompleted", map[string]string{"target": t.target, "by": "callctl", "replaces": h.from.id}, "ok", "")
@@ -210,5 +253,6 @@ func (s *Session) onJoinRefused(r *joinRefused) {
 		return
 	}
 	t.failReason = r.reason
+	s.join.parked = nil
 	s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.opName(), Status: r.status, Msg: r.why})
 }

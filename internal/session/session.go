@@ -52,6 +52,8 @@ type Session struct {
 	timers      []*time.Timer
 	transfer    *transfer
 	transferGen int
+	join        joinHandover    // a party handed between this call and another (join.go)
+	leftover    []any           // queued items not handled once the session finished
 	opsApplied  []string        // "hold ok", … for the call record
 	ctx         context.Context // cancelled when the session ends
 	cancel      context.CancelFunc
@@ -231,9 +233,11 @@ func (s *Session) run() {
 	for !s.finished {
 		select {
 		case <-s.q.signal:
-			for _, item := range s.q.take() {
+			items := s.q.take()
+			for i, item := range items {
 				s.handle(item)
 				if s.finished {
+					s.leftover = items[i+1:]
 					break
 				}
 			}
@@ -365,6 +369,16 @@ func (s *Session) cleanup() {
 	}
 	s.cancel()
 	s.wg.Wait()
+	// What came after the end: a party handed to another call (join.go)
+	// has its events passed on, requests are answered 481.
+	for _, item := range append(s.leftover, s.q.take()...) {
+		if ev, ok := item.(sip.Event); ok && s.join.gone != nil && sip.LegOf(ev) == s.join.gone {
+			s.join.to.sink(ev)
+			continue
+		}
+		refuseLate(item)
+	}
+	s.leftover = nil
 	s.q.close()
 	if t := s.transfer; t != nil && t.leg != nil {
 		t.leg.SetSink(nil)
@@ -401,6 +415,9 @@ func (s *Session) cleanup() {
 }
 
 func (s *Session) handle(item any) {
+	if ev, ok := item.(sip.Event); ok && s.joinEvent(ev) {
+		return
+	}
 	switch ev := item.(type) {
 	case *sip.Progress:
 		s.onProgress(ev)
