@@ -238,14 +238,29 @@ func mapInto(ep *media.Endpoint, want int, sent ...int) {
 // eventsSent is the telephone-event payload type a party sends: the one of
 // the SDP callctl last sent it, else the one it listed itself.
 func (s *Session) eventsSent(l *sip.Leg) int {
-	body := s.lastToA
+	body, c := s.lastToA, &s.sentEvents[0]
 	if l == s.b {
-		body = s.lastToB
+		body, c = s.lastToB, &s.sentEvents[1]
 	}
 	if len(body) > 0 {
-		if info, err := media.ParseSDP(body); err == nil && info.TelephoneEvent >= 0 {
-			return info.TelephoneEvent
+		// Each SDP callctl sends is a new slice: parsed once, not at every
+		// mapEvents (twice a call set-up).
+		if len(c.body) != len(body) || &c.body[0] != &body[0] {
+			c.body, c.pt = body, -1
+			if info, err := media.ParseSDP(body); err == nil {
+				c.pt = info.TelephoneEvent
+			}
+		}
+		if c.pt >= 0 {
+			return c.pt
 		}
 	}
 	return s.fromOf(l).TelephoneEvent
+}
+
+// sentEventType is eventsSent's memory of one party's last SDP from
+// callctl and its telephone-event type.
+type sentEventType struct {
+	body []byte
+	pt   int
 }

@@ -49,6 +49,7 @@ type Session struct {
 	inviting    map[*sip.Leg]*outInvite
 	tapped      map[*sip.Leg]int       // the payload type each leg's DTMF tap watches (tapDtmf)
 	dtmfLines   map[*sip.Leg]*dtmfLine // digits on their way to each party (dtmfline.go)
+	sentEvents  [2]sentEventType       // the telephone-event type in the SDP callctl last sent each party (eventsSent)
 	timers      []*time.Timer
 	transfer    *transfer
 	transferGen int
