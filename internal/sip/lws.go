@@ -48,7 +48,10 @@ func tightened(p gosip.HeaderParser) gosip.HeaderParser {
 			return h, nil
 		}
 		return h, remapComma(err, func(i int) int {
-			if i >= 0 && i < len(orig) {
+			switch {
+			case orig == nil && i >= 0 && i < len(value):
+				return i // tight was value itself
+			case i >= 0 && i < len(orig):
 				return orig[i]
 			}
 			return len(value)
@@ -78,8 +81,22 @@ func remapComma(err error, f func(int) int) error {
 // <...> (a URI holds no white space; a quoted display name keeps its own).
 // orig[i] is the index in s of tight's byte i.
 func tighten(s string) (tight string, orig []int) {
-	b := make([]byte, 0, len(s))
-	orig = make([]int, 0, len(s))
+	// Most values come tight already: nothing is allocated until the first
+	// byte that changes (b nil meanwhile: the output so far is s[:i]), and
+	// an unchanged value is returned as it is, with orig nil (the
+	// identity).
+	var b []byte
+	diverge := func(i int) {
+		if b != nil {
+			return
+		}
+		b = make([]byte, i, len(s))
+		copy(b, s[:i])
+		orig = make([]int, i, len(s))
+		for k := range orig {
+			orig[k] = k
+		}
+	}
 	quoted, escaped, angle := false, false, false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -100,7 +117,22 @@ func tighten(s string) (tight string, orig []int) {
 			for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
 				j++
 			}
-			if len(b) > 0 && j < len(s) && !isSeparator(b[len(b)-1]) && !isSeparator(s[j]) {
+			outLen, last := i, byte(0)
+			if b != nil {
+				outLen = len(b)
+			}
+			if outLen > 0 {
+				if b != nil {
+					last = b[len(b)-1]
+				} else {
+					last = s[i-1]
+				}
+			}
+			space := outLen > 0 && j < len(s) && !isSeparator(last) && !isSeparator(s[j])
+			if b == nil && !(space && j == i+1 && c == ' ') {
+				diverge(i)
+			}
+			if b != nil && space {
 				b = append(b, ' ')
 				orig = append(orig, i)
 			}
@@ -111,8 +143,13 @@ func tighten(s string) (tight string, orig []int) {
 		case c == '<':
 			angle = true
 		}
-		b = append(b, c)
-		orig = append(orig, i)
+		if b != nil {
+			b = append(b, c)
+			orig = append(orig, i)
+		}
+	}
+	if b == nil {
+		return s, nil
 	}
 	return string(b), orig
 }

@@ -18,12 +18,92 @@ func TestTightenDropsSeparatorWhiteSpaceOutsideQuotesAndURIs(t *testing.T) {
 		if got != want {
 			t.Errorf("tighten(%q) = %q; want %q", in, got, want)
 		}
+		if orig == nil && got != in {
+			t.Errorf("tighten(%q) changed the value but says it did not (orig nil)", in)
+		}
 		for i := range got {
-			if got[i] != ' ' && in[orig[i]] != got[i] {
-				t.Errorf("tighten(%q): byte %d %q maps to %q at %d", in, i, got[i], in[orig[i]], orig[i])
+			j := i
+			if orig != nil {
+				j = orig[i]
+			}
+			if got[i] != ' ' && in[j] != got[i] {
+				t.Errorf("tighten(%q): byte %d %q maps to %q at %d", in, i, got[i], in[j], j)
 			}
 		}
 	}
+}
+
+// tightenReference is tighten as it was first written, building its output
+// byte by byte for every value: tighten, which allocates only for a value
+// it changes, must give the same.
+func tightenReference(s string) (tight string, orig []int) {
+	b := make([]byte, 0, len(s))
+	orig = make([]int, 0, len(s))
+	quoted, escaped, angle := false, false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quoted:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				quoted = false
+			}
+		case angle:
+			angle = c != '>'
+		case c == ' ' || c == '\t':
+			j := i
+			for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
+				j++
+			}
+			if len(b) > 0 && j < len(s) && !isSeparator(b[len(b)-1]) && !isSeparator(s[j]) {
+				b = append(b, ' ')
+				orig = append(orig, i)
+			}
+			i = j - 1
+			continue
+		case c == '"':
+			quoted = true
+		case c == '<':
+			angle = true
+		}
+		b = append(b, c)
+		orig = append(orig, i)
+	}
+	return string(b), orig
+}
+
+// FuzzTighten: tighten's output and index map equal the reference's for
+// any value (orig nil meaning the identity).
+func FuzzTighten(f *testing.F) {
+	for _, s := range []string{"SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1", "\"a b\" <sip:a@b> ;tag=x", " x", "x ", "a  b", "a\tb",
+		"1 INVITE", "<sip:a b>", "\"\\\" \" ; x", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, orig := tighten(s)
+		want, worig := tightenReference(s)
+		if got != want {
+			t.Fatalf("tighten(%q) = %q; the reference gives %q", s, got, want)
+		}
+		if orig == nil {
+			if got != s {
+				t.Fatalf("tighten(%q) = %q with orig nil, but the value changed", s, got)
+			}
+			return
+		}
+		if len(orig) != len(worig) {
+			t.Fatalf("tighten(%q): %d indexes; the reference has %d", s, len(orig), len(worig))
+		}
+		for i := range orig {
+			if orig[i] != worig[i] {
+				t.Fatalf("tighten(%q): orig[%d] = %d; the reference says %d", s, i, orig[i], worig[i])
+			}
+		}
+	})
 }
 
 // A folded request (RFC 3261 7.3.1) with white space before every ';'
