@@ -275,46 +275,30 @@ func TestInfosInQuickSuccessionReachBaresipInOrder(t *testing.T) {
 	cc.expectIdle(t)
 }
 
-// The callee answers early (183 with SDP) and does not answer; the caller
-// (baresip, which starts its audio on the early media) presses keys: each
-// is reported from its first packet, before the answer, as a caller-role
-// DTMF_RECEIVED.
+// The callee sends early media (183 with SDP) and never answers; the
+// caller presses 1 in its early media (RFC 4733 packets from SIPp's own
+// capture of a key press) and then gives up with CANCEL. The key is
+// reported from its first packets, before any answer: one caller-role
+// DTMF_RECEIVED while the session is RINGING.
 func TestCallerDigitsInEarlyMediaAreReportedBeforeTheAnswer(t *testing.T) {
 	t.Parallel()
-	bob := peers.StartBaresip(t, peers.BaresipOptions{User: "3002", AnswerMode: "early"})
-	cc := startCallctl(t, func(cfg *config.Config) {
-		cfg.Routes = []config.Route{{Match: `^3\d+$`, Target: "sip:{number}@" + bob.SIPAddr()}}
+	uas := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uas_early_media_noanswer.xml")})
+	cc := startCallctl(t, func(cfg *config.Config) { cfg.Trunk.Address = uas.LocalAddr() })
+	uac := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario:   sipp.Scenario(t, "uac_early_dtmf_cancel.xml"),
+		RemoteAddr: cc.addr(),
+		Service:    "1000",
 	})
-	alice := peers.StartBaresip(t, peers.BaresipOptions{User: "2001"})
-	if err := alice.Dial("sip:3002@" + cc.addr()); err != nil {
-		t.Fatal(err)
-	}
 	id := cc.firstSession(t, 5*time.Second)
-	cc.waitState(t, id, session.Ringing, 10*time.Second)
-	if _, err := alice.WaitEvent(peers.EventCallProgress, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	// baresip 1.0 does not always start its audio on early media (about
-	// one run in three it sends nothing until the answer): the keys need
-	// the caller's RTP to be flowing.
-	flowing := false
-	for deadline := time.Now().Add(3 * time.Second); !flowing && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		for _, l := range cc.snapshot(t, id).Legs {
-			flowing = flowing || (l.Role == "caller" && l.PacketsIn > 10)
+	expectDTMFReceived(t, cc, id, "1", "sipp", "caller")
+	for _, e := range cc.Seen {
+		if e.Type == session.EventDTMFReceived && e.SessionID == id && e.State != session.Ringing {
+			t.Errorf("the key was reported in state %s; want %s (before any answer)", e.State, session.Ringing)
 		}
 	}
-	if !flowing {
-		t.Skip("the caller (baresip) sent no early media; nothing to press keys in")
-	}
-	const keys = "159#"
-	pressKeys(t, alice, keys)
-	expectDTMFReceived(t, cc, id, keys, "2001", "caller")
-	if s := cc.snapshot(t, id); s.State != session.Ringing {
-		t.Errorf("the digits came in state %s; want %s (before the answer)", s.State, session.Ringing)
-	}
-	if err := alice.Hangup(); err != nil {
-		t.Fatal(err)
-	}
+	uac.ExpectPass(t, 10*time.Second)
+	uas.ExpectPass(t, 10*time.Second)
 	cc.WaitEnded(t, id, 5*time.Second)
+	cc.ExpectWalk(t, id, session.Setup, session.Ringing, session.Cancelled)
 	cc.expectIdle(t)
 }

@@ -63,6 +63,7 @@ func TestScenariosPassAgainstEachOtherDirectly(t *testing.T) {
 		{name: "not answered 480", uac: "uac_expect_480_or_408.xml", uas: refusing(t, 480, "Temporarily Unavailable")},
 		{name: "not answered 408", uac: "uac_expect_480_or_408.xml", uas: refusing(t, 408, "Request Timeout")},
 		{name: "cancel while ringing", uac: "uac_cancel.xml", uas: "uas_ring_noanswer.xml"},
+		{name: "a key in early media, then cancel", uac: "uac_early_dtmf_cancel.xml", uas: "uas_early_media_noanswer.xml"},
 		{name: "ringing call ended by the far side", uac: "uac_expect_487.xml", uas: refusing(t, 487, "Request Terminated")},
 		{name: "hold and resume", uac: "uac_hold.xml", uas: "uas_expect_hold.xml"},
 		{name: "hold and resume over TCP", uac: "uac_hold.xml", uas: "uas_expect_hold.xml", transport: "t1"},
