@@ -1,51 +1,19 @@
 package config
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-)
 
-// writeKeyPair writes a self-signed PEM certificate and its key into dir.
-func writeKeyPair(t *testing.T, dir, name string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"localhost"}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
+	"github.com/callctl/callctl/test/peers"
+)
 
 func TestValidateSIPTLS(t *testing.T) {
 	dir := t.TempDir()
-	cert, key := writeKeyPair(t, dir, "a")
-	_, otherKey := writeKeyPair(t, dir, "b")
+	ca := peers.NewTestCA(t, "config-test")
+	a, b := ca.Issue(t, "a", 1), ca.Issue(t, "b", 2)
+	cert, key, otherKey := a.CertFile, a.KeyFile, b.KeyFile
 	missing := filepath.Join(dir, "missing.pem")
 	junk := filepath.Join(dir, "junk.pem")
 	if err := os.WriteFile(junk, []byte("not pem"), 0o600); err != nil {
@@ -53,7 +21,7 @@ func TestValidateSIPTLS(t *testing.T) {
 	}
 	ok := func(c *Config) {
 		c.SIP.TLS.Listen = "127.0.0.1:5071"
-		c.SIP.TLS.CertFile, c.SIP.TLS.KeyFile, c.SIP.TLS.CAFile = cert, key, cert
+		c.SIP.TLS.CertFile, c.SIP.TLS.KeyFile, c.SIP.TLS.CAFile = cert, key, ca.CAFile
 	}
 	good := []struct {
 		name   string

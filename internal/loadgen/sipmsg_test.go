@@ -100,9 +100,14 @@ func TestParseSIPRejectsGarbage(t *testing.T) {
 func FuzzParseSIP(f *testing.F) {
 	f.Add([]byte(inviteFromCallctl))
 	f.Add([]byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z\r\nCall-ID: x\r\nCSeq: 1 BYE\r\nl: 0\r\n\r\n"))
+	// The RFC 3262 and RFC 4028 headers Config.Extensions reads.
+	f.Add([]byte("SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP h;branch=z\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nRequire: timer, 100rel\r\nRSeq: 4294967295\r\nl: 0\r\n\r\n"))
+	f.Add([]byte("PRACK sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z\r\nCall-ID: x\r\nCSeq: 2 PRACK\r\nRAck: 1 1 INVITE\r\nk: 100rel\r\nx: 1800;refresher=uac\r\nl: 0\r\n\r\n"))
+	f.Add([]byte("SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP h;branch=z\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nRSeq: -1\r\nl: 0\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var m sipMsg
 		if parseSIP(b, &m) == nil {
+			_ = timerDelta(m.sessionExpires)
 			_, _ = parseSDP(m.body)
 			_ = appendResponse(nil, m.head().clone(), 200, "OK", "t", nil, "", nil)
 		}

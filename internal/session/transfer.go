@@ -423,18 +423,12 @@ func (s *Session) onFallbackAnswered(ev *sip.Answered) {
 	t := s.transfer
 	info, err := media.ParseSDP(ev.Response.Body())
 	if err != nil {
-		ev.Leg.Bye(`SIP;cause=488;text="bad SDP"`)
-		t.leg = nil
-		t.ep.Close()
-		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.opName(), Msg: "the transfer target answered with bad SDP: " + err.Error()})
+		s.refuseFallbackAnswer(ev.Leg, "bad SDP", "the transfer target answered with bad SDP: "+err.Error())
 		return
 	}
 	local, err := answerSRTP(t.ep, t.writer, t.srtpMode, t.srtpOffered, info)
 	if err != nil {
-		ev.Leg.Bye(`SIP;cause=488;text="SRTP"`)
-		t.leg = nil
-		t.ep.Close()
-		s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.opName(), Msg: "the transfer target's answer: " + err.Error()})
+		s.refuseFallbackAnswer(ev.Leg, "SRTP", "the transfer target's answer: "+err.Error())
 		return
 	}
 	t.ep.SetRemote(info.Remote, info.RTCP)
@@ -523,6 +517,16 @@ func (s *Session) replaceTransferor(t *transfer, r replacement) {
 		s.resumeIfHeld(t.transferee, heldByTransferor)
 		s.resumeIfHeld(r.leg, r.held)
 	}
+}
+
+// refuseFallbackAnswer hangs up a transfer target whose answer callctl
+// cannot use (488, RFC 3261 15) and fails the transfer with msg.
+func (s *Session) refuseFallbackAnswer(leg *sip.Leg, cause, msg string) {
+	t := s.transfer
+	leg.Bye(`SIP;cause=488;text="` + cause + `"`)
+	t.leg = nil
+	t.ep.Close()
+	s.failTransfer(&OpError{Code: CodePeerRefused, Op: s.opName(), Msg: msg})
 }
 
 func (s *Session) onFallbackFailed(ev *sip.Failed) {
