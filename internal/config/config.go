@@ -20,6 +20,7 @@ type Config struct {
 	Admin    Admin    `yaml:"admin"`
 	Log      Log      `yaml:"log"`
 	Shutdown Shutdown `yaml:"shutdown"`
+	Cluster  Cluster  `yaml:"cluster"`
 }
 
 // Client is one API client: who it is, what it may do, which calls it sees.
@@ -304,6 +305,45 @@ type Log struct {
 	Format string `yaml:"format"`
 }
 
+// Cluster is where live-call state is kept so calls outlive the process
+// (docs/cluster.md): NATS JetStream key-value buckets, in an embedded NATS
+// server or an external NATS system.
+type Cluster struct {
+	// Node is this node's name in the store: the owner of its calls. It
+	// must be unique among the nodes sharing a store and stay the same
+	// across restarts (a restarted node re-adopts the calls of its name).
+	// Empty means the host name.
+	Node string `yaml:"node"`
+	// Store is "embedded" (an in-process NATS server with a JetStream file
+	// store in DataDir), "nats" (the external NATS system at NATS.URL) or
+	// "off" (nothing outlives the process).
+	Store string `yaml:"store"`
+	// DataDir is the embedded server's JetStream file store; empty means a
+	// directory "nats" beside audit.path.
+	DataDir string `yaml:"data_dir"`
+	// NATS is how callctl reaches an external NATS system (store: nats).
+	NATS NATS `yaml:"nats"`
+	// Replicas is how many copies JetStream keeps of each record (1, or 3
+	// or 5 in a NATS cluster of at least that many servers).
+	Replicas int `yaml:"replicas"`
+}
+
+// NATS is the connection to an external NATS system.
+type NATS struct {
+	// URL lists the servers, comma-separated (nats://10.0.0.5:4222,
+	// tls://nats.example:4222).
+	URL string `yaml:"url"`
+	// Credentials is a NATS credentials file (a user JWT and its NKey
+	// seed); empty means none.
+	Credentials string `yaml:"credentials"`
+	// CAFile verifies the servers' TLS certificates (empty: the system
+	// roots); CertFile and KeyFile are callctl's client certificate when
+	// the servers ask for one.
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
 // Shutdown configures the SIGTERM drain.
 type Shutdown struct {
 	// DrainTimeout is how long live calls may go on after SIGTERM before they
@@ -366,6 +406,7 @@ func Default() Config {
 		Audit:    Audit{Path: "callctl.db"},
 		Log:      Log{Level: "info", Format: "console"},
 		Shutdown: Shutdown{DrainTimeout: 30 * time.Second},
+		Cluster:  Cluster{Store: "embedded", Replicas: 1},
 	}
 }
 

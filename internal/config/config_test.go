@@ -100,7 +100,7 @@ func TestLoadRejectsBadFilesNamingFileLineAndKey(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			yaml: "log:\n  level: info\nlogging:\n  level: info\n",
-			want: []string{`callctl.yaml:3: unknown key "logging" at the top level (known: sip, trunk, routes, calls, media, listen, api, clients, roles, audit, admin, log, shutdown)`},
+			want: []string{`callctl.yaml:3: unknown key "logging" at the top level (known: sip, trunk, routes, calls, media, listen, api, clients, roles, audit, admin, log, shutdown, cluster)`},
 		},
 		{
 			name: "unknown key in a route",

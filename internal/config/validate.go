@@ -227,6 +227,7 @@ func (c Config) Validate() error {
 	}
 
 	v.duration("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
+	v.cluster(c)
 
 	return errors.Join(v.errs...)
 }

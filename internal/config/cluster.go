@@ -1,0 +1,101 @@
+package config
+
+import (
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// ClusterStores are the values of cluster.store.
+var ClusterStores = []string{"embedded", "nats", "off"}
+
+// nodeName is what a node may be called: it becomes a NATS key and a
+// server name, so letters, digits, '-', '_' and '.' only (not at the ends).
+var nodeName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$`)
+
+// NodeName is cluster.node, or the host name when it is empty (cut to the
+// characters a node name may have).
+func (c Config) NodeName() string {
+	if c.Cluster.Node != "" {
+		return c.Cluster.Node
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "callctl"
+	}
+	h = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+			return r
+		}
+		return '-'
+	}, h)
+	if len(h) > 64 {
+		h = h[:64]
+	}
+	h = strings.Trim(h, "-_.")
+	if h == "" {
+		return "callctl"
+	}
+	return h
+}
+
+// StoreDir is the embedded NATS server's JetStream directory:
+// cluster.data_dir, or "nats" beside audit.path.
+func (c Config) StoreDir() string {
+	if c.Cluster.DataDir != "" {
+		return c.Cluster.DataDir
+	}
+	return filepath.Join(filepath.Dir(c.Audit.Path), "nats")
+}
+
+// cluster checks the cluster section.
+func (v *validator) cluster(c Config) {
+	cl := c.Cluster
+	if cl.Node != "" && !nodeName.MatchString(cl.Node) {
+		v.add("cluster.node", "%q; want 1-64 letters, digits, '-', '_' or '.', starting and ending with a letter or digit", cl.Node)
+	}
+	if !oneOf(cl.Store, ClusterStores) {
+		v.add("cluster.store", "%q is not a store (allowed: %s)", cl.Store, strings.Join(ClusterStores, ", "))
+	}
+	switch cl.Replicas {
+	case 1, 3, 5:
+	default:
+		v.add("cluster.replicas", "%d; must be 1, 3 or 5 (JetStream replicas)", cl.Replicas)
+	}
+	n := cl.NATS
+	if cl.Store != "nats" {
+		if n.URL != "" {
+			v.add("cluster.nats.url", "set while cluster.store is %q; it is used only with store: nats", cl.Store)
+		}
+		return
+	}
+	if n.URL == "" {
+		v.add("cluster.nats.url", "empty while cluster.store is nats; give the NATS servers (e.g. nats://10.0.0.5:4222)")
+	}
+	for _, u := range strings.Split(n.URL, ",") {
+		u = strings.TrimSpace(u)
+		if u == "" {
+			continue
+		}
+		p, err := url.Parse(u)
+		if err != nil || p.Host == "" || !oneOf(p.Scheme, []string{"nats", "tls"}) {
+			v.add("cluster.nats.url", "%q; want nats://HOST:PORT or tls://HOST:PORT, comma-separated", u)
+		}
+	}
+	for _, f := range []struct{ key, path string }{
+		{"cluster.nats.credentials", n.Credentials}, {"cluster.nats.ca_file", n.CAFile},
+		{"cluster.nats.cert_file", n.CertFile}, {"cluster.nats.key_file", n.KeyFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			v.add(f.key, "%v", err)
+		}
+	}
+	if (n.CertFile == "") != (n.KeyFile == "") {
+		v.add("cluster.nats.cert_file", "cert_file and key_file go together; set both or neither")
+	}
+}

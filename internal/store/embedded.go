@@ -1,0 +1,56 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"go.uber.org/zap"
+)
+
+// Limits of the embedded server's JetStream: call records are small (a few
+// KiB each), so these bound a runaway, not the expected use.
+const (
+	embeddedMaxMemory = 64 << 20
+	embeddedMaxStore  = 1 << 30
+)
+
+// startEmbedded runs an in-process NATS server with JetStream on
+// opts.Dir. It listens on no port: callctl reaches it in-process.
+func startEmbedded(opts Options, log *zap.Logger) (*server.Server, error) {
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: cluster.data_dir: %w", err)
+	}
+	so := &server.Options{
+		ServerName:         opts.Node,
+		DontListen:         true,
+		JetStream:          true,
+		StoreDir:           opts.Dir,
+		JetStreamMaxMemory: embeddedMaxMemory,
+		JetStreamMaxStore:  embeddedMaxStore,
+		NoSigs:             true, // callctl owns its signals
+	}
+	srv, err := server.NewServer(so)
+	if err != nil {
+		return nil, fmt.Errorf("store: embedded NATS server: %w", err)
+	}
+	srv.SetLoggerV2(natsLogger{log.Named("nats")}, false, false, false)
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("store: embedded NATS server (JetStream in %s) not ready within 10s", opts.Dir)
+	}
+	return srv, nil
+}
+
+// natsLogger writes the NATS server's log through zap: its notices at
+// debug (it is chatty at start), its warnings and errors as they are.
+type natsLogger struct{ log *zap.Logger }
+
+func (l natsLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Tracef(format string, v ...any)  {}
