@@ -154,6 +154,10 @@ func (s *Server) getMetrics(w http.ResponseWriter, r *http.Request, c *auth.Clie
 		fmt.Fprintf(&b, "callctl_media_srtp_dropped_total %d\n", s.opts.SRTPDropped())
 	}
 
+	if s.opts.StoreWrites != nil {
+		writeLabelled(&b, "callctl_store_writes_total", "Writes of call records to the live-call store (cluster.store), by result: ok, failed (retried), conflict (the record changed under this node).", "result", s.opts.StoreWrites())
+	}
+
 	b.WriteString("# HELP callctl_api_panics_total API handler panics recovered (HTTP or WebSocket; each answered 500 when it still could be).\n# TYPE callctl_api_panics_total counter\n")
 	fmt.Fprintf(&b, "callctl_api_panics_total %d\n", s.panics.n.Load())
 

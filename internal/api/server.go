@@ -56,6 +56,9 @@ type Options struct {
 	// SRTPDropped, when set, adds the SRTP and SRTCP packets dropped
 	// for failing authentication or replay protection.
 	SRTPDropped func() uint64
+	// StoreWrites, when set, adds the live-call store's writes by
+	// result (ok, failed, conflict).
+	StoreWrites func() map[string]uint64
 }
 
 // opTimeout bounds how long a request waits for an operation's outcome; a

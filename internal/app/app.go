@@ -25,6 +25,7 @@ import (
 	"github.com/callctl/callctl/internal/media"
 	"github.com/callctl/callctl/internal/session"
 	"github.com/callctl/callctl/internal/sip"
+	"github.com/callctl/callctl/internal/store"
 	"go.uber.org/zap"
 )
 
@@ -38,6 +39,9 @@ type App struct {
 	ports  *media.PortPool
 
 	listen *listen.Manager
+	calls  *store.Store  // the live-call store, nil when cluster.store is off
+	writer *store.Writer // its record writer
+	adopt  func()        // starts the calls re-adopted from the store (Run)
 	auth   *auth.Authenticator
 	store  *audit.Store
 	api    *api.Server
@@ -108,8 +112,17 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		}
 	}
 	a := &App{cfg: cfg, log: log}
+	if a.calls, err = openStore(cfg, log); err != nil {
+		return nil, err
+	}
+	var keeper session.Keeper
+	if a.calls != nil {
+		a.writer = a.calls.NewWriter(nil)
+		keeper = a.writer
+	}
 	lm, err := newListenManager(cfg, log)
 	if err != nil {
+		a.closeStore()
 		return nil, err
 	}
 	a.listen = lm
@@ -141,6 +154,8 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		DTMFGap:          cfg.Calls.DTMFGap,
 		OnEnd:            a.recordCall,
 		Listen:           lm,
+		Keeper:           keeper,
+		Node:             cfg.NodeName(),
 	}, log, ports, reg)
 	lm.OnEnded(engine.ListenerEnded)
 	agent, err := sip.NewAgent(sip.Config{
@@ -170,16 +185,26 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 	}, log, engine.HandleInvite)
 	if err != nil {
 		lm.Close()
+		a.closeStore()
 		return nil, err
 	}
 	warnTLS(cfg, log)
 	engine.SetAgent(agent)
 	a.agent, a.engine, a.reg, a.ports = agent, engine, reg, ports
-	if err := a.setupAPI(opts); err != nil {
+	fail := func(err error) (*App, error) {
 		agent.Close()
 		agent.Wait()
 		lm.Close()
+		a.closeStore()
 		return nil, err
+	}
+	if err := a.setupAPI(opts); err != nil {
+		return fail(err)
+	}
+	if a.adopt, err = a.recoverCalls(); err != nil {
+		a.store.Close()
+		a.apiLn.Close()
+		return fail(err)
 	}
 	return a, nil
 }
@@ -247,6 +272,7 @@ func (a *App) setupAPI(opts Options) error {
 		SIPPanics:        a.agent.Panics,
 		MediaForeign:     a.ports.ForeignDropped,
 		SRTPDropped:      a.ports.SRTPDropped,
+		StoreWrites:      a.storeWritesMetric(),
 	})
 	return nil
 }
@@ -303,6 +329,7 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}()
 	a.agent.Serve()
+	a.adopt()
 	a.log.Info("callctl serving",
 		zap.String("sip", a.agent.Addr()),
 		zap.Strings("transports", a.cfg.SIP.Transports),
@@ -332,6 +359,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.store.Close(); err != nil {
 		a.log.Warn("closing the audit store", zap.Error(err))
 	}
+	a.closeStore()
 	a.log.Info("callctl stopped")
 	return nil
 }

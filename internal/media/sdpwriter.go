@@ -74,6 +74,38 @@ func NewSDPWriter(username string) *SDPWriter {
 	return &SDPWriter{username: username, sessionID: id, version: id}
 }
 
+// SDPOrigin is what a writer's o= lines carry from one body to the next:
+// the session id and the version of the last body (RFC 3264 §8: a new
+// offer in the same session keeps the id and raises the version).
+type SDPOrigin struct {
+	SessionID uint64 `json:"session_id"`
+	Version   uint64 `json:"version"`
+}
+
+// Origin returns the writer's o= state, to go on with it elsewhere
+// (RestoreSDPWriter).
+func (w *SDPWriter) Origin() SDPOrigin {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return SDPOrigin{SessionID: w.sessionID, Version: w.version}
+}
+
+// RestoreSDPWriter returns a writer that goes on from o, last being the
+// body it last wrote: its next different body has version o.Version+1.
+// A zero session id (no state) starts afresh.
+func RestoreSDPWriter(username string, o SDPOrigin, last []byte) *SDPWriter {
+	w := NewSDPWriter(username)
+	if o.SessionID == 0 || o.SessionID >= 1<<63 || o.Version >= 1<<63 {
+		return w
+	}
+	w.sessionID, w.version = o.SessionID, o.Version
+	w.last = last
+	if w.last == nil {
+		w.last = []byte{} // whatever comes next is a new version
+	}
+	return w
+}
+
 // SessionID returns the o= session id of every body the writer produces.
 func (w *SDPWriter) SessionID() uint64 { return w.sessionID }
 

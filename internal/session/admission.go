@@ -70,3 +70,19 @@ func (a *admission) count() int {
 	defer a.mu.Unlock()
 	return a.live
 }
+
+// adopt counts a re-adopted call (recover.go), which no limit refuses: it
+// was admitted when it began.
+func (a *admission) adopt() func() {
+	a.mu.Lock()
+	a.live++
+	a.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			a.mu.Lock()
+			a.live--
+			a.mu.Unlock()
+		})
+	}
+}

@@ -91,6 +91,11 @@ type Config struct {
 	OnEnd func(snap Snapshot, operations []string)
 	// Listen runs listen-in; nil disables it.
 	Listen *listen.Manager
+	// Keeper keeps answered calls' records so that they outlive the
+	// process (record.go); nil keeps nothing. Node is this node's name,
+	// the owner written into each record.
+	Keeper Keeper
+	Node   string
 }
 
 // Engine turns inbound INVITEs into Sessions and runs them.
@@ -107,6 +112,7 @@ type Engine struct {
 
 	admission *admission
 	draining  atomic.Bool
+	recovered atomic.Uint64 // calls re-adopted from the store (recover.go)
 	wg        sync.WaitGroup
 }
 

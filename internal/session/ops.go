@@ -483,6 +483,7 @@ const (
 	inviteRelay    inviteKind = iota // a party's re-INVITE relayed to the other
 	inviteForOp                      // hold/unhold
 	inviteRollback                   // undoing half of a failed op
+	inviteRecover                    // moving a re-adopted call onto this process's relay (recover.go)
 )
 
 // outInvite is a re-INVITE callctl has sent or will retry.
@@ -555,6 +556,8 @@ func (s *Session) inviteDone(ev *sip.ReinviteResult, oi *outInvite) {
 		s.onRelayResult(ev)
 	case inviteForOp:
 		s.onOpReinvite(ev)
+	case inviteRecover:
+		s.onRecoverReinvite(ev)
 	case inviteRollback:
 		if ev.Status >= 200 && ev.Status < 300 {
 			s.takeAnswer(ev.Leg, ev.Response.Body())

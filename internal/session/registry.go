@@ -59,6 +59,9 @@ const (
 	// EventListenStarted and EventListenStopped: a listener joined or left.
 	EventListenStarted EventType = "LISTEN_STARTED"
 	EventListenStopped EventType = "LISTEN_STOPPED"
+	// EventRecovered: a call this process re-adopted from the live-call
+	// store (after a restart) carries media again through this process.
+	EventRecovered EventType = "RECOVERED"
 )
 
 // OperationInfo describes an operation event.

@@ -59,6 +59,10 @@ type Session struct {
 	ctx         context.Context // cancelled when the session ends
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup // goroutines the session started (DTMF senders)
+	written     recordMark     // what the last record written held (record.go)
+	kept        bool           // a record of the session is in the store
+	recovered   *record        // the record this session was re-adopted from (recover.go)
+	recovering  int            // re-adopting: parties yet to answer the re-INVITE
 
 	mu     sync.RWMutex // guards snap, ea, eb for readers
 	snap   Snapshot
@@ -219,9 +223,13 @@ func (s *Session) end(to State, reason string) {
 	}
 }
 
-func (s *Session) run() {
+func (s *Session) run() { s.serve(s.start) }
+
+// serve runs the session: start (placing the call, or re-adopting it),
+// then its events until it ends.
+func (s *Session) serve(start func() bool) {
 	defer s.cleanup()
-	if !s.start() {
+	if !start() {
 		return
 	}
 	var tick <-chan time.Time
@@ -242,6 +250,7 @@ func (s *Session) run() {
 					break
 				}
 			}
+			s.persist()
 		case now := <-tick:
 			s.checkMedia(now)
 		}
@@ -398,6 +407,7 @@ func (s *Session) cleanup() {
 	}
 	snap := s.Snapshot() // final counters, before the sockets go
 	s.recordEnd()
+	s.unpersist()
 	s.mu.Lock()
 	ea, eb := s.ea, s.eb
 	s.mu.Unlock()

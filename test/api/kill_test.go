@@ -4,130 +4,16 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/callctl/callctl/internal/auth"
+	"github.com/callctl/callctl/test/callctltest"
 	"github.com/callctl/callctl/test/peers"
 )
-
-// buildCallctl builds cmd/callctl into a temporary directory and returns
-// the binary's path.
-func buildCallctl(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("module root: %v", err)
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("no go command to build callctl with: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "callctl")
-	cmd := exec.Command(goBin, "build", "-o", bin, "./cmd/callctl")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/callctl: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// daemon is the real callctl binary running as its own process.
-type daemon struct {
-	cmd  *exec.Cmd
-	log  string // its stdout and stderr
-	done chan struct{}
-}
-
-// startDaemon runs `callctl serve` with args and the CALLCTL_* variables in
-// env (and no others from this process), and waits until /readyz answers
-// 200. The test's cleanup stops it (SIGTERM by PID, then SIGKILL) if it is
-// still running.
-func startDaemon(t *testing.T, bin, apiURL string, args, env []string) *daemon {
-	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "callctl.log")
-	out, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CALLCTL_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d := &daemon{cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); out.Close(); close(d.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-d.done:
-		default:
-			_ = syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
-			select {
-			case <-d.done:
-			case <-time.After(10 * time.Second):
-				_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-				<-d.done
-			}
-		}
-		if t.Failed() {
-			t.Logf("callctl (pid %d) %v; its log:\n%s", cmd.Process.Pid, strings.Join(cmd.Args, " "), d.output())
-		}
-	})
-	client := &http.Client{Timeout: time.Second}
-	if !eventually(15*time.Second, func() bool {
-		select {
-		case <-d.done:
-			return true
-		default:
-		}
-		resp, err := client.Get(apiURL + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}) {
-		t.Fatalf("callctl not ready at %s/readyz after 15 s; its log:\n%s", apiURL, d.output())
-	}
-	select {
-	case <-d.done:
-		t.Fatalf("callctl exited at start-up (%v); its log:\n%s", cmd.ProcessState, d.output())
-	default:
-	}
-	return d
-}
-
-func (d *daemon) output() string {
-	data, _ := os.ReadFile(d.log)
-	return string(data)
-}
-
-// kill sends SIGKILL to the process by its PID and waits for it to die.
-func (d *daemon) kill(t *testing.T) {
-	t.Helper()
-	if err := syscall.Kill(d.cmd.Process.Pid, syscall.SIGKILL); err != nil {
-		t.Fatalf("kill -9 %d: %v", d.cmd.Process.Pid, err)
-	}
-	select {
-	case <-d.done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("callctl (pid %d) still running 10 s after SIGKILL", d.cmd.Process.Pid)
-	}
-}
 
 // auditRecord and callRecord are the rows of /api/v1/audit and
 // /api/v1/calls (keys matched without regard to case).
@@ -161,7 +47,7 @@ type callRecord struct {
 // reason, operations); and no token was ever in its log.
 func TestAuditAndCallRecordsSurviveKill9(t *testing.T) {
 	t.Parallel()
-	bin := buildCallctl(t)
+	bin := callctltest.BuildCallctl(t)
 	dir := t.TempDir()
 	peers.ToneFile(t, dir, 2, 440)
 	uas := callee(t, dir)
@@ -199,11 +85,11 @@ func TestAuditAndCallRecordsSurviveKill9(t *testing.T) {
 		"CALLCTL_MEDIA_PORT_REST=200ms",
 		"CALLCTL_SHUTDOWN_DRAIN_TIMEOUT=1s",
 	}
-	run := func() (*daemon, *server) {
+	run := func() (*callctltest.Daemon, *server) {
 		s := &server{url: fmt.Sprintf("http://127.0.0.1:%d", peers.FreeUDPPort(t)), tokens: tokens, client: &http.Client{Timeout: 30 * time.Second}}
 		s.cfg.SIP.Listen = fmt.Sprintf("127.0.0.1:%d", peers.FreeUDPPort(t))
 		lo, hi := peers.FreePortRange(t, 32)
-		d := startDaemon(t, bin, s.url, []string{
+		d := callctltest.StartDaemon(t, bin, s.url, []string{
 			"--config", cfgPath,
 			"--sip", s.cfg.SIP.Listen,
 			"--pbx", uas.LocalAddr(),
@@ -237,7 +123,7 @@ func TestAuditAndCallRecordsSurviveKill9(t *testing.T) {
 			t.Fatalf("%v as %s; want %d", r, rq.client, rq.status)
 		}
 	}
-	first.kill(t) // as soon as the hangup is answered
+	first.Kill(t) // as soon as the hangup is answered
 	c.uac.ExpectPass(t, 10*time.Second)
 	c.uas.ExpectPass(t, 10*time.Second)
 
@@ -298,7 +184,7 @@ func TestAuditAndCallRecordsSurviveKill9(t *testing.T) {
 		}
 	}
 
-	if log := first.output(); !strings.Contains(log, "callctl serving") {
+	if log := first.Output(); !strings.Contains(log, "callctl serving") {
 		t.Errorf("the first callctl's log does not show it serving:\n%s", log)
 	} else {
 		for name, token := range tokens {

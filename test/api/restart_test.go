@@ -1,0 +1,171 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callctl/callctl/test/callctltest"
+	"github.com/callctl/callctl/test/peers"
+	"github.com/callctl/callctl/test/sipp"
+)
+
+// legView is a session as GET /api/v1/sessions lists it, with its legs'
+// media counters.
+type legView struct {
+	ID    string `json:"id"`
+	State string `json:"state"`
+	Legs  []struct {
+		Role       string `json:"role"`
+		PacketsIn  uint64 `json:"packetsIn"`
+		PacketsOut uint64 `json:"packetsOut"`
+	} `json:"legs"`
+}
+
+// talking reports whether both of v's legs carry audio both ways.
+func (v legView) talking() bool {
+	n := 0
+	for _, l := range v.Legs {
+		if l.PacketsIn > 0 && l.PacketsOut > 0 {
+			n++
+		}
+	}
+	return n == 2
+}
+
+func (s *server) legViews(t *testing.T) []legView {
+	t.Helper()
+	r := s.do(t, adminToken, "GET", "/api/v1/sessions", "")
+	if r.status != http.StatusOK {
+		t.Fatalf("%v; want 200", r)
+	}
+	var body struct {
+		Sessions []legView `json:"sessions"`
+	}
+	r.decode(t, &body)
+	return body.Sessions
+}
+
+// restartable is a callctl daemon that can be killed and started again on
+// the same SIP and API addresses and data directory (the parties' in-dialog
+// requests go to its Contact).
+type restartable struct {
+	bin  string
+	s    *server
+	args []string
+	env  []string
+}
+
+func newRestartable(t *testing.T, trunk string, node string) *restartable {
+	t.Helper()
+	data := t.TempDir()
+	s := &server{url: fmt.Sprintf("http://127.0.0.1:%d", peers.FreeUDPPort(t)), client: &http.Client{Timeout: 30 * time.Second}}
+	s.cfg.SIP.Listen = fmt.Sprintf("127.0.0.1:%d", peers.FreeUDPPort(t))
+	t.Cleanup(s.client.CloseIdleConnections)
+	lo, hi := peers.FreePortRange(t, 128)
+	return &restartable{
+		bin: callctltest.BuildCallctl(t),
+		s:   s,
+		args: []string{
+			"--sip", s.cfg.SIP.Listen, "--pbx", trunk,
+			"--api", strings.TrimPrefix(s.url, "http://"),
+			"--rtp-ports", fmt.Sprintf("%d-%d", lo, hi),
+		},
+		env: []string{
+			"CALLCTL_AUDIT_PATH=" + filepath.Join(data, "callctl.db"),
+			"CALLCTL_ADMIN_TOKEN=" + adminToken,
+			"CALLCTL_SIP_ALLOW=127.0.0.0/8",
+			"CALLCTL_MEDIA_PORT_REST=200ms",
+			"CALLCTL_SHUTDOWN_DRAIN_TIMEOUT=1s",
+			"CALLCTL_CLUSTER_NODE=" + node,
+		},
+	}
+}
+
+func (r *restartable) start(t *testing.T) *callctltest.Daemon {
+	t.Helper()
+	return callctltest.StartDaemon(t, r.bin, r.s.url, r.args, r.env)
+}
+
+// Issue 12 acceptance (a): callctl killed with kill -9 under 20 live calls
+// with RTP, and started again, re-adopts every call: each party gets a
+// re-INVITE onto the new process's relay, audio flows both ways again,
+// the sessions keep their ids (clients see RECOVERED), and when the
+// callers hang up every callee gets its BYE.
+func TestKilledCallctlReadoptsItsCallsWhenStartedAgain(t *testing.T) {
+	const calls = 20
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	uas := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uas_readopted.xml"), Calls: calls, Dir: dir, Timeout: 2 * time.Minute})
+	r := newRestartable(t, uas.LocalAddr(), "node-a")
+	first := r.start(t)
+	uac := peers.StartSIPp(t, peers.SIPpOptions{
+		Scenario: sipp.Scenario(t, "uac_readopted.xml"), RemoteAddr: r.s.cfg.SIP.Listen,
+		Calls: calls, Rate: 20, Limit: calls, Service: "2001", Dir: dir,
+		Keys: map[string]string{"after": "3000"}, Timeout: 2 * time.Minute,
+	})
+
+	var before []legView
+	if !callctltest.Eventually(20*time.Second, func() bool {
+		before = r.s.legViews(t)
+		return len(before) == calls && !slices.ContainsFunc(before, func(v legView) bool { return v.State != "IN_CALL" || !v.talking() })
+	}) {
+		t.Fatalf("before the kill: want %d sessions IN_CALL with audio both ways on both legs; have %+v", calls, before)
+	}
+	ids := make([]string, len(before))
+	for i, v := range before {
+		ids[i] = v.ID
+	}
+	slices.Sort(ids)
+	// Records are written off the call's path: give the last a moment.
+	time.Sleep(500 * time.Millisecond)
+	first.Kill(t)
+
+	second := r.start(t)
+	st := r.s.openStream(t, adminToken, "?since=0")
+	st.waitFor(t, 15*time.Second, fmt.Sprintf("%d RECOVERED events", calls), func(msgs []streamMsg) bool {
+		n := 0
+		for _, m := range msgs {
+			if m.Type == "RECOVERED" && slices.Contains(ids, m.SessionID) {
+				n++
+			}
+		}
+		return n == calls
+	})
+	var after []legView
+	if !callctltest.Eventually(10*time.Second, func() bool {
+		after = r.s.legViews(t)
+		return len(after) == calls && !slices.ContainsFunc(after, func(v legView) bool { return v.State != "IN_CALL" || !v.talking() })
+	}) {
+		t.Fatalf("after the restart: want the %d sessions IN_CALL with audio both ways on both legs through the new process; have %+v", calls, after)
+	}
+	got := make([]string, len(after))
+	for i, v := range after {
+		got[i] = v.ID
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, ids) {
+		t.Errorf("session ids after the restart %v; want the same as before %v", got, ids)
+	}
+	// The callers hang up: callctl relays each BYE, every callee gets one.
+	uac.ExpectPass(t, 30*time.Second)
+	uas.ExpectPass(t, 30*time.Second)
+	var ended []legView
+	if !callctltest.Eventually(10*time.Second, func() bool {
+		ended = r.s.legViews(t)
+		return !slices.ContainsFunc(ended, func(v legView) bool { return v.State != "CALLER_HUNG_UP" })
+	}) {
+		t.Errorf("after the callers hung up: want every session CALLER_HUNG_UP; have %+v", ended)
+	}
+	// Ended calls leave no record behind: killed and started once more,
+	// callctl has nothing to re-adopt.
+	second.Kill(t)
+	r.start(t)
+	if left := r.s.legViews(t); len(left) != 0 {
+		t.Errorf("after a second kill -9 and restart with no live call: sessions %+v; want none", left)
+	}
+}
