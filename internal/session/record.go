@@ -47,12 +47,12 @@ type record struct {
 
 	// Caller and callee legs, and what each party last sent callctl and
 	// callctl last sent it.
-	Legs    [2]sip.Dialog     `json:"legs"`
-	From    [2]string         `json:"from_sdp"`
-	To      [2]string         `json:"to_sdp"`
+	Legs    [2]sip.Dialog      `json:"legs"`
+	From    [2]string          `json:"from_sdp"`
+	To      [2]string          `json:"to_sdp"`
 	Origins [2]media.SDPOrigin `json:"origins"`
-	Hold    [2]bool           `json:"hold"`
-	AllowB  string            `json:"allow_b,omitempty"`
+	Hold    [2]bool            `json:"hold"`
+	AllowB  string             `json:"allow_b,omitempty"`
 	// SRTP says a leg's media is SRTP: its keys are not kept.
 	SRTP bool `json:"srtp,omitempty"`
 }
