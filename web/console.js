@@ -752,6 +752,9 @@ class ConsoleApp {
       case "LISTEN_STOPPED":
         text = `${ev.listen?.client || "a client"} stopped listening${ev.listen?.reason ? ` (${ev.listen.reason})` : ""}`;
         break;
+      case "RECOVERED":
+        text = "re-adopted after a callctl restart: audio flows again";
+        break;
       default:
         text = ev.type;
     }

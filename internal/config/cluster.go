@@ -42,12 +42,12 @@ func (c Config) NodeName() string {
 }
 
 // StoreDir is the embedded NATS server's JetStream directory:
-// cluster.data_dir, or "nats" beside audit.path.
+// cluster.data_dir, or "callctl-nats" beside audit.path.
 func (c Config) StoreDir() string {
 	if c.Cluster.DataDir != "" {
 		return c.Cluster.DataDir
 	}
-	return filepath.Join(filepath.Dir(c.Audit.Path), "nats")
+	return filepath.Join(filepath.Dir(c.Audit.Path), "callctl-nats")
 }
 
 // cluster checks the cluster section.

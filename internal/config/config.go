@@ -319,7 +319,7 @@ type Cluster struct {
 	// "off" (nothing outlives the process).
 	Store string `yaml:"store"`
 	// DataDir is the embedded server's JetStream file store; empty means a
-	// directory "nats" beside audit.path.
+	// directory "callctl-nats" beside audit.path.
 	DataDir string `yaml:"data_dir"`
 	// NATS is how callctl reaches an external NATS system (store: nats).
 	NATS NATS `yaml:"nats"`

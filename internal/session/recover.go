@@ -204,7 +204,10 @@ func (s *Session) readopt() bool {
 	return true
 }
 
-// onRecoverReinvite is a party's answer to readopt's re-INVITE.
+// onRecoverReinvite is a party's answer to readopt's re-INVITE. Once both
+// answered, the call goes on, or, if either refused, ends: BYE to the
+// party that took its re-INVITE (not before its answer, so the BYE never
+// crosses it), none to one that answered 481 (its dialog is gone).
 func (s *Session) onRecoverReinvite(ev *sip.ReinviteResult) {
 	if s.state().Ended() {
 		return
@@ -216,20 +219,23 @@ func (s *Session) onRecoverReinvite(ev *sip.ReinviteResult) {
 		if ev.Err != nil && ev.Response == nil {
 			why = fmt.Sprintf("not re-adopted: the %s did not answer the re-INVITE", s.role(ev.Leg))
 		}
-		s.log.Warn("call not re-adopted", zap.String("why", why))
-		if ev.Status == 481 {
-			ev.Leg.Close() // its dialog is gone there: nothing to BYE
+		if s.recoverFailed == "" {
+			s.recoverFailed = why
 		}
-		s.hangupAll(why)
-		s.end(Error, why)
-		return
-	}
-	body := ev.Response.Body()
-	if len(body) > 0 {
+		if ev.Status == 481 {
+			ev.Leg.Close()
+		}
+	} else if body := ev.Response.Body(); len(body) > 0 {
 		s.takeAnswer(ev.Leg, body)
 		s.setRawFrom(ev.Leg, body)
 	}
 	if s.recovering--; s.recovering > 0 {
+		return
+	}
+	if why := s.recoverFailed; why != "" {
+		s.log.Warn("call not re-adopted", zap.String("why", why))
+		s.hangupAll(why)
+		s.end(Error, why)
 		return
 	}
 	if s.state() == OnHold {

@@ -44,25 +44,26 @@ type Session struct {
 	live       [2]liveness // the caller's and the callee's media, for the media timeouts
 	srtp       legSRTP     // each leg's SRTP (srtp.go)
 
-	op          *activeOp
-	opQueue     []*opRequest
-	inviting    map[*sip.Leg]*outInvite
-	tapped      map[*sip.Leg]int       // the payload type each leg's DTMF tap watches (tapDtmf)
-	dtmfLines   map[*sip.Leg]*dtmfLine // digits on their way to each party (dtmfline.go)
-	sentEvents  [2]sentEventType       // the telephone-event type in the SDP callctl last sent each party (eventsSent)
-	timers      []*time.Timer
-	transfer    *transfer
-	transferGen int
-	join        joinHandover    // a party handed between this call and another (join.go)
-	leftover    []any           // queued items not handled once the session finished
-	opsApplied  []string        // "hold ok", … for the call record
-	ctx         context.Context // cancelled when the session ends
-	cancel      context.CancelFunc
-	wg          sync.WaitGroup // goroutines the session started (DTMF senders)
-	written     recordMark     // what the last record written held (record.go)
-	kept        bool           // a record of the session is in the store
-	recovered   *record        // the record this session was re-adopted from (recover.go)
-	recovering  int            // re-adopting: parties yet to answer the re-INVITE
+	op            *activeOp
+	opQueue       []*opRequest
+	inviting      map[*sip.Leg]*outInvite
+	tapped        map[*sip.Leg]int       // the payload type each leg's DTMF tap watches (tapDtmf)
+	dtmfLines     map[*sip.Leg]*dtmfLine // digits on their way to each party (dtmfline.go)
+	sentEvents    [2]sentEventType       // the telephone-event type in the SDP callctl last sent each party (eventsSent)
+	timers        []*time.Timer
+	transfer      *transfer
+	transferGen   int
+	join          joinHandover    // a party handed between this call and another (join.go)
+	leftover      []any           // queued items not handled once the session finished
+	opsApplied    []string        // "hold ok", … for the call record
+	ctx           context.Context // cancelled when the session ends
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup // goroutines the session started (DTMF senders)
+	written       recordMark     // what the last record written held (record.go)
+	kept          bool           // a record of the session is in the store
+	recovered     *record        // the record this session was re-adopted from (recover.go)
+	recovering    int            // re-adopting: parties yet to answer the re-INVITE
+	recoverFailed string         // why re-adopting failed, once a party refused
 
 	mu     sync.RWMutex // guards snap, ea, eb for readers
 	snap   Snapshot

@@ -169,3 +169,47 @@ func TestKilledCallctlReadoptsItsCallsWhenStartedAgain(t *testing.T) {
 		t.Errorf("after a second kill -9 and restart with no live call: sessions %+v; want none", left)
 	}
 }
+
+// A call that cannot be re-adopted is ended cleanly: its caller forgot the
+// call while callctl was down and answers the re-INVITE 481, so callctl
+// sends the callee a BYE (once the callee answered its own re-INVITE) and
+// none to the caller, and writes a call record that says why.
+func TestACallThatCannotBeReadoptedEndsWithAByeAndARecord(t *testing.T) {
+	dir := t.TempDir()
+	peers.ToneFile(t, dir, 2, 440)
+	uas := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uas_readopted.xml"), Dir: dir, Timeout: time.Minute})
+	r := newRestartable(t, uas.LocalAddr(), "node-a")
+	first := r.start(t)
+	uac := peers.StartSIPp(t, peers.SIPpOptions{Scenario: sipp.Scenario(t, "uac_readopt_481.xml"), RemoteAddr: r.s.cfg.SIP.Listen,
+		Service: "2001", Dir: dir, Timeout: time.Minute})
+	var before []legView
+	if !callctltest.Eventually(10*time.Second, func() bool {
+		before = r.s.legViews(t)
+		return len(before) == 1 && before[0].State == "IN_CALL" && before[0].talking()
+	}) {
+		t.Fatalf("before the kill: want one session IN_CALL with audio; have %+v", before)
+	}
+	id := before[0].ID
+	time.Sleep(500 * time.Millisecond) // the record is written off the call's path
+	first.Kill(t)
+	r.start(t)
+
+	uac.ExpectPass(t, 20*time.Second) // 481 answered, and no BYE came
+	uas.ExpectPass(t, 20*time.Second) // its re-INVITE, then the BYE
+	const why = "not re-adopted: the caller answered the re-INVITE 481"
+	var rec callRecord
+	if !callctltest.Eventually(10*time.Second, func() bool {
+		res := r.s.do(t, adminToken, "GET", "/api/v1/calls?session="+id, "")
+		var calls struct{ Calls []callRecord }
+		res.decode(t, &calls)
+		if len(calls.Calls) == 1 {
+			rec = calls.Calls[0]
+		}
+		return rec.State != ""
+	}) {
+		t.Fatalf("no call record of session %s after it could not be re-adopted", id)
+	}
+	if rec.State != "ERROR" || rec.EndReason != why {
+		t.Errorf("call record %+v; want state ERROR, end reason %q", rec, why)
+	}
+}

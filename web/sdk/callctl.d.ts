@@ -197,7 +197,7 @@ export interface ListenInfo {
 export interface SessionEvent {
   /** The event's sequence number; it only grows. */
   seq: number;
-  type: "STATE_CHANGED" | "OPERATION" | "DTMF_RECEIVED" | "LISTEN_STARTED" | "LISTEN_STOPPED";
+  type: "STATE_CHANGED" | "OPERATION" | "DTMF_RECEIVED" | "LISTEN_STARTED" | "LISTEN_STOPPED" | "RECOVERED";
   sessionId: string;
   /** The session's state after the event. */
   state: SessionStateName;

@@ -347,7 +347,7 @@ function subscribe(set, cb, what) {
  *
  * @typedef {object} SessionEvent
  * @property {number} seq the event's sequence number; it only grows
- * @property {"STATE_CHANGED" | "OPERATION" | "DTMF_RECEIVED" | "LISTEN_STARTED" | "LISTEN_STOPPED"} type
+ * @property {"STATE_CHANGED" | "OPERATION" | "DTMF_RECEIVED" | "LISTEN_STARTED" | "LISTEN_STOPPED" | "RECOVERED"} type
  * @property {string} sessionId
  * @property {SessionStateName} state the session's state after the event
  * @property {SessionStateName} [previous] the state before (STATE_CHANGED)
@@ -949,7 +949,8 @@ export class Client {
       case "OPERATION":
       case "DTMF_RECEIVED":
       case "LISTEN_STARTED":
-      case "LISTEN_STOPPED": {
+      case "LISTEN_STOPPED":
+      case "RECOVERED": {
         if (typeof msg.seq !== "number" || msg.seq <= this.#lastSeq) {
           return; // already seen
         }
