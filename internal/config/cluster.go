@@ -1,11 +1,14 @@
 package config
 
 import (
+	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // ClusterStores are the values of cluster.store.
@@ -64,6 +67,13 @@ func (v *validator) cluster(c Config) {
 	default:
 		v.add("cluster.replicas", "%d; must be 1, 3 or 5 (JetStream replicas)", cl.Replicas)
 	}
+	if cl.Heartbeat < 100*time.Millisecond || cl.Heartbeat > time.Minute {
+		v.add("cluster.heartbeat", "%s; must be between 100ms and 1m", cl.Heartbeat)
+	}
+	if cl.NodeTimeout < 3*cl.Heartbeat {
+		v.add("cluster.node_timeout", "%s; must be at least 3 × cluster.heartbeat (%s), so one lost heartbeat is not a dead node", cl.NodeTimeout, 3*cl.Heartbeat)
+	}
+	v.embedded(c)
 	n := cl.NATS
 	if cl.Store != "nats" {
 		if n.URL != "" {
@@ -97,5 +107,28 @@ func (v *validator) cluster(c Config) {
 	}
 	if (n.CertFile == "") != (n.KeyFile == "") {
 		v.add("cluster.nats.cert_file", "cert_file and key_file go together; set both or neither")
+	}
+}
+
+// embedded checks cluster.embedded.
+func (v *validator) embedded(c Config) {
+	e := c.Cluster.Embedded
+	if !nodeName.MatchString(e.Name) {
+		v.add("cluster.embedded.name", "%q; want 1-64 letters, digits, '-', '_' or '.' (the NATS cluster's name)", e.Name)
+	}
+	if e.Listen == "" {
+		if len(e.Routes) > 0 {
+			v.add("cluster.embedded.routes", "set while cluster.embedded.listen is empty; a server in a cluster listens for the others")
+		}
+		return
+	}
+	if c.Cluster.Store != "embedded" {
+		v.add("cluster.embedded.listen", "set while cluster.store is %q; it is used only with store: embedded", c.Cluster.Store)
+	}
+	v.listenAddr("cluster.embedded.listen", e.Listen)
+	for i, r := range e.Routes {
+		if _, _, err := net.SplitHostPort(r); err != nil {
+			v.add(fmt.Sprintf("cluster.embedded.routes[%d]", i), "%q; want HOST:PORT of another node's cluster.embedded.listen", r)
+		}
 	}
 }

@@ -326,6 +326,25 @@ type Cluster struct {
 	// Replicas is how many copies JetStream keeps of each record (1, or 3
 	// or 5 in a NATS cluster of at least that many servers).
 	Replicas int `yaml:"replicas"`
+	// Embedded joins the embedded servers of several nodes into one NATS
+	// cluster (store: embedded).
+	Embedded Embedded `yaml:"embedded"`
+	// Heartbeat is how often the node says it is alive; NodeTimeout how
+	// long after its last heartbeat the others take it for dead and claim
+	// its calls.
+	Heartbeat   time.Duration `yaml:"heartbeat"`
+	NodeTimeout time.Duration `yaml:"node_timeout"`
+}
+
+// Embedded is the embedded NATS server's part in a cluster of nodes.
+type Embedded struct {
+	// Listen is the host:port where the embedded server takes the other
+	// nodes' servers (NATS cluster routes); empty means a lone server.
+	Listen string `yaml:"listen"`
+	// Routes are the other nodes' embedded.listen addresses (host:port).
+	Routes []string `yaml:"routes"`
+	// Name is the NATS cluster's name, the same on every node.
+	Name string `yaml:"name"`
 }
 
 // NATS is the connection to an external NATS system.
@@ -406,7 +425,8 @@ func Default() Config {
 		Audit:    Audit{Path: "callctl.db"},
 		Log:      Log{Level: "info", Format: "console"},
 		Shutdown: Shutdown{DrainTimeout: 30 * time.Second},
-		Cluster:  Cluster{Store: "embedded", Replicas: 1},
+		Cluster: Cluster{Store: "embedded", Replicas: 1, Heartbeat: time.Second, NodeTimeout: 5 * time.Second,
+			Embedded: Embedded{Name: "callctl"}},
 	}
 }
 

@@ -55,6 +55,9 @@ func Load(path string) (Config, error) {
 	if len(cfg.Calls.TransferHosts) == 0 {
 		cfg.Calls.TransferHosts = nil
 	}
+	if len(cfg.Cluster.Embedded.Routes) == 0 {
+		cfg.Cluster.Embedded.Routes = nil
+	}
 	return cfg, nil
 }
 

@@ -2,7 +2,10 @@ package store
 
 import (
 	"fmt"
+	"net"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -30,6 +33,21 @@ func startEmbedded(opts Options, log *zap.Logger) (*server.Server, error) {
 		JetStreamMaxMemory: embeddedMaxMemory,
 		JetStreamMaxStore:  embeddedMaxStore,
 		NoSigs:             true, // callctl owns its signals
+	}
+	if opts.ClusterListen != "" {
+		host, port, err := net.SplitHostPort(opts.ClusterListen)
+		if err != nil {
+			return nil, fmt.Errorf("store: cluster.embedded.listen %q: %w", opts.ClusterListen, err)
+		}
+		so.Cluster = server.ClusterOpts{Name: opts.ClusterName, Host: host}
+		if so.Cluster.Port, err = strconv.Atoi(port); err != nil {
+			return nil, fmt.Errorf("store: cluster.embedded.listen %q: %w", opts.ClusterListen, err)
+		}
+		var urls []string
+		for _, r := range opts.Routes {
+			urls = append(urls, "nats-route://"+r)
+		}
+		so.Routes = server.RoutesFromStr(strings.Join(urls, ","))
 	}
 	srv, err := server.NewServer(so)
 	if err != nil {

@@ -16,6 +16,9 @@ import (
 // keyed by session id.
 const (
 	CallsBucket = "callctl_calls"
+	// NodesBucket holds one heartbeat per live node; an entry lapses
+	// NodeTimeout after its node's last heartbeat (the bucket's TTL).
+	NodesBucket = "callctl_nodes"
 )
 
 // markerTTL is how long the marker of a removed record stays (watchers of
@@ -36,6 +39,12 @@ type Options struct {
 	URL, Credentials, CAFile, CertFile, KeyFile string
 	// Replicas is the JetStream replication of the buckets.
 	Replicas int
+	// ClusterListen, Routes and ClusterName join the embedded server to
+	// the other nodes' (a NATS cluster); empty ClusterListen: alone.
+	ClusterListen, ClusterName string
+	Routes                     []string
+	// NodeTimeout is how long a heartbeat lasts (NodesBucket's TTL).
+	NodeTimeout time.Duration
 }
 
 // Store is an open connection to the live-call store.
@@ -45,6 +54,7 @@ type Store struct {
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	calls jetstream.KeyValue
+	nodes jetstream.KeyValue
 }
 
 // Entry is one record as stored.
@@ -80,7 +90,7 @@ func Open(ctx context.Context, opts Options, log *zap.Logger) (*Store, error) {
 		return nil, fmt.Errorf("store: JetStream: %w", err)
 	}
 	replicas := max(opts.Replicas, 1)
-	s.calls, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	s.calls, err = createBucket(ctx, s.js, jetstream.KeyValueConfig{
 		Bucket:         CallsBucket,
 		Description:    "callctl: live calls, one record per answered call",
 		History:        1,
@@ -88,11 +98,77 @@ func Open(ctx context.Context, opts Options, log *zap.Logger) (*Store, error) {
 		Replicas:       replicas,
 		LimitMarkerTTL: markerTTL,
 	})
+	if err == nil {
+		s.nodes, err = createBucket(ctx, s.js, jetstream.KeyValueConfig{
+			Bucket:      NodesBucket,
+			Description: "callctl: live nodes, one heartbeat each",
+			History:     1,
+			Storage:     jetstream.MemoryStorage,
+			Replicas:    replicas,
+			TTL:         max(opts.NodeTimeout, time.Second),
+		})
+	}
 	if err != nil {
 		s.Close()
-		return nil, fmt.Errorf("store: bucket %s: %w", CallsBucket, err)
+		return nil, err
 	}
 	return s, nil
+}
+
+// createBucket creates or updates a bucket, waiting while JetStream is
+// not yet able to (a cluster of embedded servers electing its leader as
+// the nodes start) until ctx ends.
+func createBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	for {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+		if err == nil {
+			return kv, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("store: bucket %s: %w (waited for JetStream: %v)", cfg.Bucket, err, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// Conn is the store's NATS connection, for the cluster's messages.
+func (s *Store) Conn() *nats.Conn { return s.nc }
+
+// Beat writes this node's heartbeat: value under node in NodesBucket.
+func (s *Store) Beat(ctx context.Context, node string, value []byte) error {
+	_, err := s.nodes.Put(ctx, node, value)
+	return err
+}
+
+// Forget removes node's heartbeat at once (a node leaving).
+func (s *Store) Forget(ctx context.Context, node string) error {
+	return s.nodes.Purge(ctx, node)
+}
+
+// Nodes returns the heartbeat of every live node.
+func (s *Store) Nodes(ctx context.Context) (map[string][]byte, error) {
+	lister, err := s.nodes.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: listing %s: %w", NodesBucket, err)
+	}
+	defer func() { _ = lister.Stop() }()
+	out := map[string][]byte{}
+	for key := range lister.Keys() {
+		e, err := s.nodes.Get(ctx, key)
+		if err != nil {
+			continue // lapsed since it was listed
+		}
+		out[key] = e.Value()
+	}
+	return out, nil
+}
+
+// Claim replaces the record under key, still at rev, with value: the
+// compare-and-swap that moves a call to a new owner. ErrConflict when
+// someone else changed it first.
+func (s *Store) Claim(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
+	return s.put(ctx, key, value, rev)
 }
 
 // connectExternal dials the NATS system of opts.URL, with its credentials
