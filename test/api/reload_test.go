@@ -94,7 +94,9 @@ func metric(t *testing.T, s *server, name string) float64 {
 //   - `callctl config reload` with an invalid client and with a
 //     restart-only change: exit 1, the field or key named, nothing
 //     changed;
-//   - a new call then goes by the route the accepted reload added.
+//   - a new call then goes by the route the accepted reload added, and
+//     the event stream of a client whose entry never changed, open all
+//     along, carries it.
 //
 // Through it all the call stays IN_CALL with RTP still relayed, the
 // reloads are counted in callctl_config_reloads_total and the API's
@@ -259,6 +261,8 @@ func TestReloadAddsClientsWhileACallRunsAndRefusesBadFilesWhole(t *testing.T) {
 	}
 	uas2 := callee(t, dir)
 	routes := fmt.Sprintf("routes:\n  - match: \"3001\"\n    target: \"sip:{number}@%s\"\n", uas2.LocalAddr())
+	newbieStream := s.openStream(t, newbie.token, "")
+	newbieStream.waitFor(t, 5*time.Second, "HELLO", func(m []streamMsg) bool { return len(m) > 0 && m[0].Type == "HELLO" })
 	writeConfig(t, cfgPath, "media:\n  rtp_ports: 40000-40099\n"+routes, newbie, third)
 	cli(0, "config reload: ok", "clients: +1 -1 ~0; routes")
 	for name, want := range map[string]int{viewer.name: 401, newbie.name: 200, third.name: 200, ghost.name: 401} {
@@ -301,6 +305,9 @@ func TestReloadAddsClientsWhileACallRunsAndRefusesBadFilesWhole(t *testing.T) {
 	// could not be answered there).
 	c2 := s.dial(t, uas2, dir, "1002", "3001")
 	t.Cleanup(func() { hangupIfLive(t, s, c2) })
+	// newbie's entry never changed: its stream, open across every reload,
+	// goes on and carries the new call.
+	newbieStream.waitFor(t, 5*time.Second, "the new call IN_CALL on the unchanged client's stream", func(m []streamMsg) bool { return hasState(m, c2.id, "IN_CALL") })
 
 	for result, want := range map[string]float64{"ok": 2, "refused": 4} {
 		if got := metric(t, s, `callctl_config_reloads_total{result="`+result+`"}`); got != want {
