@@ -99,3 +99,14 @@ func TestReloadableKeysAreRealKeys(t *testing.T) {
 		t.Error("Reloadable matches a key only by prefix")
 	}
 }
+
+func TestCheckReloadRefusesClusterChanges(t *testing.T) {
+	n := Default()
+	n.Cluster.Node = "other-node"
+	n.Cluster.Store = "off"
+	_, err := CheckReload(Default(), n)
+	var re *RestartError
+	if !errors.As(err, &re) || !slices.Equal(re.Keys, []string{"cluster.node", "cluster.store"}) {
+		t.Fatalf("CheckReload changing the cluster section: %v; want a RestartError naming cluster.node and cluster.store", err)
+	}
+}
