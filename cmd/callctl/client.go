@@ -46,7 +46,7 @@ func (c clientCommand) usageLine() string {
 	if c.name == "sessions" {
 		return "callctl sessions [--watch] [--state S] [--number N] [flags]"
 	}
-	return "callctl " + c.name + " [flags] " + strings.Join(c.args, " ")
+	return strings.TrimSpace("callctl " + c.name + " [flags] " + strings.Join(c.args, " "))
 }
 
 // clientCommands are the client subcommands: sessions, then the operations

@@ -5,6 +5,7 @@
 //	callctl [serve] [flags]        run the daemon (the default)
 //	callctl config check [flags]   validate the effective configuration
 //	callctl config print [flags]   print it as YAML, secrets redacted
+//	callctl config reload [flags]  make the running daemon re-read it (as SIGHUP)
 //	callctl version
 //	callctl sessions [--watch]     list the sessions, or follow their events
 //	callctl hold|unhold|hangup|close|close-with-hangup ID
@@ -93,6 +94,8 @@ func usage(w io.Writer) {
   callctl demo [flags]           callctl with a simulated PBX and phones on loopback (see callctl demo -h)
   callctl config check [flags]   validate the effective configuration; prints "ok" or the errors
   callctl config print [flags]   print the effective configuration as YAML (secrets redacted)
+  callctl config reload [flags]  ask the running callctl to re-read its configuration, as SIGHUP does
+                                 (client flags; needs config.reload; exit 1 when refused)
   callctl version                print the version
   callctl token new              print a new API token and the token_hash for the configuration
 
@@ -147,8 +150,11 @@ func validate(cfg config.Config, stderr io.Writer) bool {
 }
 
 func configCmd(args, environ []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "reload" {
+		return reloadCmd(context.Background(), args[1:], environ, stdout, stderr)
+	}
 	if len(args) == 0 || (args[0] != "check" && args[0] != "print") {
-		fmt.Fprint(stderr, "callctl: config needs a subcommand: check or print\n\n")
+		fmt.Fprint(stderr, "callctl: config needs a subcommand: check, print or reload\n\n")
 		usage(stderr)
 		return exitUsage
 	}
@@ -207,12 +213,15 @@ func serve(args, environ []string, stdout, stderr io.Writer) int {
 
 	logger.Info("callctl starting", zap.String("version", version)) // app logs the addresses
 
-	a, err := app.NewWithOptions(cfg, logger, app.Options{Web: web.FS(), Out: stderr})
+	// Load lets a reload (SIGHUP, callctl config reload) build the
+	// configuration again from the same file, environment and flags.
+	reloadFrom := func() (config.Config, error) { return loadConfig(args, environ) }
+	a, err := app.NewWithOptions(cfg, logger, app.Options{Web: web.FS(), Out: stderr, Load: reloadFrom})
 	if err != nil {
 		logger.Error("cannot start", zap.Error(err))
 		return exitRuntime
 	}
-	stopHangup := onHangup(func() { _ = a.Reload() }) // Reload logs the outcome
+	stopHangup := onHangup(func() { _, _ = a.Reload() }) // Reload logs the outcome
 	defer stopHangup()
 	if err := a.Run(ctx); err != nil {
 		logger.Error("stopped with an error", zap.Error(err))

@@ -7,10 +7,10 @@ import (
 )
 
 // onHangup calls reload for every SIGHUP until the returned stop is called:
-// the one place callctl handles SIGHUP (today it reloads the SIP TLS
-// certificate, App.Reload; a reload of the whole configuration extends
-// reload, not this). Reloads run one at a time, on one goroutine; stop waits
-// for the one in progress.
+// the one place callctl handles SIGHUP (App.Reload: the configuration's
+// reloadable keys and the SIP TLS certificate; `callctl config reload`
+// reaches the same App.Reload through the API). Reloads run one at a time,
+// on one goroutine; stop waits for the one in progress.
 func onHangup(reload func()) (stop func()) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGHUP)

@@ -2,7 +2,8 @@
 // into session operations and session events into JSON, and knows no SIP.
 // Every request is authenticated by internal/auth (bearer tokens), checked
 // against the client's privileges and scope, and — when it touches a
-// session — written to the audit trail before it is answered. Errors are
+// session, or asks for a configuration reload — written to the audit trail
+// before it is answered. Errors are
 // JSON: {"error":{"code":"...","message":"..."}} with the HTTP status the
 // session package's typed error maps to (400, 401, 403, 404, 409, 502, 504).
 //

@@ -157,6 +157,9 @@ func (s *Server) getMetrics(w http.ResponseWriter, r *http.Request, c *auth.Clie
 	if s.opts.StoreWrites != nil {
 		writeLabelled(&b, "callctl_store_writes_total", "Writes of call records to the live-call store (cluster.store), by result: ok, failed (retried), conflict (the record changed under this node).", "result", s.opts.StoreWrites())
 	}
+	if s.opts.ConfigReloads != nil {
+		writeLabelled(&b, "callctl_config_reloads_total", "Configuration reloads (SIGHUP, POST /api/v1/config/reload), by result: ok, or refused (nothing changed).", "result", s.opts.ConfigReloads())
+	}
 
 	b.WriteString("# HELP callctl_api_panics_total API handler panics recovered (HTTP or WebSocket; each answered 500 when it still could be).\n# TYPE callctl_api_panics_total counter\n")
 	fmt.Fprintf(&b, "callctl_api_panics_total %d\n", s.panics.n.Load())

@@ -59,6 +59,12 @@ type Options struct {
 	// StoreWrites, when set, adds the live-call store's writes by
 	// result (ok, failed, conflict).
 	StoreWrites func() map[string]uint64
+	// Reload, when set, re-reads callctl's configuration (POST
+	// /api/v1/config/reload, reload.go); its error is a
+	// *config.RestartError or says what is invalid.
+	Reload func() (ReloadOutcome, error)
+	// ConfigReloads, when set, adds the reloads by result (ok, refused).
+	ConfigReloads func() map[string]uint64
 }
 
 // opTimeout bounds how long a request waits for an operation's outcome; a
@@ -106,6 +112,7 @@ func New(opts Options) *Server {
 	s.handle("GET /api/v1/events", auth.SessionsView, s.events)
 	s.handle("GET /api/v1/audit", auth.AuditView, s.getAudit)
 	s.handle("GET /api/v1/calls", auth.AuditView, s.getCalls)
+	s.handle("POST /api/v1/config/reload", "", s.reloadConfig) // checks auth.ConfigReload itself
 
 	s.op("hold", auth.SessionsHold, nil, func(ctx context.Context, id string, _ any) error { return s.eng.Hold(ctx, id) })
 	s.op("unhold", auth.SessionsHold, nil, func(ctx context.Context, id string, _ any) error { return s.eng.Unhold(ctx, id) })

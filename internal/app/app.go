@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
@@ -47,6 +46,8 @@ type App struct {
 	api    *api.Server
 	apiLn  net.Listener
 	apiURL string
+
+	reload reloader // reload.go
 }
 
 // Options are the parts of a run that are not configuration.
@@ -55,6 +56,10 @@ type Options struct {
 	Web fs.FS
 	// Out receives the one-time admin token notice; nil means os.Stderr.
 	Out io.Writer
+	// Load re-builds the effective configuration as it was built for New
+	// (the same file, environment and flags), for Reload; nil means a
+	// reload only re-reads the SIP TLS certificate.
+	Load func() (config.Config, error)
 }
 
 // New checks cfg and binds callctl's SIP sockets; nothing is served until Run.
@@ -93,13 +98,9 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 	if err != nil {
 		return nil, err
 	}
-	var routes []session.Route
-	for i, r := range cfg.Routes {
-		re, err := regexp.Compile("^(?:" + r.Match + ")$")
-		if err != nil {
-			return nil, fmt.Errorf("routes[%d].match %q: %w", i, r.Match, err)
-		}
-		routes = append(routes, session.Route{Match: re, Target: r.Target, Transport: r.Transport})
+	routes, err := compileRoutes(cfg)
+	if err != nil {
+		return nil, err
 	}
 	srtpCfg, err := srtpConfig(cfg, routes)
 	if err != nil {
@@ -120,6 +121,7 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		a.writer = a.calls.NewWriter(nil)
 		keeper = a.writer
 	}
+	a.reload.load, a.reload.current = opts.Load, cfg
 	lm, err := newListenManager(cfg, log)
 	if err != nil {
 		a.closeStore()
@@ -273,6 +275,8 @@ func (a *App) setupAPI(opts Options) error {
 		MediaForeign:     a.ports.ForeignDropped,
 		SRTPDropped:      a.ports.SRTPDropped,
 		StoreWrites:      a.storeWritesMetric(),
+		Reload:           a.apiReload,
+		ConfigReloads:    a.ConfigReloads,
 	})
 	return nil
 }

@@ -18,26 +18,6 @@ func sipTLS(t config.SIPTLS) sip.TLSConfig {
 	}
 }
 
-// Reload re-reads what callctl can change without a restart (SIGHUP): for
-// now the SIP TLS certificate and key (sip.tls.cert_file, key_file). TLS
-// handshakes from then on present the new certificate; connections and
-// calls already up are untouched. A file that cannot be used keeps the old
-// certificate in service; the error is logged and returned.
-func (a *App) Reload() error {
-	if a.cfg.SIP.TLS.CertFile == "" {
-		a.log.Info("reload: nothing to reload (no sip.tls.cert_file)")
-		return nil
-	}
-	if err := a.agent.ReloadCertificate(); err != nil {
-		a.log.Error("reload: SIP TLS certificate not reloaded; the previous one stays in use",
-			zap.String("cert_file", a.cfg.SIP.TLS.CertFile), zap.String("key_file", a.cfg.SIP.TLS.KeyFile), zap.Error(err))
-		return err
-	}
-	a.log.Info("reload: SIP TLS certificate reloaded; new TLS connections get it",
-		zap.String("cert_file", a.cfg.SIP.TLS.CertFile))
-	return nil
-}
-
 // SIPTLSAddr is the host:port of the SIP TLS listener, or "" without one.
 func (a *App) SIPTLSAddr() string { return a.agent.TLSAddr() }
 

@@ -53,9 +53,14 @@ type Options struct {
 // concurrent use. The zero value knows no clients and uses the default rate
 // limit; New fills it from the configuration.
 type Authenticator struct {
-	// writeMu serializes AddClient; readers load entries without locking.
-	writeMu sync.Mutex
-	entries atomic.Pointer[[]entry]
+	// writeMu serializes AddClient and Replace; readers load entries
+	// without locking. entries is configured followed by added, rebuilt
+	// whole at every change and never modified once stored, so a request
+	// matches against one table or the other, never a mix (reload.go).
+	writeMu    sync.Mutex
+	entries    atomic.Pointer[[]entry]
+	configured []entry // from the configuration (New, Replace)
+	added      []entry // from AddClient: kept across Replace
 
 	now func() time.Time
 	// compare is subtle.ConstantTimeCompare; tests count its calls.
@@ -89,13 +94,14 @@ func NewWithOptions(clients []config.Client, roles []config.Role, opts Options) 
 	}
 	a := &Authenticator{now: opts.Now}
 	a.lim.cfg = opts.RateLimit.withDefaults()
-	a.entries.Store(&entries)
+	a.configured = entries
+	a.storeLocked()
 	return a, nil
 }
 
 // AddClient lets a token whose hash is tokenHash (as HashToken returns it)
 // authenticate as c. callctl uses it for the bootstrap admin and for
-// CALLCTL_ADMIN_TOKEN. It does not check c's name against other clients'.
+// CALLCTL_ADMIN_TOKEN; such clients outlive Replace. It does not check c's name against other clients'.
 // A malformed tokenHash or a nil c is a programming error and panics.
 func (a *Authenticator) AddClient(c *Client, tokenHash string) {
 	h, ok := parseHash(tokenHash)
@@ -104,12 +110,8 @@ func (a *Authenticator) AddClient(c *Client, tokenHash string) {
 	}
 	a.writeMu.Lock()
 	defer a.writeMu.Unlock()
-	var next []entry
-	if old := a.entries.Load(); old != nil {
-		next = append(next, *old...)
-	}
-	next = append(next, entry{hash: h, client: c})
-	a.entries.Store(&next)
+	a.added = append(a.added, entry{hash: h, client: c})
+	a.storeLocked()
 }
 
 // Authenticate returns the client whose token this is. source is the

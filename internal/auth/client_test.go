@@ -70,7 +70,7 @@ func TestNewNamesTheKeyOfEachProblem(t *testing.T) {
 		msg     string
 	}{
 		{"unknown privilege", []config.Client{good(), {Name: "b", TokenHash: hashOf(1), Privileges: []string{"sessions.view", "sessions.holdd"}}}, roles,
-			"clients[1].privileges[1]", `"sessions.holdd" is not a privilege (allowed: sessions.view, sessions.hold, sessions.transfer, sessions.forward, sessions.hangup, sessions.dtmf, sessions.listen, audit.view)`},
+			"clients[1].privileges[1]", `"sessions.holdd" is not a privilege (allowed: sessions.view, sessions.hold, sessions.transfer, sessions.forward, sessions.hangup, sessions.dtmf, sessions.listen, audit.view, config.reload)`},
 		{"unknown role", []config.Client{{Name: "b", TokenHash: hashOf(1), Roles: []string{"supervisr"}}}, roles,
 			"clients[0].roles[0]", `"supervisr" is not a role (defined: supervisor)`},
 		{"role without roles", []config.Client{{Name: "b", TokenHash: hashOf(1), Roles: []string{"supervisor"}}}, nil,

@@ -14,6 +14,9 @@
 // source address and a source with too many is locked out for a while
 // ([RateLimit]); successes are not counted. With no clients configured,
 // callctl adds a bootstrap admin ([NewAdmin], Authenticator.AddClient).
+// A configuration reload swaps the configured clients whole
+// (Authenticator.Replace with a table [Compile] checked first): every
+// request matches against one table, old or new.
 //
 // auth is asked by internal/api and never asks back: it knows nothing of
 // sessions, SIP or HTTP handlers. Its only brush with HTTP is

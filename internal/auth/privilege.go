@@ -10,7 +10,8 @@ import (
 type Privilege string
 
 // The privileges. The sessions.* ones guard the session operations of the
-// same name; audit.view guards reading the audit trail and call records.
+// same name; audit.view guards reading the audit trail and call records;
+// config.reload guards asking callctl to re-read its configuration.
 const (
 	SessionsView     Privilege = "sessions.view"
 	SessionsHold     Privilege = "sessions.hold"
@@ -20,13 +21,14 @@ const (
 	SessionsDTMF     Privilege = "sessions.dtmf"
 	SessionsListen   Privilege = "sessions.listen"
 	AuditView        Privilege = "audit.view"
+	ConfigReload     Privilege = "config.reload"
 )
 
 // known is the list privilege sets index into: bit i of a privSet is
 // known[i]. AllPrivileges is a copy, so changing it changes nothing here.
 var known = [...]Privilege{
 	SessionsView, SessionsHold, SessionsTransfer, SessionsForward,
-	SessionsHangup, SessionsDTMF, SessionsListen, AuditView,
+	SessionsHangup, SessionsDTMF, SessionsListen, AuditView, ConfigReload,
 }
 
 // AllPrivileges lists every privilege, in documentation order. It is for

@@ -33,7 +33,7 @@ type Client struct {
 	TokenHash string `yaml:"token_hash"`
 	// Privileges: sessions.view, sessions.hold, sessions.transfer,
 	// sessions.forward, sessions.hangup, sessions.dtmf, sessions.listen,
-	// audit.view.
+	// audit.view, config.reload.
 	Privileges []string `yaml:"privileges"`
 	// Roles name entries of roles whose privileges the client also gets.
 	Roles []string `yaml:"roles"`

@@ -4,5 +4,6 @@
 // a source that keeps exceeding its rate for a while is blocked outright for
 // a longer while. The table of sources is bounded, so a flood from many
 // (forged) addresses cannot grow it without limit: sources beyond the bound
-// share one bucket.
+// share one bucket. The limits can change while it runs (Limiter.SetConfig,
+// a configuration reload) without forgetting any source.
 package flood

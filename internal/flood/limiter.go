@@ -3,6 +3,7 @@ package flood
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -53,10 +54,12 @@ func (v Verdict) String() string {
 // A Limiter keeps one token bucket per source address. It is safe for
 // concurrent use. The zero value is not usable: call New.
 type Limiter struct {
-	cfg Config
 	now func() time.Time
+	// enabled is cfg.Rate > 0, read without the lock on every request.
+	enabled atomic.Bool
 
 	mu        sync.Mutex
+	cfg       Config // changed by SetConfig
 	sources   map[netip.Addr]*source
 	overflow  *source // shared by sources beyond MaxSources
 	lastSweep time.Time
@@ -81,8 +84,42 @@ func New(cfg Config) *Limiter {
 		cfg.Burst = 1
 	}
 	l := &Limiter{cfg: cfg, now: time.Now, sources: make(map[netip.Addr]*source)}
+	l.enabled.Store(cfg.Rate > 0)
 	l.overflow = l.newSource()
 	return l
+}
+
+// SetConfig changes the limits from now on (a configuration reload):
+// every source's bucket takes the new rate and burst, and what the
+// limiter knows of each source stays, so a blocked source stays blocked
+// until its block ends and a reload forgives no flooder. MaxSources is
+// kept as it was.
+func (l *Limiter) SetConfig(cfg Config) {
+	if cfg.Burst < 1 {
+		cfg.Burst = 1
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cfg.MaxSources = l.cfg.MaxSources
+	l.cfg = cfg
+	set := func(s *source) {
+		s.bucket.SetLimitAt(now, rate.Limit(cfg.Rate))
+		s.bucket.SetBurstAt(now, cfg.Burst)
+	}
+	for _, s := range l.sources {
+		set(s)
+	}
+	set(l.overflow)
+	l.enabled.Store(cfg.Rate > 0)
+}
+
+// BlockFor is how long a source that exceeds its rate for too long is
+// blocked now.
+func (l *Limiter) BlockFor() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cfg.BlockFor
 }
 
 func (l *Limiter) newSource() *source {
@@ -90,7 +127,7 @@ func (l *Limiter) newSource() *source {
 }
 
 // Enabled reports whether the limiter limits anything.
-func (l *Limiter) Enabled() bool { return l != nil && l.cfg.Rate > 0 }
+func (l *Limiter) Enabled() bool { return l != nil && l.enabled.Load() }
 
 // Allow takes one request from addr and says whether it may go on.
 // justBlocked is true for the one request that blocked its source, so the
@@ -102,6 +139,9 @@ func (l *Limiter) Allow(addr netip.Addr) (v Verdict, justBlocked bool) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.cfg.Rate <= 0 {
+		return Allowed, false // turned off by a SetConfig since Enabled
+	}
 	l.sweepLocked(now)
 	s := l.sources[addr]
 	if s == nil {

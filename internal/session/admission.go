@@ -46,19 +46,15 @@ func (a *admission) admit(src netip.Addr) (admitResult, func()) {
 		return atMaxPerSource, nil
 	}
 	a.live++
-	if a.perSource > 0 {
-		a.bySource[src]++
-	}
+	a.bySource[src]++ // counted whatever perSource is: a reload may set it
 	var once sync.Once
 	return admitted, func() {
 		once.Do(func() {
 			a.mu.Lock()
 			defer a.mu.Unlock()
 			a.live--
-			if a.perSource > 0 {
-				if a.bySource[src]--; a.bySource[src] <= 0 {
-					delete(a.bySource, src)
-				}
+			if a.bySource[src]--; a.bySource[src] <= 0 {
+				delete(a.bySource, src)
 			}
 		})
 	}

@@ -106,9 +106,9 @@ type Engine struct {
 	reg   *Registry
 	agent *sip.Agent
 	music *media.Music
-	// targets is where transfers and forwards may go; the API checks with
-	// the same policy (Targets).
-	targets *policy.Targets
+	// routing is the routes and transfer policy for what starts now,
+	// swapped whole by Reload (reload.go).
+	routing atomic.Pointer[routing]
 
 	admission *admission
 	draining  atomic.Bool
@@ -134,20 +134,14 @@ func NewEngine(cfg Config, log *zap.Logger, ports *media.PortPool, reg *Registry
 	if music == nil {
 		music = media.DefaultMusic()
 	}
-	hosts := cfg.TransferHosts
-	if len(hosts) == 0 {
-		routeTargets := make([]string, len(cfg.Routes))
-		for i, r := range cfg.Routes {
-			routeTargets[i] = r.Target
-		}
-		hosts = policy.DefaultHosts(cfg.TrunkAddress, routeTargets)
-	}
-	return &Engine{cfg: cfg, log: log, ports: ports, reg: reg, music: music,
-		admission: newAdmission(cfg.MaxSessions, cfg.MaxPerSource), targets: policy.New(hosts)}
+	e := &Engine{cfg: cfg, log: log, ports: ports, reg: reg, music: music,
+		admission: newAdmission(cfg.MaxSessions, cfg.MaxPerSource)}
+	e.routing.Store(newRouting(cfg.TrunkAddress, cfg.Routes, cfg.TransferHosts))
+	return e
 }
 
 // Targets is the transfer and forward target policy the engine enforces.
-func (e *Engine) Targets() *policy.Targets { return e.targets }
+func (e *Engine) Targets() *policy.Targets { return e.routing.Load().targets }
 
 // SetAgent gives the engine the SIP agent it dials through. (The agent is
 // made with the engine's HandleInvite, hence the two steps.)
@@ -195,11 +189,11 @@ func (e *Engine) HandleInvite(in *sip.Leg) {
 	result, release := e.admission.admit(src)
 	switch result {
 	case atMaxSessions:
-		log.Debug("refusing call: sessions at calls.max_sessions", zap.Int("max_sessions", e.cfg.MaxSessions))
+		log.Debug("refusing call: sessions at calls.max_sessions")
 		in.Respond(503, "Service Unavailable", nil, e.retryAfter(), warning("callctl is at calls.max_sessions"))
 		return
 	case atMaxPerSource:
-		log.Debug("refusing call: source at calls.max_per_source", zap.String("source", src.String()), zap.Int("max_per_source", e.cfg.MaxPerSource))
+		log.Debug("refusing call: source at calls.max_per_source", zap.String("source", src.String()))
 		in.Respond(503, "Service Unavailable", nil, e.retryAfter(), warning("this source is at calls.max_per_source"))
 		return
 	}
@@ -236,10 +230,20 @@ func warning(text string) gosip.Header {
 	return gosip.NewHeader("Warning", `399 callctl "`+text+`"`)
 }
 
-// target returns the B-leg URI and transport for a dialled number.
+// target returns the B-leg URI and transport for a dialled number, by the
+// routes in force now.
 func (e *Engine) target(number string) (gosip.Uri, string, error) {
+	return e.targetBy(e.routing.Load(), number)
+}
+
+// targetBy is target by the routes of rt (a call's set-up takes its
+// routes once, so a reload in the middle cannot mix two tables).
+func (e *Engine) targetBy(rt *routing, number string) (gosip.Uri, string, error) {
+	if rt == nil {
+		rt = e.routing.Load()
+	}
 	var u gosip.Uri
-	for _, r := range e.cfg.Routes {
+	for _, r := range rt.routes {
 		if r.Match.MatchString(number) {
 			s := strings.ReplaceAll(r.Target, "{number}", number)
 			if err := gosip.ParseUri(s, &u); err != nil {

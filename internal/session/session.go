@@ -21,6 +21,10 @@ type Session struct {
 	log *zap.Logger
 	q   inbox
 
+	// routing is the routes in force when the call came in: its own B
+	// leg goes by them whatever a reload does meanwhile.
+	routing *routing
+
 	// Owned by the run goroutine.
 	a, b       *sip.Leg
 	offer      media.MediaInfo
@@ -86,6 +90,7 @@ func newSession(e *Engine, in *sip.Leg, offer media.MediaInfo) *Session {
 	req := in.Invite()
 	s := &Session{id: newID(), e: e, a: in, offer: offer, q: newInbox(), inviting: map[*sip.Leg]*outInvite{}, tapped: map[*sip.Leg]int{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.routing = e.routing.Load()
 	s.fromA, s.rawFromA = offer, req.Body()
 	if len(req.Body()) == 0 {
 		s.fromA.TelephoneEvent = -1 // nothing known until the caller's ACK
@@ -293,7 +298,7 @@ func (s *Session) start() bool {
 		}
 		s.lastToB = offerB
 	}
-	target, transport, err := e.target(s.snap.Dialled)
+	target, transport, err := e.targetBy(s.routing, s.snap.Dialled)
 	if err != nil {
 		return s.refuse(500, "Server Internal Error", err.Error())
 	}

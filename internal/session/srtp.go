@@ -112,7 +112,15 @@ func (e *Engine) srtpSuites() []media.SRTPSuite {
 // srtpOfferFor is what the route of a dialled number (else the trunk) says
 // to offer the B leg; the same match as target.
 func (e *Engine) srtpOfferFor(number string) SRTPOffer {
-	for _, r := range e.cfg.Routes {
+	return e.srtpOfferBy(e.routing.Load(), number)
+}
+
+// srtpOfferBy is srtpOfferFor by the routes of rt (see targetBy).
+func (e *Engine) srtpOfferBy(rt *routing, number string) SRTPOffer {
+	if rt == nil { // a session made without newSession (re-adopted)
+		rt = e.routing.Load()
+	}
+	for _, r := range rt.routes {
 		if r.Match.MatchString(number) {
 			if r.SRTP != nil {
 				return *r.SRTP
@@ -151,7 +159,7 @@ func (s *Session) setupSRTP() bool {
 		s.log.Debug("caller leg is SRTP", zap.Stringer("crypto", local))
 	}
 
-	s.srtp.modeB = e.srtpOfferFor(s.snap.Dialled)
+	s.srtp.modeB = e.srtpOfferBy(s.routing, s.snap.Dialled)
 	offered, err := e.offerSRTP(s.wb, s.srtp.modeB)
 	if err != nil {
 		return s.refuse(500, "Server Internal Error", "SRTP: "+err.Error())

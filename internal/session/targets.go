@@ -22,7 +22,7 @@ func (e *Engine) CheckTarget(op, target string) (policy.Target, error) {
 // checkTarget checks a transfer or forward target against the engine's
 // policy (internal/policy): a dial string, or a SIP URI on an allowed host.
 func (e *Engine) checkTarget(op, field, target string) (policy.Target, *OpError) {
-	t, err := e.targets.Check(field, target)
+	t, err := e.Targets().Check(field, target)
 	if err != nil {
 		return t, targetError(op, err)
 	}

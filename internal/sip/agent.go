@@ -104,8 +104,10 @@ type Agent struct {
 	closeFns  []func()
 	udpConn   net.PacketConn // the UDP listener, for stateless answers
 
-	limiter  *flood.Limiter
-	scanners [][]byte         // lower-case sip.scanners
+	limiter *flood.Limiter
+	// policy is whom the agent accepts and how it sends large requests,
+	// swapped whole by SetPolicy (reload.go).
+	policy   atomic.Pointer[policyState]
 	streams  streamBuffers    // partial messages of TCP connections (framer.go)
 	summary  *logging.Summary // refused, shed and unparsable traffic
 	answered *answered        // ended transactions' retransmissions (recent.go)
@@ -222,11 +224,7 @@ func NewAgent(cfg Config, log *zap.Logger, onInvite InviteHandler) (*Agent, erro
 		answered: newAnswered(),
 	}
 	a.life, a.lifeDone = context.WithCancel(context.Background())
-	for _, s := range cfg.Scanners {
-		if s = strings.TrimSpace(s); s != "" {
-			a.scanners = append(a.scanners, []byte(strings.ToLower(s)))
-		}
-	}
+	a.SetPolicy(Policy{Allow: cfg.Allow, RefuseWith403: cfg.RefuseWith403, Scanners: cfg.Scanners, Flood: cfg.Flood, Peers: cfg.Peers})
 
 	// Bind every transport on the same port; with port 0 the first bind
 	// picks it and the others follow.

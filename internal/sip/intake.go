@@ -87,7 +87,7 @@ func (a *Agent) intake(props gosip.TransportReadProps, data []byte) (out []byte,
 	isRequest := !bytes.HasPrefix(data, []byte("SIP/"))
 	if !a.allowedAddr(ip) {
 		a.shed(dropRefused, ip)
-		if a.cfg.RefuseWith403 && isRequest {
+		if a.policy.Load().refuse403 && isRequest {
 			a.refuseStateless(data, props.RemoteAddr)
 		}
 		return nil, nil
@@ -100,7 +100,7 @@ func (a *Agent) intake(props gosip.TransportReadProps, data []byte) (out []byte,
 		case flood.Blocked:
 			if justBlocked {
 				a.log.Warn("security: SIP source blocked for exceeding sip.flood.rate",
-					zap.String("source", ip.String()), zap.Duration("for", a.cfg.Flood.BlockFor))
+					zap.String("source", ip.String()), zap.Duration("for", a.limiter.BlockFor()))
 			}
 			a.shed(dropBlocked, ip)
 			return nil, nil
@@ -172,7 +172,7 @@ func (a *Agent) intakeStream(props gosip.TransportReadProps, data []byte) ([]byt
 
 // allowedAddr reports whether ip is on sip.allow.
 func (a *Agent) allowedAddr(ip netip.Addr) bool {
-	for _, p := range a.cfg.Allow {
+	for _, p := range a.policy.Load().allow {
 		if p.Contains(ip) {
 			return true
 		}
@@ -183,7 +183,8 @@ func (a *Agent) allowedAddr(ip netip.Addr) bool {
 // isScanner reports whether a request's User-Agent contains one of
 // sip.scanners (case-insensitive), without parsing it.
 func (a *Agent) isScanner(data []byte) bool {
-	if len(a.scanners) == 0 {
+	scanners := a.policy.Load().scanners
+	if len(scanners) == 0 {
 		return false
 	}
 	ua := headerValue(data, "user-agent")
@@ -191,7 +192,7 @@ func (a *Agent) isScanner(data []byte) bool {
 		return false
 	}
 	lower := bytes.ToLower(ua)
-	for _, s := range a.scanners {
+	for _, s := range scanners {
 		if bytes.Contains(lower, s) {
 			return true
 		}

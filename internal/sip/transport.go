@@ -127,7 +127,7 @@ func (a *Agent) responseFailed(log *zap.Logger, status int, err error) {
 // peer policy says otherwise).
 func (a *Agent) largeOver(host string) string {
 	host = strings.Trim(host, "[]")
-	for _, p := range a.cfg.Peers {
+	for _, p := range a.policy.Load().peers {
 		if strings.EqualFold(strings.Trim(p.Host, "[]"), host) {
 			return p.LargeOver
 		}

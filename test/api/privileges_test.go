@@ -76,6 +76,7 @@ func TestEveryRouteRefusesEveryClientWithoutItsPrivilege(t *testing.T) {
 		route{"GET", "/api/v1/events", "", auth.SessionsView},
 		route{"GET", "/api/v1/audit", "", auth.AuditView},
 		route{"GET", "/api/v1/calls", "", auth.AuditView},
+		route{"POST", "/api/v1/config/reload", "", auth.ConfigReload},
 		route{"GET", "/metrics", "", ""},
 		route{"GET", "/api/v1/openapi.json", "", ""},
 	)

@@ -359,7 +359,7 @@ func TestTLSCertificateReloadKeepsLiveCallsAndSurvivesGarbage(t *testing.T) {
 
 	copyFile(t, second.CertFile, live.CertFile)
 	copyFile(t, second.KeyFile, live.KeyFile)
-	if err := cc.app.Reload(); err != nil {
+	if _, err := cc.app.Reload(); err != nil {
 		t.Fatalf("Reload: %v", err)
 	}
 	if got := servedSerial(t, tlsAddr, ca.CAFile); got != 101 {
@@ -376,7 +376,7 @@ func TestTLSCertificateReloadKeepsLiveCallsAndSurvivesGarbage(t *testing.T) {
 	if err := os.WriteFile(live.CertFile, []byte("-----BEGIN CERTIFICATE-----\ngarbage\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := cc.app.Reload(); err == nil {
+	if _, err := cc.app.Reload(); err == nil {
 		t.Error("Reload of a broken certificate file succeeded; want an error")
 	}
 	cc.expectLog(t, "saying the certificate was not reloaded", func(line string) bool {

@@ -89,6 +89,8 @@ export declare const Privilege: Readonly<{
   LISTEN: "sessions.listen";
   /** Read the audit trail and call records. */
   AUDIT_VIEW: "audit.view";
+  /** Ask callctl to re-read its configuration (POST /api/v1/config/reload). */
+  CONFIG_RELOAD: "config.reload";
 }>;
 
 /** A privilege name: one of the values of Privilege. */

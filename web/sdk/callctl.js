@@ -154,6 +154,8 @@ export const Privilege = Object.freeze(
   LISTEN: "sessions.listen",
   /** Read the audit trail and call records. */
   AUDIT_VIEW: "audit.view",
+  /** Ask callctl to re-read its configuration (POST /api/v1/config/reload). */
+  CONFIG_RELOAD: "config.reload",
   }),
 );
 
