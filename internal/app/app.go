@@ -18,6 +18,7 @@ import (
 	"github.com/callctl/callctl/internal/audit"
 	"github.com/callctl/callctl/internal/auth"
 
+	"github.com/callctl/callctl/internal/cluster"
 	"github.com/callctl/callctl/internal/config"
 	"github.com/callctl/callctl/internal/flood"
 	"github.com/callctl/callctl/internal/listen"
@@ -37,15 +38,16 @@ type App struct {
 	reg    *session.Registry
 	ports  *media.PortPool
 
-	listen *listen.Manager
-	calls  *store.Store  // the live-call store, nil when cluster.store is off
-	writer *store.Writer // its record writer
-	adopt  func()        // starts the calls re-adopted from the store (Run)
-	auth   *auth.Authenticator
-	store  *audit.Store
-	api    *api.Server
-	apiLn  net.Listener
-	apiURL string
+	listen  *listen.Manager
+	calls   *store.Store     // the live-call store, nil when cluster.store is off
+	writer  *store.Writer    // its record writer
+	adopt   func()           // starts the calls re-adopted from the store (Run)
+	cluster *cluster.Cluster // heartbeats, claims and handoffs; nil without a store
+	auth    *auth.Authenticator
+	store   *audit.Store
+	api     *api.Server
+	apiLn   net.Listener
+	apiURL  string
 
 	reload reloader // reload.go
 }
@@ -118,7 +120,8 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 	}
 	var keeper session.Keeper
 	if a.calls != nil {
-		a.writer = a.calls.NewWriter(nil)
+		// A record changed under this node: another claimed the call.
+		a.writer = a.calls.NewWriter(func(key string) { a.engine.Release(key, "another node") })
 		keeper = a.writer
 	}
 	a.reload.load, a.reload.current = opts.Load, cfg
@@ -334,6 +337,11 @@ func (a *App) Run(ctx context.Context) error {
 	}()
 	a.agent.Serve()
 	a.adopt()
+	if a.cluster != nil {
+		if err := a.cluster.Start(); err != nil {
+			a.log.Error("cluster: not watching the other nodes", zap.Error(err))
+		}
+	}
 	a.log.Info("callctl serving",
 		zap.String("sip", a.agent.Addr()),
 		zap.Strings("transports", a.cfg.SIP.Transports),
@@ -344,6 +352,10 @@ func (a *App) Run(ctx context.Context) error {
 	<-ctx.Done()
 
 	a.engine.Drain()
+	// In a cluster the calls go on on the other nodes (docs/cluster.md).
+	if a.cluster != nil && a.cluster.HandOff(a.cfg.Shutdown.DrainTimeout) {
+		a.log.Info("calls handed to the other nodes", zap.Int("left", a.reg.LiveCount()))
+	}
 	if n := a.reg.LiveCount(); n > 0 {
 		a.log.Info("draining live calls", zap.Int("sessions", n), zap.Duration("drain_timeout", a.cfg.Shutdown.DrainTimeout))
 	}
@@ -362,6 +374,9 @@ func (a *App) Run(ctx context.Context) error {
 	<-served
 	if err := a.store.Close(); err != nil {
 		a.log.Warn("closing the audit store", zap.Error(err))
+	}
+	if a.cluster != nil {
+		a.cluster.Stop()
 	}
 	a.closeStore()
 	a.log.Info("callctl stopped")

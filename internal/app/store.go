@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/callctl/callctl/internal/cluster"
 	"github.com/callctl/callctl/internal/config"
-	"github.com/callctl/callctl/internal/session"
 	"github.com/callctl/callctl/internal/store"
 	"go.uber.org/zap"
 )
@@ -21,10 +21,13 @@ func openStore(cfg config.Config, log *zap.Logger) (*store.Store, error) {
 		return nil, nil
 	}
 	n := cfg.Cluster.NATS
+	e := cfg.Cluster.Embedded
 	opts := store.Options{
 		Node: cfg.NodeName(), Embedded: cfg.Cluster.Store == "embedded", Dir: cfg.StoreDir(),
 		URL: n.URL, Credentials: n.Credentials, CAFile: n.CAFile, CertFile: n.CertFile, KeyFile: n.KeyFile,
-		Replicas: cfg.Cluster.Replicas,
+		Replicas:      cfg.Cluster.Replicas,
+		ClusterListen: e.Listen, ClusterName: e.Name, Routes: e.Routes,
+		NodeTimeout: cfg.Cluster.NodeTimeout,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
@@ -41,17 +44,17 @@ func (a *App) recoverCalls() (start func(), err error) {
 	if a.calls == nil {
 		return func() {}, nil
 	}
+	a.cluster = cluster.New(cluster.Config{
+		Node: a.cfg.NodeName(), Heartbeat: a.cfg.Cluster.Heartbeat, NodeTimeout: a.cfg.Cluster.NodeTimeout,
+		SIP: a.agent.Addr(), API: a.apiURL,
+	}, a.calls, a.engine, a.log.Named("cluster"))
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
-	recs, err := a.calls.Records(ctx)
+	start, err = a.cluster.Adopt(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("cluster.store: reading the live calls back: %w", err)
 	}
-	entries := make([]session.RecordEntry, len(recs))
-	for i, r := range recs {
-		entries[i] = session.RecordEntry{Key: r.Key, Value: r.Value, Revision: r.Revision}
-	}
-	return a.engine.Recover(entries), nil
+	return start, nil
 }
 
 // storeWritesMetric is the writer's counters by result, for /metrics; nil

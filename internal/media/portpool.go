@@ -197,6 +197,33 @@ func (p *PortPool) Allocate(cfg EndpointConfig) (*Endpoint, error) {
 	return nil, fmt.Errorf("media: %w in %d-%d (%d in use, %d resting)", ErrNoPorts, first, last+1, inUse, resting)
 }
 
+// Rest keeps the given RTP ports from being handed out for d: the relay
+// ports of a process that died, to which parties not yet moved elsewhere
+// still send (a new call on one of them would get another call's audio
+// from a party at the same address). Ports not free now are left alone.
+func (p *PortPool) Rest(ports []int, d time.Duration) {
+	if len(ports) == 0 || d <= 0 {
+		return
+	}
+	rest := map[int]bool{}
+	for _, port := range ports {
+		rest[port] = true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	until := p.now().Add(d)
+	for n := p.free.len(); n > 0; n-- {
+		port, _ := p.free.pop()
+		if rest[port] {
+			// Its expiry is later than the ring's order assumes: the pairs
+			// behind it wake no earlier than it does (a start-up's once).
+			p.resting.push(restingPort{port: port, until: until})
+		} else {
+			p.free.push(port)
+		}
+	}
+}
+
 // ForeignDropped reports the packets the pool's endpoints have dropped
 // because they came from a source that was not the party's (see Latching).
 func (p *PortPool) ForeignDropped() uint64 { return p.foreign.Load() }

@@ -229,3 +229,27 @@ func TestAllocateRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// The ports a dead process used rest when a new one starts: no endpoint
+// gets one of them until the rest is over (parties not yet moved still
+// send there), and the others are handed out as usual.
+func TestRestKeepsADeadProcessesPortsBack(t *testing.T) {
+	pool := newTestPool(t, 3, 0)
+	clock := newFakeClock()
+	pool.now = clock.now
+	first, _ := pool.Range()
+	dead := []int{first, first + 2}
+	pool.Rest(dead, time.Minute)
+	e := allocate(t, pool)
+	if e.Port() != first+4 {
+		t.Errorf("Allocate gave port %d; want %d, the one pair not resting", e.Port(), first+4)
+	}
+	if _, err := pool.Allocate(EndpointConfig{IP: loopback}); !errors.Is(err, ErrNoPorts) {
+		t.Fatalf("Allocate while the dead process's pairs rest: err = %v, want ErrNoPorts", err)
+	}
+	clock.advance(time.Minute)
+	f := allocate(t, pool)
+	if f.Port() != dead[0] && f.Port() != dead[1] {
+		t.Errorf("after the rest Allocate gave %d; want one of %v", f.Port(), dead)
+	}
+}

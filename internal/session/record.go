@@ -53,6 +53,9 @@ type record struct {
 	Origins [2]media.SDPOrigin `json:"origins"`
 	Hold    [2]bool            `json:"hold"`
 	AllowB  string             `json:"allow_b,omitempty"`
+	// Ports are the relay's RTP ports toward each party: after a crash
+	// they rest before they serve another call (recover.go).
+	Ports [2]int `json:"ports"`
 	// SRTP says a leg's media is SRTP: its keys are not kept.
 	SRTP bool `json:"srtp,omitempty"`
 }
@@ -142,6 +145,7 @@ func (s *Session) record() record {
 		Origins: [2]media.SDPOrigin{s.wa.Origin(), s.wb.Origin()},
 		Hold:    [2]bool{s.holdA, s.holdB},
 		AllowB:  s.allowB,
+		Ports:   [2]int{s.ea.Port(), s.eb.Port()},
 		SRTP:    s.srtp.localA.Suite != media.SuiteNone || s.srtp.localB.Suite != media.SuiteNone,
 	}
 	return r
@@ -173,4 +177,29 @@ func decodeRecord(key string, b []byte) (*record, error) {
 func isHex(s string) bool {
 	_, err := hex.DecodeString(s)
 	return err == nil
+}
+
+// RecordOwner is the node a stored record names as its owner ("" when it
+// is not a record).
+func RecordOwner(value []byte) string {
+	var r struct {
+		Node string `json:"node"`
+	}
+	if json.Unmarshal(value, &r) != nil {
+		return ""
+	}
+	return r.Node
+}
+
+// WithOwner returns a stored record with node as its owner, for a claim.
+// A record this version cannot re-adopt keeps the rest as it is (whoever
+// claims it ends its call, recover.go).
+func WithOwner(value []byte, node string) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(value, &m); err != nil || m == nil {
+		return nil, fmt.Errorf("%w: not a JSON object", errBadRecord)
+	}
+	n, _ := json.Marshal(node)
+	m["node"] = n
+	return json.Marshal(m)
 }

@@ -37,8 +37,12 @@ type RecoverResult struct {
 func (e *Engine) Recover(entries []RecordEntry) (start func()) {
 	var res RecoverResult
 	var ready []*Session
+	var deadPorts []int
 	for _, en := range entries {
 		r, err := decodeRecord(en.Key, en.Value)
+		if e.reg.liveSession(en.Key) != nil {
+			continue // already running here
+		}
 		if r != nil && r.Node != e.cfg.Node {
 			res.Skipped++
 			continue
@@ -61,7 +65,12 @@ func (e *Engine) Recover(entries []RecordEntry) (start func()) {
 		}
 		ready = append(ready, s)
 		res.Adopted++
+		deadPorts = append(deadPorts, r.Ports[0], r.Ports[1])
 	}
+	// Parties not re-INVITEd yet still send to the dead process's ports:
+	// none of them serves a new endpoint until the moves are over (RFC
+	// 3261's 64*T1 covers every re-INVITE's retransmissions).
+	e.ports.Rest(deadPorts, 32*time.Second)
 	if res.Adopted+res.Ended > 0 {
 		e.log.Info("re-adopting calls from the store", zap.Int("calls", res.Adopted), zap.Int("ended", res.Ended), zap.Int("other_nodes", res.Skipped))
 	}

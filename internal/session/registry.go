@@ -157,6 +157,15 @@ func (r *Registry) pruneLocked() {
 	}
 }
 
+// handedOff forgets a session whose call another node carries now.
+func (r *Registry) handedOff(s *Session) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.live[s.id] == s {
+		delete(r.live, s.id)
+	}
+}
+
 // liveSession returns the live session with id, or nil.
 func (r *Registry) liveSession(id string) *Session {
 	r.mu.RLock()

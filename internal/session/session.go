@@ -68,6 +68,7 @@ type Session struct {
 	recovered     *record        // the record this session was re-adopted from (recover.go)
 	recovering    int            // re-adopting: parties yet to answer the re-INVITE
 	recoverFailed string         // why re-adopting failed, once a party refused
+	handedTo      string         // the node the call went to (handoff.go)
 
 	mu     sync.RWMutex // guards snap, ea, eb for readers
 	snap   Snapshot
@@ -366,6 +367,10 @@ func (s *Session) refuse(status int, reason, why string) bool {
 }
 
 func (s *Session) cleanup() {
+	if s.handedTo != "" {
+		s.cleanupHandedOff()
+		return
+	}
 	// No session stops without a final state and its event: whatever path
 	// stopped the loop, a live state here is ended as ERROR (and its legs
 	// hung up) before the session is recorded and retired.
@@ -505,6 +510,8 @@ func (s *Session) handle(item any) {
 			s.a.Respond(480, "Temporarily Unavailable", nil)
 			s.end(NotAnswered, fmt.Sprintf("no answer within %s", s.e.cfg.RingTimeout))
 		}
+	case releaseCmd:
+		s.onRelease(ev)
 	case abortCmd:
 		s.hangupAll(ev.reason)
 		s.end(Aborted, ev.reason)

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -18,6 +20,14 @@ const (
 	embeddedMaxMemory = 64 << 20
 	embeddedMaxStore  = 1 << 30
 )
+
+// clientToken guards the embedded server's loopback client port (in a
+// cluster; alone it has none): random per process.
+var clientToken = func() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}()
 
 // startEmbedded runs an in-process NATS server with JetStream on
 // opts.Dir. It listens on no port: callctl reaches it in-process.
@@ -48,6 +58,12 @@ func startEmbedded(opts Options, log *zap.Logger) (*server.Server, error) {
 			urls = append(urls, "nats-route://"+r)
 		}
 		so.Routes = server.RoutesFromStr(strings.Join(urls, ","))
+		// A server in a cluster needs a client listener (nats-server
+		// starts routing only once it listens): loopback, an ephemeral
+		// port, and a token only this process knows.
+		so.DontListen = false
+		so.Host, so.Port = "127.0.0.1", server.RANDOM_PORT
+		so.Authorization = clientToken
 	}
 	srv, err := server.NewServer(so)
 	if err != nil {

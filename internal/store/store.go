@@ -16,8 +16,7 @@ import (
 // keyed by session id.
 const (
 	CallsBucket = "callctl_calls"
-	// NodesBucket holds one heartbeat per live node; an entry lapses
-	// NodeTimeout after its node's last heartbeat (the bucket's TTL).
+	// NodesBucket holds each node's latest heartbeat.
 	NodesBucket = "callctl_nodes"
 )
 
@@ -43,7 +42,7 @@ type Options struct {
 	// the other nodes' (a NATS cluster); empty ClusterListen: alone.
 	ClusterListen, ClusterName string
 	Routes                     []string
-	// NodeTimeout is how long a heartbeat lasts (NodesBucket's TTL).
+	// NodeTimeout is how long a node may go without a heartbeat.
 	NodeTimeout time.Duration
 }
 
@@ -77,7 +76,7 @@ func Open(ctx context.Context, opts Options, log *zap.Logger) (*Store, error) {
 		if s.srv, err = startEmbedded(opts, log); err != nil {
 			return nil, err
 		}
-		s.nc, err = nats.Connect("", nats.InProcessServer(s.srv), nats.Name("callctl "+opts.Node))
+		s.nc, err = nats.Connect("", nats.InProcessServer(s.srv), nats.Name("callctl "+opts.Node), nats.Token(clientToken))
 	} else {
 		s.nc, err = connectExternal(opts, log)
 	}
@@ -105,7 +104,9 @@ func Open(ctx context.Context, opts Options, log *zap.Logger) (*Store, error) {
 			History:     1,
 			Storage:     jetstream.MemoryStorage,
 			Replicas:    replicas,
-			TTL:         max(opts.NodeTimeout, time.Second),
+			// Only for tidiness: whether a node is alive is told by its
+			// heartbeat advancing (package cluster), not by this.
+			TTL: max(10*opts.NodeTimeout, time.Minute),
 		})
 	}
 	if err != nil {
@@ -120,7 +121,11 @@ func Open(ctx context.Context, opts Options, log *zap.Logger) (*Store, error) {
 // the nodes start) until ctx ends.
 func createBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	for {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+		// Each try on its own short deadline: with no JetStream leader yet
+		// a request is not answered at all.
+		try, cancel := context.WithTimeout(ctx, 2*time.Second)
+		kv, err := js.CreateOrUpdateKeyValue(try, cfg)
+		cancel()
 		if err == nil {
 			return kv, nil
 		}
@@ -146,20 +151,20 @@ func (s *Store) Forget(ctx context.Context, node string) error {
 	return s.nodes.Purge(ctx, node)
 }
 
-// Nodes returns the heartbeat of every live node.
-func (s *Store) Nodes(ctx context.Context) (map[string][]byte, error) {
+// Nodes returns the last heartbeat of every node that wrote one lately.
+func (s *Store) Nodes(ctx context.Context) (map[string]Entry, error) {
 	lister, err := s.nodes.ListKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: listing %s: %w", NodesBucket, err)
 	}
 	defer func() { _ = lister.Stop() }()
-	out := map[string][]byte{}
+	out := map[string]Entry{}
 	for key := range lister.Keys() {
 		e, err := s.nodes.Get(ctx, key)
 		if err != nil {
 			continue // lapsed since it was listed
 		}
-		out[key] = e.Value()
+		out[key] = Entry{Key: key, Value: e.Value(), Revision: e.Revision()}
 	}
 	return out, nil
 }
@@ -211,8 +216,21 @@ func (s *Store) Close() {
 	}
 }
 
-// Records returns every call record in the store.
+// Records returns every call record in the store, trying again (until
+// ctx ends) while JetStream does not answer: the bucket's leader may have
+// gone with a node, and its successor is elected within seconds.
 func (s *Store) Records(ctx context.Context) ([]Entry, error) {
+	for {
+		try, cancel := context.WithTimeout(ctx, 3*time.Second)
+		out, err := s.records(try)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return out, err
+		}
+	}
+}
+
+func (s *Store) records(ctx context.Context) ([]Entry, error) {
 	lister, err := s.calls.ListKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: listing %s: %w", CallsBucket, err)
@@ -270,4 +288,36 @@ func isConflict(err error) bool {
 	}
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// WatchCalls calls f with every change to the call records from now on
+// (value nil for a removed one) until ctx ends; f runs on one goroutine,
+// in order.
+func (s *Store) WatchCalls(ctx context.Context, f func(key string, value []byte)) error {
+	w, err := s.calls.WatchAll(ctx, jetstream.UpdatesOnly())
+	if err != nil {
+		return fmt.Errorf("store: watching %s: %w", CallsBucket, err)
+	}
+	go func() {
+		defer func() { _ = w.Stop() }()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					continue
+				}
+				if e.Operation() != jetstream.KeyValuePut {
+					f(e.Key(), nil)
+				} else {
+					f(e.Key(), e.Value())
+				}
+			}
+		}
+	}()
+	return nil
 }

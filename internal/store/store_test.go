@@ -41,7 +41,9 @@ func waitWritten(t *testing.T, w *Writer) {
 
 func records(t *testing.T, s *Store) map[string]string {
 	t.Helper()
-	es, err := s.Records(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	es, err := s.Records(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,6 +76,15 @@ type Daemon struct {
 // SIGKILL) if it is still running, and prints its log if the test failed.
 func StartDaemon(t *testing.T, bin, apiURL string, args, env []string) *Daemon {
 	t.Helper()
+	d := LaunchDaemon(t, bin, args, env)
+	d.WaitReady(t, apiURL, 15*time.Second)
+	return d
+}
+
+// LaunchDaemon is StartDaemon without the wait: for nodes that become
+// ready only together (a NATS cluster electing its leader).
+func LaunchDaemon(t *testing.T, bin string, args, env []string) *Daemon {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "callctl.log")
 	out, err := os.Create(logPath)
 	if err != nil {
@@ -110,8 +119,15 @@ func StartDaemon(t *testing.T, bin, apiURL string, args, env []string) *Daemon {
 			t.Logf("callctl (pid %d) %v; its log:\n%s", cmd.Process.Pid, strings.Join(cmd.Args, " "), d.Output())
 		}
 	})
+	return d
+}
+
+// WaitReady waits until /readyz at apiURL answers 200, failing the test if
+// the process exits first or timeout passes.
+func (d *Daemon) WaitReady(t *testing.T, apiURL string, timeout time.Duration) {
+	t.Helper()
 	client := &http.Client{Timeout: time.Second}
-	if !Eventually(15*time.Second, func() bool {
+	if !Eventually(timeout, func() bool {
 		select {
 		case <-d.done:
 			return true
@@ -124,14 +140,13 @@ func StartDaemon(t *testing.T, bin, apiURL string, args, env []string) *Daemon {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}) {
-		t.Fatalf("callctl not ready at %s/readyz after 15 s; its log:\n%s", apiURL, d.Output())
+		t.Fatalf("callctl not ready at %s/readyz after %v; its log:\n%s", apiURL, timeout, d.Output())
 	}
 	select {
 	case <-d.done:
-		t.Fatalf("callctl exited at start-up (%v); its log:\n%s", cmd.ProcessState, d.Output())
+		t.Fatalf("callctl exited at start-up (%v); its log:\n%s", d.cmd.ProcessState, d.Output())
 	default:
 	}
-	return d
 }
 
 // Output is what the process has written so far.

@@ -1,0 +1,361 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"hash/fnv"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/callctl/callctl/internal/session"
+	"github.com/callctl/callctl/internal/store"
+	"go.uber.org/zap"
+)
+
+// Config is this node's part in the cluster.
+type Config struct {
+	Node        string
+	Heartbeat   time.Duration
+	NodeTimeout time.Duration
+	// SIP and API are this node's addresses, told in its heartbeat.
+	SIP, API string
+}
+
+// Beat is what a node's heartbeat says.
+type Beat struct {
+	Node     string    `json:"node"`
+	Instance string    `json:"instance"` // this process
+	SIP      string    `json:"sip"`
+	API      string    `json:"api"`
+	Started  time.Time `json:"started"`
+}
+
+// Cluster runs this node's heartbeat and claims.
+type Cluster struct {
+	cfg      Config
+	st       *store.Store
+	eng      *session.Engine
+	log      *zap.Logger
+	instance string
+	started  time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	seen    map[string]bool      // nodes alive at the last look
+	beats   int                  // this node's heartbeats written so far
+	last    map[string]heartbeat // each node's latest heartbeat, as this node saw it
+	orphans bool            // records of unknown owners seen at start: look again once
+	leaving atomic.Bool
+
+	claimed atomic.Uint64 // calls claimed from other nodes
+}
+
+// heartbeat is a node's latest heartbeat as seen here: its revision in the
+// store and how many of this node's own heartbeats had been written when
+// it changed. A node is dead when this node wrote NodeTimeout's worth of
+// heartbeats since its last changed: a clock that only runs while the
+// store takes writes, so a store that stalls (its leader went with a dead
+// node) makes nobody look dead.
+type heartbeat struct {
+	rev    uint64
+	atBeat int
+}
+
+// New prepares the cluster side of a node; Adopt and Start run it.
+func New(cfg Config, st *store.Store, eng *session.Engine, log *zap.Logger) *Cluster {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Cluster{cfg: cfg, st: st, eng: eng, log: log, instance: hex.EncodeToString(b[:]), started: time.Now(),
+		ctx: ctx, cancel: cancel, seen: map[string]bool{}, last: map[string]heartbeat{}}
+}
+
+// Claimed is the number of calls this node claimed from others.
+func (c *Cluster) Claimed() uint64 { return c.claimed.Load() }
+
+// Adopt claims this node's own records (its previous process died) before
+// SIP serves, so that nobody else claims them meanwhile, and re-registers
+// their calls; the start it returns begins their re-INVITEs. Records of
+// other nodes that have no heartbeat are looked at again once the others
+// had NodeTimeout to announce themselves.
+func (c *Cluster) Adopt(ctx context.Context) (start func(), err error) {
+	recs, err := c.st.Records(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var mine []session.RecordEntry
+	for _, r := range recs {
+		switch session.RecordOwner(r.Value) {
+		case c.cfg.Node:
+			if e, ok := c.claim(ctx, r); ok {
+				mine = append(mine, e)
+			}
+		default:
+			c.orphans = true
+		}
+	}
+	return c.eng.Recover(mine), nil
+}
+
+// claim makes this node the owner of r (compare-and-swap on its revision).
+func (c *Cluster) claim(ctx context.Context, r store.Entry) (session.RecordEntry, bool) {
+	value, err := session.WithOwner(r.Value, c.cfg.Node)
+	if err != nil {
+		c.log.Error("cluster: a call record that is not one; left alone", zap.String("session", r.Key), zap.Error(err))
+		return session.RecordEntry{}, false
+	}
+	rev, err := c.st.Claim(ctx, r.Key, value, r.Revision)
+	if errors.Is(err, store.ErrConflict) {
+		return session.RecordEntry{}, false // someone else was first
+	}
+	if err != nil {
+		c.log.Warn("cluster: claiming a call failed", zap.String("session", r.Key), zap.Error(err))
+		return session.RecordEntry{}, false
+	}
+	return session.RecordEntry{Key: r.Key, Value: value, Revision: rev}, true
+}
+
+// Start runs the heartbeat, the watch on the nodes and the watch on the
+// records until Stop.
+func (c *Cluster) Start() error {
+	// A record that another node claims names it: let the call go here.
+	err := c.st.WatchCalls(c.ctx, func(key string, value []byte) {
+		if value == nil {
+			return
+		}
+		if owner := session.RecordOwner(value); owner != "" && owner != c.cfg.Node {
+			c.eng.Release(key, owner)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	c.beat()
+	c.wg.Add(1)
+	go c.loop()
+	return nil
+}
+
+func (c *Cluster) loop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !c.leaving.Load() {
+			c.beat()
+		}
+		c.look()
+	}
+}
+
+func (c *Cluster) beat() {
+	b, _ := json.Marshal(Beat{Node: c.cfg.Node, Instance: c.instance, SIP: c.cfg.SIP, API: c.cfg.API, Started: c.started})
+	// A slow write is still worth waiting for, up to a third of the
+	// timeout: the heartbeat must land before the last one lapses.
+	ctx, cancel := context.WithTimeout(c.ctx, max(c.cfg.Heartbeat, c.cfg.NodeTimeout/3))
+	defer cancel()
+	if err := c.st.Beat(ctx, c.cfg.Node, b); err != nil {
+		if c.ctx.Err() == nil {
+			c.log.Warn("cluster: heartbeat not written", zap.Error(err))
+		}
+		return
+	}
+	c.mu.Lock()
+	c.beats++
+	c.mu.Unlock()
+}
+
+// live is the set of nodes alive: this one, and those whose heartbeat
+// advanced within the last NodeTimeout of this node's own heartbeats.
+func (c *Cluster) live(ctx context.Context) (map[string]bool, error) {
+	entries, err := c.st.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	window := max(int(c.cfg.NodeTimeout/c.cfg.Heartbeat), 3)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]bool{c.cfg.Node: true}
+	for n := range c.last {
+		if _, ok := entries[n]; !ok {
+			delete(c.last, n) // removed: it left
+		}
+	}
+	for n, e := range entries {
+		h, ok := c.last[n]
+		if !ok || h.rev != e.Revision {
+			h = heartbeat{rev: e.Revision, atBeat: c.beats}
+			c.last[n] = h
+		}
+		if c.beats-h.atBeat < window {
+			out[n] = true
+		}
+	}
+	return out, nil
+}
+
+// Peers are the other live nodes.
+func (c *Cluster) Peers(ctx context.Context) []string {
+	live, err := c.live(ctx)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for n := range live {
+		if n != c.cfg.Node {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// look compares the live nodes with those seen before: the calls of a
+// node that is gone are claimed.
+func (c *Cluster) look() {
+	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+	defer cancel()
+	live, err := c.live(ctx)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	var gone []string
+	for n := range c.seen {
+		if !live[n] && n != c.cfg.Node {
+			gone = append(gone, n)
+		}
+	}
+	c.seen = live
+	orphans := c.orphans && time.Since(c.started) > c.cfg.NodeTimeout
+	if orphans {
+		c.orphans = false
+	}
+	c.mu.Unlock()
+	if len(gone) > 0 || orphans {
+		if len(gone) > 0 {
+			c.log.Warn("cluster: nodes gone; claiming their calls", zap.Strings("nodes", gone))
+		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.claimFrom(live)
+		}()
+	}
+}
+
+// claimFrom claims the records whose owner has no heartbeat: each first by
+// the live node that rendezvous hashing picks for it (spreading the calls),
+// and whatever is left after NodeTimeout by any node.
+func (c *Cluster) claimFrom(live map[string]bool) {
+	if c.leaving.Load() {
+		return
+	}
+	nodes := make([]string, 0, len(live)+1)
+	for n := range live {
+		nodes = append(nodes, n)
+	}
+	if !live[c.cfg.Node] {
+		nodes = append(nodes, c.cfg.Node)
+	}
+	for round := 0; round < 2; round++ {
+		ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
+		recs, err := c.st.Records(ctx)
+		var won []session.RecordEntry
+		for _, r := range recs {
+			owner := session.RecordOwner(r.Value)
+			if owner == c.cfg.Node || live[owner] && owner != "" {
+				continue
+			}
+			if round == 0 && pick(nodes, r.Key) != c.cfg.Node {
+				continue // another survivor's to claim first
+			}
+			if e, ok := c.claim(ctx, r); ok {
+				won = append(won, e)
+			}
+		}
+		cancel()
+		if err != nil && c.ctx.Err() == nil {
+			c.log.Warn("cluster: reading records to claim", zap.Error(err))
+		}
+		if len(won) > 0 {
+			c.claimed.Add(uint64(len(won)))
+			c.log.Info("cluster: claimed calls of nodes gone", zap.Int("calls", len(won)), zap.Int("round", round))
+			c.eng.Recover(won)()
+		}
+		if round == 0 {
+			select {
+			case <-c.ctx.Done():
+				return
+			case <-time.After(c.cfg.NodeTimeout):
+			}
+		}
+	}
+}
+
+// pick is the node rendezvous hashing gives key to: every node computes
+// the same from the same list.
+func pick(nodes []string, key string) string {
+	var best string
+	var top uint64
+	for _, n := range nodes {
+		h := fnv.New64a()
+		h.Write([]byte(n))
+		h.Write([]byte{0})
+		h.Write([]byte(key))
+		if s := h.Sum64(); best == "" || s > top || s == top && n < best {
+			best, top = n, s
+		}
+	}
+	return best
+}
+
+// HandOff gives this node's calls to the other nodes (a deploy's SIGTERM):
+// its heartbeat goes at once, so they claim its calls as a dead node's,
+// and each call is let go as its record names its new owner. It returns
+// false at once when no other node is alive (a single node drains
+// instead), else once no call is left here or wait passed.
+func (c *Cluster) HandOff(wait time.Duration) bool {
+	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+	peers := c.Peers(ctx)
+	cancel()
+	if len(peers) == 0 {
+		return false
+	}
+	c.leaving.Store(true)
+	ctx, cancel = context.WithTimeout(c.ctx, 5*time.Second)
+	err := c.st.Forget(ctx, c.cfg.Node)
+	cancel()
+	if err != nil {
+		c.log.Warn("cluster: heartbeat not removed; the others claim the calls once it lapses", zap.Error(err))
+	}
+	n := len(c.eng.Owned())
+	c.log.Info("cluster: handing calls to the other nodes", zap.Int("calls", n), zap.Strings("nodes", peers))
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) && len(c.eng.Owned()) > 0 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if left := len(c.eng.Owned()); left > 0 {
+		c.log.Warn("cluster: calls not taken by another node in time", zap.Int("calls", left))
+	}
+	return true
+}
+
+// Stop ends the heartbeat and the watches.
+func (c *Cluster) Stop() {
+	c.cancel()
+	c.wg.Wait()
+}

@@ -1,0 +1,194 @@
+package api
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/callctl/callctl/test/callctltest"
+	"github.com/callctl/callctl/test/peers"
+)
+
+// startCluster starts n callctl nodes whose embedded NATS servers form
+// one NATS cluster (JetStream replicas 3), all with trunk as their trunk,
+// and waits until every one is ready.
+func startCluster(t *testing.T, n int, trunk, configFile string) ([]*restartable, []*callctltest.Daemon) {
+	t.Helper()
+	routes := make([]string, n)
+	for i := range routes {
+		routes[i] = fmt.Sprintf("127.0.0.1:%d", peers.FreeUDPPort(t))
+	}
+	nodes := make([]*restartable, n)
+	daemons := make([]*callctltest.Daemon, n)
+	for i := range nodes {
+		nodes[i] = newRestartable(t, trunk, fmt.Sprintf("node-%d", i+1))
+		nodes[i].args = append(nodes[i].args, "--config", configFile)
+		others := slices.Delete(slices.Clone(routes), i, i+1)
+		nodes[i].env = append(nodes[i].env,
+			"CALLCTL_CLUSTER_EMBEDDED_LISTEN="+routes[i],
+			"CALLCTL_CLUSTER_EMBEDDED_ROUTES="+strings.Join(others, ","),
+			"CALLCTL_CLUSTER_REPLICAS=3",
+			"CALLCTL_CLUSTER_HEARTBEAT=500ms",
+			"CALLCTL_CLUSTER_NODE_TIMEOUT=3s",
+			"CALLCTL_SHUTDOWN_DRAIN_TIMEOUT=20s",
+		)
+		daemons[i] = callctltest.LaunchDaemon(t, nodes[i].bin, nodes[i].args, nodes[i].env)
+	}
+	for i, d := range daemons {
+		d.WaitReady(t, nodes[i].s.url, 40*time.Second)
+	}
+	return nodes, daemons
+}
+
+// carried waits until the nodes, between them, carry exactly ids, each
+// IN_CALL with audio both ways on both legs, and returns how many each
+// carries.
+func carried(t *testing.T, what string, nodes []*restartable, ids []string, timeout time.Duration) []int {
+	t.Helper()
+	var per []int
+	var seen []legView
+	ok := callctltest.Eventually(timeout, func() bool {
+		per, seen = make([]int, len(nodes)), nil
+		var got []string
+		for i, n := range nodes {
+			for _, v := range n.s.legViews(t) {
+				if v.State == "IN_CALL" && v.talking() {
+					got = append(got, v.ID)
+					per[i]++
+				}
+				seen = append(seen, v)
+			}
+		}
+		slices.Sort(got)
+		return slices.Equal(got, ids)
+	})
+	if !ok {
+		t.Fatalf("%s: want sessions %v IN_CALL with audio both ways, between the nodes; have %+v", what, ids, seen)
+	}
+	return per
+}
+
+// phonePairs starts n baresip callees (3001, 3002, …) and n callers, and
+// writes a configuration whose routes send 30NN to its callee. baresip is
+// the peer here because a moved call needs parties that honour RFC 3261's
+// target refresh and answer where the Via says (SIPp answers a call's
+// requests to the address it first talked to).
+func phonePairs(t *testing.T, n int) (callers, callees []*peers.Baresip, configFile string) {
+	t.Helper()
+	var yaml strings.Builder
+	yaml.WriteString("routes:\n")
+	for i := range n {
+		callee := peers.StartBaresip(t, peers.BaresipOptions{User: fmt.Sprintf("30%02d", i+1)})
+		callees = append(callees, callee)
+		fmt.Fprintf(&yaml, "  - match: \"30%02d\"\n    target: \"sip:{number}@%s\"\n", i+1, callee.SIPAddr())
+		callers = append(callers, peers.StartBaresip(t, peers.BaresipOptions{User: fmt.Sprintf("10%02d", i+1)}))
+	}
+	configFile = filepath.Join(t.TempDir(), "callctl.yaml")
+	if err := os.WriteFile(configFile, []byte(yaml.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return callers, callees, configFile
+}
+
+// callsThrough has each caller call its callee through node, and returns
+// the sessions' ids once every call talks.
+func callsThrough(t *testing.T, node *restartable, callers, callees []*peers.Baresip) []string {
+	t.Helper()
+	for i, p := range callers {
+		if err := p.Dial(fmt.Sprintf("sip:30%02d@%s", i+1, node.s.cfg.SIP.Listen)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range append(slices.Clone(callers), callees...) {
+		if _, err := p.WaitEvent(peers.EventCallEstablished, 15*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var vs []legView
+	if !callctltest.Eventually(20*time.Second, func() bool {
+		vs = node.s.legViews(t)
+		return len(vs) == len(callers) && !slices.ContainsFunc(vs, func(v legView) bool { return v.State != "IN_CALL" || !v.talking() })
+	}) {
+		t.Fatalf("want %d sessions IN_CALL with audio on %s; have %+v", len(callers), node.s.url, vs)
+	}
+	ids := make([]string, len(vs))
+	for i, v := range vs {
+		ids[i] = v.ID
+	}
+	slices.Sort(ids)
+	time.Sleep(500 * time.Millisecond) // records are written off the call's path
+	return ids
+}
+
+// hangUp has every caller hang up (a BYE to the node that carries its call
+// now) and waits until every callee saw its call close.
+func hangUp(t *testing.T, callers, callees []*peers.Baresip) {
+	t.Helper()
+	for _, p := range callers {
+		if err := p.Hangup(); err != nil {
+			t.Error(err)
+		}
+	}
+	for i, p := range callees {
+		if _, err := p.WaitEvent(peers.EventCallClosed, 10*time.Second); err != nil {
+			t.Errorf("callee %d: %v", i+1, err)
+		}
+	}
+}
+
+// Issue 12 point 3: a node of three killed with kill -9: once its
+// heartbeat lapses, the survivors claim its calls (spread over both) and
+// re-INVITE the parties onto their own relays; the calls keep their
+// session ids and talk again, and end normally when the callers hang up.
+func TestANodesCallsMoveToTheSurvivorsWhenItDies(t *testing.T) {
+	const calls = 4
+	callers, callees, configFile := phonePairs(t, calls)
+	nodes, daemons := startCluster(t, 3, "127.0.0.1:9", configFile)
+	ids := callsThrough(t, nodes[0], callers, callees)
+
+	daemons[0].Kill(t)
+	per := carried(t, "after node-1 died", nodes[1:], ids, 20*time.Second)
+	t.Logf("node-2 took %d calls, node-3 %d", per[0], per[1])
+	// Each survivor told its clients of the calls it re-adopted.
+	recovered := 0
+	for _, n := range nodes[1:] {
+		st := n.s.openStream(t, adminToken, "?since=0")
+		time.Sleep(200 * time.Millisecond)
+		for _, m := range st.messages() {
+			if m.Type == "RECOVERED" && slices.Contains(ids, m.SessionID) {
+				recovered++
+			}
+		}
+	}
+	if recovered != calls {
+		t.Errorf("RECOVERED events for %d of the %d calls on the survivors' event streams", recovered, calls)
+	}
+	hangUp(t, callers, callees)
+}
+
+// Issue 12 point 4: SIGTERM on a node of three hands its calls to the
+// other two instead of hanging them up, then the node exits 0: none of the
+// calls ends, they talk on through the others.
+func TestSIGTERMHandsANodesCallsToTheOthers(t *testing.T) {
+	const calls = 4
+	callers, callees, configFile := phonePairs(t, calls)
+	nodes, daemons := startCluster(t, 3, "127.0.0.1:9", configFile)
+	ids := callsThrough(t, nodes[0], callers, callees)
+
+	start := time.Now()
+	daemons[0].Signal(t, syscall.SIGTERM, 25*time.Second)
+	if code := daemons[0].ExitCode(); code != 0 {
+		t.Errorf("node-1 exited %d after SIGTERM; want 0", code)
+	}
+	if !strings.Contains(daemons[0].Output(), "calls handed to the other nodes") {
+		t.Errorf("node-1's log does not say it handed its calls over")
+	}
+	t.Logf("node-1 stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	carried(t, "after node-1 left", nodes[1:], ids, 10*time.Second)
+	hangUp(t, callers, callees)
+}
