@@ -52,7 +52,7 @@ type Cluster struct {
 	seen    map[string]bool      // nodes alive at the last look
 	beats   int                  // this node's heartbeats written so far
 	last    map[string]heartbeat // each node's latest heartbeat, as this node saw it
-	orphans bool            // records of unknown owners seen at start: look again once
+	orphans bool                 // records of unknown owners seen at start: look again once
 	leaving atomic.Bool
 
 	claimed atomic.Uint64 // calls claimed from other nodes
