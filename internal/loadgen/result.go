@@ -31,6 +31,8 @@ type Result struct {
 	// Extensions is what was negotiated with Config.Extensions.
 	Extensions *ExtensionsResult `json:"extensions,omitempty"`
 	API        *APIResult        `json:"api,omitempty"`
+	// Reinvites counts the in-dialog INVITEs answered, when there were any.
+	Reinvites *ReinviteResult `json:"reinvites,omitempty"`
 	// CalleeErrors counts what went wrong on the callee side (requests for
 	// unknown dialogs, missing ACKs).
 	CalleeErrors map[string]uint64 `json:"callee_errors,omitempty"`
@@ -175,6 +177,7 @@ func (g *Generator) result(start time.Time, launched, total time.Duration) *Resu
 	if cfg.Extensions {
 		r.Extensions = g.ext.result()
 	}
+	r.Reinvites = g.reinv.result()
 	if g.api != nil {
 		g.api.ops.Wait()
 		r.API = g.api.result(g)
@@ -210,6 +213,10 @@ func (r *Result) WriteSummary(w io.Writer) {
 	if e := r.Extensions; e != nil {
 		fmt.Fprintf(w, "100rel   caller PRACKed %d, callee sent %d reliable 180s, %d PRACKed\n", e.CallerPRACKs, e.CalleeReliable, e.CalleePRACKed)
 		fmt.Fprintf(w, "timers   caller got Session-Expires in %d answers, callee was asked in %d INVITEs\n", e.CallerTimers, e.CalleeTimerAsked)
+	}
+	if v := r.Reinvites; v != nil {
+		fmt.Fprintf(w, "reinvite answered by the caller %d, the callee %d, refused %d; media moved %d; ACKed %d, not %d\n",
+			v.CallerAnswered, v.CalleeAnswered, v.Refused, v.MediaMoved, v.ACKed, v.NotACKed)
 	}
 	if a := r.API; a != nil {
 		fmt.Fprintf(w, "api      hold ok %d failed %d  unhold ok %d failed %d  op p50 %.1f ms p99 %.1f ms\n",
