@@ -52,12 +52,29 @@ type RecoveryRun struct {
 	Failed   uint64            `json:"failed"`
 	FailedBy map[string]uint64 `json:"failed_by,omitempty"`
 	// RTP over the whole run, both ways; most of the loss is the outage.
-	RTPSent           uint64  `json:"rtp_sent"`
-	RTPLost           uint64  `json:"rtp_lost"`
-	GeneratorDrops    uint64  `json:"kernel_drops_at_generator"`
-	LatencyP99AfterMs float64 `json:"latency_p99_after_ms"` // one-way, after all were back
-	StoreWritesThen   float64 `json:"store_writes_after"`   // ok writes of the new process
-	Skipped           string  `json:"skipped,omitempty"`
+	RTPSent        uint64 `json:"rtp_sent"`
+	RTPLost        uint64 `json:"rtp_lost"`
+	GeneratorDrops uint64 `json:"kernel_drops_at_generator"`
+	// One-way latency p99 over recoverySettle before the kill and after
+	// the last call was back: a relay that has caught up shows the same.
+	LatencyP99BeforeMs float64 `json:"latency_p99_before_ms"`
+	LatencyP99AfterMs  float64 `json:"latency_p99_after_ms"`
+	// Stray is generator audio that arrived for a stream no longer known.
+	Stray uint64 `json:"rtp_stray"`
+	// Crossed is audio sent after the kill that arrived at a socket of the
+	// generator other than its own call's: it went through another call's
+	// relay (loadgen.RTPResult.Crossed; with recoveryMediaSockets per side,
+	// most such packets land on another socket and are seen).
+	Crossed uint64 `json:"rtp_crossed"`
+	// ForeignDropped is the packets the new process refused by its
+	// latching rules (callctl_media_foreign_dropped_total): parties still
+	// sending to ports it now uses for other calls.
+	ForeignDropped float64 `json:"foreign_dropped_by_new_process"`
+	// StoreWritesThen is the ok writes of the new process recoverySettle
+	// after the last call was back (each re-adopted call's record is
+	// written again).
+	StoreWritesThen float64 `json:"store_writes_after"`
+	Skipped         string  `json:"skipped,omitempty"`
 }
 
 const (
@@ -65,6 +82,12 @@ const (
 	recoveryStoreWait = 10 * time.Second // for every answered call's record to be written
 	recoveryWait      = 30 * time.Second // after the restart, for the calls to come back
 	recoverySettle    = 2 * time.Second  // RTP flowing before the kill, and after all are back
+	// recoveryMediaSockets is the generator's RTP sockets per side (2 by
+	// default): a packet that takes another call's path after the restart
+	// (a party still sending to a port the new process gave another call)
+	// then lands, 3 times in 4, on a socket not its call's, where it is
+	// counted as crossed rather than as audio back.
+	recoveryMediaSockets = 4
 )
 
 // recovery runs the recovery measurement for each -recovery-calls count.
@@ -103,6 +126,7 @@ func (s *suite) recoveryRun(n int) RecoveryRun {
 	ramp := time.Duration(float64(n) / recoveryRate * float64(time.Second))
 	cfg := s.baseConfig()
 	cfg.Calls, cfg.Rate, cfg.Concurrency, cfg.RTP = n, recoveryRate, n, true
+	cfg.MediaSockets = recoveryMediaSockets
 	// The calls end when the measurement is done (EndCalls); the hold is
 	// only a bound.
 	cfg.Hold = ramp + 10*time.Minute
@@ -113,7 +137,9 @@ func (s *suite) recoveryRun(n int) RecoveryRun {
 			return
 		}
 		run.Stored = s.waitStored(float64(n), recoveryStoreWait)
+		h0 := g.Latency()
 		sleepCtx(s.ctx, recoverySettle)
+		run.LatencyP99BeforeMs = round(g.Latency().Since(h0).Summarize(time.Microsecond).P99/1000, 2)
 		if s.ctx.Err() != nil {
 			return
 		}
@@ -152,6 +178,9 @@ func (s *suite) recoveryRun(n int) RecoveryRun {
 		if w, err := s.counters(storeWritesName); err == nil {
 			run.StoreWritesThen = w[storeWritesName+`{result="ok"}`]
 		}
+		if m, err := s.counters("callctl_media_foreign_dropped_total"); err == nil {
+			run.ForeignDropped = m["callctl_media_foreign_dropped_total"]
+		}
 	})
 	if r == nil {
 		if run.Skipped == "" {
@@ -162,7 +191,7 @@ func (s *suite) recoveryRun(n int) RecoveryRun {
 	run.Answered = r.Calls.Answered
 	run.EndedOK, run.Failed, run.FailedBy = r.Calls.OK, r.Calls.Attempted-r.Calls.OK, r.Calls.FailedBy
 	run.Reinvites = r.Reinvites
-	run.RTPSent, run.RTPLost, run.GeneratorDrops = r.RTP.Sent, r.RTP.Lost, r.Generator.SocketDrops
+	run.RTPSent, run.RTPLost, run.GeneratorDrops, run.Stray, run.Crossed = r.RTP.Sent, r.RTP.Lost, r.Generator.SocketDrops, r.RTP.Stray, r.RTP.Crossed
 	return run
 }
 
@@ -288,10 +317,17 @@ func recoveryMarkdown(w func(string, ...any), r *Report) {
 			msText(run.P50Ms), msText(run.P99Ms), msText(run.MaxMs), msText(run.FirstMs), re, run.CPUMs,
 			run.RTPLost, run.RTPSent, run.EndedOK, run.Failed, run.LoadAtKill)
 	}
+	w("\n")
 	for _, run := range r.Recovery {
-		if len(run.FailedBy) > 0 {
-			w("\n%d calls: failed %s.\n", run.Calls, failedText(run.FailedBy))
+		if run.Skipped != "" {
+			continue
 		}
+		w("- %d calls: one-way RTP latency p99 %.0f ms in the %.0f s before the kill, %.0f ms in the %.0f s after the last call was back; after the kill %d packets arrived through another call's relay (crossed), the new process dropped %.0f by its latching rules (parties still sending to ports it now used for other calls); the new process wrote %.0f records.",
+			run.Calls, run.LatencyP99BeforeMs, recoverySettle.Seconds(), run.LatencyP99AfterMs, recoverySettle.Seconds(), run.Crossed, run.ForeignDropped, run.StoreWritesThen)
+		if len(run.FailedBy) > 0 {
+			w(" Failed: %s.", failedText(run.FailedBy))
+		}
+		w("\n")
 	}
 }
 

@@ -82,6 +82,7 @@ type stream struct {
 	// arrives. 0 while unwatched or not yet.
 	resumeFrom atomic.Int64
 	resumedAt  atomic.Int64
+	receiver   atomic.Pointer[mediaSocket] // the far side's socket of the stream's call
 }
 
 // packAddr packs an IPv4 address and port into one word, so that the
@@ -197,6 +198,7 @@ type rxCounters struct {
 	reordered atomic.Uint64 // of those, arrived after a higher counter
 	dups      atomic.Uint64 // generator audio packets received again
 	stray     atomic.Uint64 // generator audio of no current stream (a call already counted)
+	crossed   atomic.Uint64 // audio of a watched stream that arrived at another socket than its call's
 	foreign   atomic.Uint64 // RTP the generator did not send (music on hold, comfort noise)
 	dtmf      atomic.Uint64 // telephone-event packets
 	digits    atomic.Uint64 // telephone-events ended (E bit, once per event)
@@ -306,8 +308,8 @@ func (m *mediaSocket) read(b *batchConn) {
 // batchCount accumulates a batch's counters, to touch the shared atomics
 // once per batch.
 type batchCount struct {
-	unique, reordered, dups, stray, foreign, dtmf, digits uint64
-	maxLat                                                int64
+	unique, reordered, dups, stray, crossed, foreign, dtmf, digits uint64
+	maxLat                                                         int64
 }
 
 func (c *batchCount) flush(rx *rxCounters) {
@@ -320,6 +322,7 @@ func (c *batchCount) flush(rx *rxCounters) {
 	add(&rx.reordered, c.reordered)
 	add(&rx.dups, c.dups)
 	add(&rx.stray, c.stray)
+	add(&rx.crossed, c.crossed)
 	add(&rx.foreign, c.foreign)
 	add(&rx.dtmf, c.dtmf)
 	add(&rx.digits, c.digits)
@@ -371,8 +374,15 @@ func (m *mediaSocket) receive(p []byte, now int64, c *batchCount) {
 	}
 	c.unique++
 	sent := int64(binary.BigEndian.Uint64(payload[12:]))
-	if w := s.resumeFrom.Load(); w != 0 && sent >= w && s.resumedAt.Load() == 0 {
-		s.resumedAt.Store(now)
+	if w := s.resumeFrom.Load(); w != 0 && sent >= w {
+		// Only what reaches the socket of the stream's own call counts: a
+		// packet elsewhere took another call's path (a port the target
+		// now uses for another call, while the party still sent to it).
+		if s.receiver.Load() != m {
+			c.crossed++
+		} else if s.resumedAt.Load() == 0 {
+			s.resumedAt.Store(now)
+		}
 	}
 	lat := now - sent
 	m.hist.Record(lat)

@@ -168,7 +168,9 @@ type watched struct {
 
 // WatchResume marks t on every answered call with RTP both ways: from now
 // on the generator notes, per direction, when the first packet sent at or
-// after t arrives (Resumed). A benchmark calls it once the path the audio
+// after t arrives at the other side of its own call (Resumed); one that
+// arrives at a socket of other calls is counted in RTPResult.Crossed
+// instead (with more Config.MediaSockets, fewer calls share one). A benchmark calls it once the path the audio
 // took is gone (the target killed), with t after that: no packet sent
 // then can have taken the old path. A new call replaces the watch.
 func (g *Generator) WatchResume(t time.Time) int {
@@ -191,10 +193,15 @@ func (g *Generator) WatchResume(t time.Time) int {
 		g.mu.Lock()
 		far := g.links[c.number]
 		g.mu.Unlock()
-		if far != nil {
-			far.mu.Lock()
-			w.toCaller = far.out
-			far.mu.Unlock()
+		if far == nil {
+			continue // the target did not call the callee side: no pair
+		}
+		far.mu.Lock()
+		w.toCaller = far.out
+		far.mu.Unlock()
+		w.toCallee.receiver.Store(far.media)
+		if w.toCaller != nil {
+			w.toCaller.receiver.Store(c.media)
 		}
 		for _, s := range []*stream{w.toCallee, w.toCaller} {
 			if s != nil {

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -287,5 +288,45 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("no %s in 5 s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Under a resume watch, a packet sent after the mark counts as audio again
+// only where its own call's far side receives it; arriving at another
+// socket, it took another call's path and is counted as crossed.
+func TestResumeWatchCountsOnlyTheStreamsOwnSocket(t *testing.T) {
+	table := newStreamTable()
+	own := &mediaSocket{table: table, hist: NewHistogram(), lastEvent: map[uint32]uint32{}}
+	other := &mediaSocket{table: table, hist: NewHistogram(), lastEvent: map[uint32]uint32{}}
+	s := newStream(table, netip.MustParseAddrPort("127.0.0.1:9"))
+	s.receiver.Store(own)
+	buf := make([]byte, audioLen)
+	packet := func() []byte {
+		s.next(buf)
+		binary.BigEndian.PutUint64(buf[offSent:], uint64(nanotime()))
+		return buf
+	}
+	var c batchCount
+	own.receive(packet(), nanotime(), &c) // before any watch: nothing noted
+	mark := nanotime()
+	s.resumeFrom.Store(mark)
+	other.receive(packet(), nanotime(), &c)
+	if c.crossed != 1 || s.resumedAt.Load() != 0 {
+		t.Fatalf("at another socket: crossed %d, resumedAt %d; want 1 and 0", c.crossed, s.resumedAt.Load())
+	}
+	now := nanotime()
+	own.receive(packet(), now, &c)
+	if got := s.resumedAt.Load(); got != now || c.crossed != 1 {
+		t.Fatalf("at its own socket: resumedAt %d (want %d), crossed %d (want 1)", got, now, c.crossed)
+	}
+	// An older packet (sent before the mark) never counts.
+	s2 := newStream(table, netip.MustParseAddrPort("127.0.0.1:9"))
+	s2.receiver.Store(own)
+	s2.next(buf)
+	binary.BigEndian.PutUint64(buf[offSent:], uint64(mark-1))
+	s2.resumeFrom.Store(mark)
+	own.receive(buf, nanotime(), &c)
+	if s2.resumedAt.Load() != 0 {
+		t.Error("a packet sent before the mark counted as audio again")
 	}
 }

@@ -59,8 +59,11 @@ type RTPResult struct {
 	Reordered  uint64  `json:"reordered"`  // first arrivals after a higher counter
 	Duplicated uint64  `json:"duplicated"` // second and later arrivals
 	Stray      uint64  `json:"stray"`      // generator packets of no known stream
-	Foreign    uint64  `json:"foreign"`    // RTP not from the generator (music on hold)
-	SendErrors uint64  `json:"send_errors"`
+	// Crossed is audio of a stream under a resume watch that arrived at a
+	// socket other than its own call's: it took another call's path.
+	Crossed    uint64 `json:"crossed,omitempty"`
+	Foreign    uint64 `json:"foreign"` // RTP not from the generator (music on hold)
+	SendErrors uint64 `json:"send_errors"`
 	// LostAtStart, LostMidCall and LostAtEnd split Lost by where in their
 	// stream the packets were missing: before the first packet received,
 	// between two received, after the last.
@@ -151,6 +154,7 @@ func (g *Generator) result(start time.Time, launched, total time.Duration) *Resu
 		r.RTP.Reordered += m.rx.reordered.Load()
 		r.RTP.Duplicated += m.rx.dups.Load()
 		r.RTP.Stray += m.rx.stray.Load()
+		r.RTP.Crossed += m.rx.crossed.Load()
 		r.RTP.Foreign += m.rx.foreign.Load()
 		r.RTP.SendErrors += m.sendErr.Load()
 		dtmf.PacketsSent += m.sentEv.Load()
