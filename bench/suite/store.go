@@ -143,15 +143,27 @@ func storeTargets(r *Report, add func(name, goal, reached string, met *bool, not
 	}
 	offNote := ""
 	if off != nil {
-		offNote = fmt.Sprintf("store off at the same rate: %d failed, %.0f µs per call", off.Failed, off.CPUPerCallUs)
+		offNote = fmt.Sprintf("store off at the same rate: %d failed, set-up p99 %.2f ms, %.0f µs per call%s", off.Failed, off.SetupP99Ms, off.CPUPerCallUs, whyNotPassed(off))
 	}
 	add("calls per second with the store on", "≥ 1,000/s, 0 failed (cluster.store: embedded)",
-		fmt.Sprintf("%.0f calls/s for %.0f s, %d of %d failed, set-up p99 %.2f ms", on.Rate, on.Seconds, on.Failed, on.Calls, on.SetupP99Ms),
+		fmt.Sprintf("%.0f calls/s for %.0f s, %d of %d failed, set-up p99 %.2f ms%s", on.Rate, on.Seconds, on.Failed, on.Calls, on.SetupP99Ms, whyNotPassed(on)),
 		ptr(on.Passed && on.Rate >= 1000 && on.Failed == 0), offNote)
 	add("CPU per call with the store on", "≤ 1.2 ms", fmt.Sprintf("%.0f µs at %.0f calls/s", on.CPUPerCallUs, on.Rate),
 		ptr(on.Passed && on.CPUPerCallUs > 0 && on.CPUPerCallUs <= 1200), offNote)
 	add("JetStream writes per call", "reported (docs/cluster.md: two for a plain call, at answer and at the end)",
 		fmt.Sprintf("%.2f (%s)", on.WritesPerCall, writesString(on.Writes)), nil, "")
+}
+
+// whyNotPassed says why a run with no failed call still did not pass
+// (rateRun's rule), or nothing.
+func whyNotPassed(run *StoreRun) string {
+	switch {
+	case run.Passed || run.Failed > 0:
+		return ""
+	case run.SetupP99Ms >= maxSetupP99Ms:
+		return fmt.Sprintf(" (not passed: set-up p99 at or over %d ms, RFC 3261's T1: overloaded)", maxSetupP99Ms)
+	}
+	return " (not passed: the generator did not place every call on time)"
 }
 
 func writesString(w map[string]float64) string {
