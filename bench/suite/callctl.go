@@ -41,7 +41,15 @@ type phaseConfig struct {
 	// hostile keeps callctl's flood protection at its defaults: the
 	// hostile phase measures it. The other phases lift it (liftFloodLimit).
 	hostile bool
+	// store is cluster.store (config.ClusterStores); empty keeps the
+	// default, embedded. Each start has its own JetStream directory.
+	store string
 }
+
+// benchNode is cluster.node of every start: a callctl started again finds
+// the records of its node (the host name would do too, but a fixed name
+// says what the records are).
+const benchNode = "bench"
 
 // liftFloodLimit is YAML under sip: for every phase but the hostile one.
 // The throughput phases send far more new requests from one source (the
@@ -61,6 +69,13 @@ func configFor(p ports, dir string, n int, pc phaseConfig) string {
 	}
 	if !pc.hostile {
 		sip += liftFloodLimit
+	}
+	cluster := "cluster:\n  node: " + benchNode + "\n"
+	if pc.store != "" {
+		cluster += "  store: " + pc.store + "\n"
+	}
+	if pc.store != "off" {
+		cluster += "  data_dir: " + filepath.Join(dir, "nats-"+strconv.Itoa(n)) + "\n"
 	}
 	return fmt.Sprintf(`# callctl configuration of a benchmark phase (bench/suite).
 sip:
@@ -84,7 +99,7 @@ log:
   level: info
 shutdown:
   drain_timeout: 1s
-`, p.sip, sip, p.uas, p.rtpLo, p.rtpHi, p.api, filepath.Join(dir, "audit-"+strconv.Itoa(n)+".db"), adminToken)
+%s`, p.sip, sip, p.uas, p.rtpLo, p.rtpHi, p.api, filepath.Join(dir, "audit-"+strconv.Itoa(n)+".db"), adminToken, cluster)
 }
 
 func quoteAll(ss []string) []string {
@@ -102,7 +117,18 @@ func startCallctl(bin, dir string, p ports, n int, pc phaseConfig) (*callctlProc
 	if err := os.WriteFile(cfgPath, []byte(configFor(p, dir, n, pc)), 0o600); err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(dir, "callctl-"+strconv.Itoa(n)+".log")
+	return launch(bin, cfgPath, filepath.Join(dir, "callctl-"+strconv.Itoa(n)+".log"), p.api)
+}
+
+// restartCallctl starts bin again on start n's configuration: the same
+// addresses, node, audit database and JetStream directory, as an operator
+// (or systemd) starts a callctl that died. Its log is a file of its own.
+func restartCallctl(bin, dir string, p ports, n int) (*callctlProc, error) {
+	return launch(bin, filepath.Join(dir, "callctl-"+strconv.Itoa(n)+".yaml"), filepath.Join(dir, "callctl-"+strconv.Itoa(n)+"-again.log"), p.api)
+}
+
+// launch runs bin on cfgPath and waits until api answers /readyz.
+func launch(bin, cfgPath, logPath, api string) (*callctlProc, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -123,7 +149,7 @@ func startCallctl(bin, dir string, p ports, n int, pc phaseConfig) (*callctlProc
 			return nil, fmt.Errorf("callctl exited at start (%v); see %s", c.err, logPath)
 		default:
 		}
-		resp, err := http.Get("http://" + p.api + "/readyz")
+		resp, err := http.Get("http://" + api + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -134,8 +160,15 @@ func startCallctl(bin, dir string, p ports, n int, pc phaseConfig) (*callctlProc
 			c.stop()
 			return nil, fmt.Errorf("callctl not ready after 15 s; see %s", logPath)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// kill ends the process with SIGKILL (kill -9: no drain, no clean-up) and
+// waits until it is reaped, when its sockets are closed.
+func (c *callctlProc) kill() {
+	_ = syscall.Kill(c.pid, syscall.SIGKILL)
+	<-c.done
 }
 
 // stat reads the process's CPU time and RSS.

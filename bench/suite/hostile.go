@@ -197,7 +197,12 @@ func panicLine(path string) string {
 // family named callctl_sip_* (callctl_sip_refused_total, the responses
 // by code, and whatever counters of dropped or limited traffic the build
 // has: the suite reads what exists), keyed by name and labels.
-func (s *suite) sipCounters() (map[string]float64, error) {
+func (s *suite) sipCounters() (map[string]float64, error) { return s.counters("callctl_sip_") }
+
+// counters reads callctl's /metrics (with the admin token) and returns
+// every sample of the families whose name starts with prefix, keyed by
+// name and labels.
+func (s *suite) counters(prefix string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, "http://"+s.p.api+"/metrics", nil)
 	if err != nil {
 		return nil, err
@@ -218,7 +223,7 @@ func (s *suite) sipCounters() (map[string]float64, error) {
 	}
 	out := map[string]float64{}
 	for name, f := range fams {
-		if !strings.HasPrefix(name, "callctl_sip_") {
+		if !strings.HasPrefix(name, prefix) {
 			continue
 		}
 		for _, m := range f.GetMetric() {

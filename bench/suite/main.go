@@ -10,6 +10,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -42,6 +43,10 @@ type options struct {
 
 	soakRate  float64 // the RSS soak's calls per second
 	soakCalls int
+
+	storeRun      time.Duration // each call-rate run of the store phase
+	storeRate     float64       // its rate; 0: the rate phase's sustained rate, else 1,000/s
+	recoveryCalls []int         // the recovery phase's call counts
 }
 
 // runs reports whether phase runs in this suite (-only, -skip).
@@ -51,14 +56,15 @@ func (s *suite) runs(phase string) bool {
 
 func main() {
 	var (
-		s      suite
-		budget time.Duration
-		rates  string
-		levels string
-		skip   string
-		render string
-		only   string
-		garb   string
+		s        suite
+		budget   time.Duration
+		rates    string
+		levels   string
+		skip     string
+		render   string
+		only     string
+		garb     string
+		recCalls string
 	)
 	flag.StringVar(&s.bin, "callctl", "bin/callctl", "the built callctl `binary`")
 	flag.StringVar(&s.loadBin, "load", "bin/callctl-load", "the built generator `binary` (for the in-process profiles)")
@@ -81,6 +87,9 @@ func main() {
 	flag.StringVar(&garb, "garbage", "random,truncated,missing-header", "garbage kinds of the flood: "+strings.Join(loadgen.GarbageKinds(), ", "))
 	flag.Float64Var(&s.opt.soakRate, "soak-rate", 1000, "calls per second of the RSS soak")
 	flag.IntVar(&s.opt.soakCalls, "soak-calls", 100000, "calls of the RSS soak")
+	flag.DurationVar(&s.opt.storeRun, "store-run", 30*time.Second, "length of each call-rate run of the store phase (store off, then embedded)")
+	flag.Float64Var(&s.opt.storeRate, "store-rate", 0, "calls per second of the store phase; 0: the rate the rate phase sustained, or 1000 without it")
+	flag.StringVar(&recCalls, "recovery-calls", "100,1000", "live calls with RTP through each kill -9 of the recovery phase, in order")
 	flag.StringVar(&render, "render", "", "only rewrite latest.md and latest.svg (and the targets) from this `latest.json`, measuring nothing")
 	flag.Parse()
 	if render != "" {
@@ -99,6 +108,22 @@ func main() {
 	}
 	for _, v := range lv {
 		s.opt.levels = append(s.opt.levels, int(v))
+	}
+	var rc []float64
+	if rc, err = floats(recCalls); err != nil {
+		fatal(2, "-recovery-calls: %v", err)
+	}
+	for _, v := range rc {
+		if v != math.Trunc(v) || v > 20000 {
+			fatal(2, "-recovery-calls: %v is not a whole number of calls from 1 to 20000 (calls.max_sessions)", v)
+		}
+		s.opt.recoveryCalls = append(s.opt.recoveryCalls, int(v))
+	}
+	if s.opt.storeRun < time.Second {
+		fatal(2, "-store-run: %v; want at least 1s", s.opt.storeRun)
+	}
+	if s.opt.storeRate < 0 {
+		fatal(2, "-store-rate: %v; want 0 (the sustained rate) or a positive rate", s.opt.storeRate)
 	}
 	if s.opt.skip, err = phaseSet(skip); err != nil {
 		fatal(2, "-skip: %v", err)
@@ -157,6 +182,8 @@ func main() {
 		{"soak", s.rssSoak},
 		{"rate", s.callRate},
 		{"extensions", s.extensionsPhase},
+		{"store", s.storePhase},
+		{"recovery", s.recovery},
 		{"profiles", func() { s.profiles(profileRate(s.rep)) }},
 	}
 	for _, ph := range phases {
@@ -189,7 +216,7 @@ func main() {
 }
 
 // phaseNames are the suite's phases, in the order they run.
-var phaseNames = []string{"micro", "concurrency", "baseline", "sipp", "listeners", "hostile", "soak", "rate", "extensions", "profiles"}
+var phaseNames = []string{"micro", "concurrency", "baseline", "sipp", "listeners", "hostile", "soak", "rate", "extensions", "store", "recovery", "profiles"}
 
 // phaseSet parses a comma-separated list of phase names.
 func phaseSet(list string) (map[string]bool, error) {

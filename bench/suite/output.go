@@ -54,8 +54,8 @@ func (r *Report) withinSetup() *RateRun {
 	return nil
 }
 
-// targets compares the run with issue 6's goals, and issue 10's (the
-// hostile phase, the RSS soak).
+// targets compares the run with issue 6's goals, issue 10's (the
+// hostile phase, the RSS soak) and issue 12's (the store, recovery).
 func targets(r *Report) []Target {
 	var ts []Target
 	add := func(name, goal, reached string, met *bool, note string) {
@@ -98,6 +98,8 @@ func targets(r *Report) []Target {
 		add("RSS per call", "≤ 32 KiB at steady state", fmt.Sprintf("%.1f KiB at %d calls", top.RSSPerCallKiB, top.Calls), ptr(top.RSSPerCallKiB <= 32), "")
 	}
 	extensionsTargets(r, add)
+	storeTargets(r, add)
+	recoveryTargets(r, add)
 	if r.Hostile != nil {
 		hostileTargets(r.Hostile, add)
 	}
@@ -216,7 +218,7 @@ func markdown(r *Report) string {
 	}
 	w(". Load average %s at the start, %s at the end. The generator runs on the same machine.\n\n", m.LoadStart, m.LoadEnd)
 
-	w("## Targets (issues 6 and 10)\n\n| target | goal | reached | |\n|---|---|---|---|\n")
+	w("## Targets (issues 6, 10 and 12)\n\n| target | goal | reached | |\n|---|---|---|---|\n")
 	for _, t := range r.Targets {
 		reached := t.Reached
 		if t.Note != "" {
@@ -283,6 +285,8 @@ func markdown(r *Report) string {
 		}
 	}
 	extensionsMarkdown(w, r)
+	storeMarkdown(w, r)
+	recoveryMarkdown(w, r)
 	if h := r.Hostile; h != nil {
 		hostileMarkdown(w, h)
 	}

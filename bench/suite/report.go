@@ -20,7 +20,11 @@ type Report struct {
 	// and session timers negotiated on both legs.
 	Extensions *Extensions `json:"extensions_100rel_timers,omitempty"`
 	// RSSSoak is RSS over 100,000 calls at 1,000 calls/s on one callctl.
-	RSSSoak  *Soak         `json:"rss_soak,omitempty"`
+	RSSSoak *Soak `json:"rss_soak,omitempty"`
+	// Store is the call rate with cluster.store off beside embedded, and
+	// Recovery the kill -9 runs (issue 12).
+	Store    *StoreCompare `json:"store,omitempty"`
+	Recovery []RecoveryRun `json:"recovery,omitempty"`
 	Micro    []MicroResult `json:"micro,omitempty"`
 	Profiles []Profile     `json:"profiles,omitempty"`
 	Notes    []string      `json:"notes,omitempty"`

@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callctl/callctl/internal/config"
+	"github.com/callctl/callctl/internal/loadgen"
 )
 
 func TestParseBenchReadsPackagesMetricsAndCustomUnits(t *testing.T) {
@@ -86,5 +88,72 @@ func TestConfigForLoadsAndLiftsTheFloodLimitOutsideTheHostilePhase(t *testing.T)
 		if got := cfg.SIP.Flood.Rate; got != want {
 			t.Errorf("hostile=%v: sip.flood.rate = %v, want %v", pc.hostile, got, want)
 		}
+	}
+}
+
+func TestConfigForSetsTheStoreAndADataDirectoryPerStart(t *testing.T) {
+	p := ports{sip: "127.0.0.1:5070", api: "127.0.0.1:8080", uas: "127.0.0.1:5060", rtpLo: 20000, rtpHi: 39999}
+	for _, store := range []string{"", "off", "embedded"} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "callctl.yaml")
+		if err := os.WriteFile(path, []byte(configFor(p, dir, 7, phaseConfig{store: store})), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatalf("store %q: %v", store, err)
+		}
+		want := store
+		if want == "" {
+			want = config.Default().Cluster.Store
+		}
+		if cfg.Cluster.Store != want || cfg.NodeName() != benchNode {
+			t.Errorf("store %q: cluster.store %q node %q, want %q and %q", store, cfg.Cluster.Store, cfg.NodeName(), want, benchNode)
+		}
+		if store != "off" && cfg.StoreDir() != filepath.Join(dir, "nats-7") {
+			t.Errorf("store %q: data dir %q, want one per start (nats-7)", store, cfg.StoreDir())
+		}
+	}
+}
+
+func TestRecoverySummaryCountsLostCallsAsNever(t *testing.T) {
+	kill := time.Now()
+	var res []loadgen.CallResume
+	for i := 1; i <= 98; i++ { // back after i·10 ms
+		at := kill.Add(time.Duration(i) * 10 * time.Millisecond)
+		res = append(res, loadgen.CallResume{Call: i, CallerToCallee: at.Add(-5 * time.Millisecond), CalleeToCaller: at})
+	}
+	// One call came back one way only, one was hung up by callctl.
+	res = append(res, loadgen.CallResume{Call: 99, CallerToCallee: kill.Add(time.Millisecond)},
+		loadgen.CallResume{Call: 100, Ended: true})
+	var run RecoveryRun
+	run.summarize(kill, res)
+	if run.Readopted != 98 || run.Lost != 2 || run.EndedByPeer != 1 {
+		t.Errorf("readopted %d lost %d ended by callctl %d, want 98, 2, 1", run.Readopted, run.Lost, run.EndedByPeer)
+	}
+	if run.FirstMs != 10 || run.P50Ms != 500 {
+		t.Errorf("first %v p50 %v ms, want 10 and 500 (the later direction)", run.FirstMs, run.P50Ms)
+	}
+	// 2 of 100 never came back: the 99th value is one of them.
+	if run.P99Ms != -1 || run.MaxMs != -1 || msText(run.P99Ms) != "never" {
+		t.Errorf("p99 %v max %v, want -1 (never): lost calls rank last", run.P99Ms, run.MaxMs)
+	}
+	one := RecoveryRun{Calls: 1000, Watched: 1000}
+	one.summarize(kill, res[:98])
+	r := &Report{Recovery: []RecoveryRun{one}}
+	var met *bool
+	recoveryTargets(r, func(name, goal, reached string, m *bool, note string) {
+		if strings.HasPrefix(name, "audio again") {
+			met = m
+		}
+	})
+	if met == nil || !*met {
+		t.Errorf("p99 %v ms at 1,000 calls: target not met, want met", one.P99Ms)
+	}
+}
+
+func TestResultLabel(t *testing.T) {
+	if got := resultLabel(`callctl_store_writes_total{result="conflict"}`); got != "conflict" {
+		t.Errorf("resultLabel = %q, want conflict", got)
 	}
 }

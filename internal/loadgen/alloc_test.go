@@ -36,7 +36,7 @@ func TestRTPLoopAllocatesNothingPerPacket(t *testing.T) {
 		for i := range 4 {
 			s.next(send.bufs[i])
 			send.lens[i] = audioLen
-			send.dsts[i] = s.dst
+			send.dsts[i] = s.destination()
 		}
 		if _, err := send.write(4); err != nil {
 			t.Fatal(err)

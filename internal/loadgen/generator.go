@@ -46,6 +46,8 @@ type Generator struct {
 	active, peak                    atomic.Int64
 	uasCallsSeen                    atomic.Uint64
 	ext                             extCounters // with Config.Extensions
+	reinv                           reinviteCounters
+	watch                           []watched // the calls of the last WatchResume
 
 	calls   sync.WaitGroup // one per placed call, done when it is finished
 	slots   chan struct{}  // concurrency cap

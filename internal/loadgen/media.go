@@ -56,7 +56,7 @@ const (
 type stream struct {
 	id     uint32
 	ssrc   uint32
-	dst    netip.AddrPort
+	dst    atomic.Uint64 // packed IPv4 address and port (packAddr): a re-INVITE moves it
 	state  atomic.Uint32
 	sender *mediaSocket
 
@@ -76,7 +76,35 @@ type stream struct {
 
 	// reader-owned
 	rx seqTracker
+
+	// The resume watch (Generator.WatchResume): resumeFrom is a nanotime;
+	// the reader sets resumedAt when the first packet sent at or after it
+	// arrives. 0 while unwatched or not yet.
+	resumeFrom atomic.Int64
+	resumedAt  atomic.Int64
+	receiver   atomic.Pointer[mediaSocket] // the far side's socket of the stream's call
 }
+
+// packAddr packs an IPv4 address and port into one word, so that the
+// pacer reads a stream's destination with one atomic load while the SIP
+// reader may move it (RFC 3264 8.3.1: a new address in a re-INVITE's
+// offer).
+func packAddr(a netip.AddrPort) uint64 {
+	ip := a.Addr().As4()
+	return uint64(ip[0])<<40 | uint64(ip[1])<<32 | uint64(ip[2])<<24 | uint64(ip[3])<<16 | uint64(a.Port())
+}
+
+func unpackAddr(v uint64) netip.AddrPort {
+	ip := netip.AddrFrom4([4]byte{byte(v >> 40), byte(v >> 32), byte(v >> 24), byte(v >> 16)})
+	return netip.AddrPortFrom(ip, uint16(v))
+}
+
+// destination is where the stream's packets go now.
+func (s *stream) destination() netip.AddrPort { return unpackAddr(s.dst.Load()) }
+
+// moveTo sends the stream's next packets to a; it reports whether that is
+// a new address.
+func (s *stream) moveTo(a netip.AddrPort) bool { return s.dst.Swap(packAddr(a)) != packAddr(a) }
 
 // dtmfStep is one 20 ms slot of a stream's DTMF plan: an RFC 4733 packet,
 // or audio (the gap between digits).
@@ -170,6 +198,7 @@ type rxCounters struct {
 	reordered atomic.Uint64 // of those, arrived after a higher counter
 	dups      atomic.Uint64 // generator audio packets received again
 	stray     atomic.Uint64 // generator audio of no current stream (a call already counted)
+	crossed   atomic.Uint64 // audio of a watched stream that arrived at another socket than its call's
 	foreign   atomic.Uint64 // RTP the generator did not send (music on hold, comfort noise)
 	dtmf      atomic.Uint64 // telephone-event packets
 	digits    atomic.Uint64 // telephone-events ended (E bit, once per event)
@@ -279,8 +308,8 @@ func (m *mediaSocket) read(b *batchConn) {
 // batchCount accumulates a batch's counters, to touch the shared atomics
 // once per batch.
 type batchCount struct {
-	unique, reordered, dups, stray, foreign, dtmf, digits uint64
-	maxLat                                                int64
+	unique, reordered, dups, stray, crossed, foreign, dtmf, digits uint64
+	maxLat                                                         int64
 }
 
 func (c *batchCount) flush(rx *rxCounters) {
@@ -293,6 +322,7 @@ func (c *batchCount) flush(rx *rxCounters) {
 	add(&rx.reordered, c.reordered)
 	add(&rx.dups, c.dups)
 	add(&rx.stray, c.stray)
+	add(&rx.crossed, c.crossed)
 	add(&rx.foreign, c.foreign)
 	add(&rx.dtmf, c.dtmf)
 	add(&rx.digits, c.digits)
@@ -343,7 +373,18 @@ func (m *mediaSocket) receive(p []byte, now int64, c *batchCount) {
 		c.reordered++
 	}
 	c.unique++
-	lat := now - int64(binary.BigEndian.Uint64(payload[12:]))
+	sent := int64(binary.BigEndian.Uint64(payload[12:]))
+	if w := s.resumeFrom.Load(); w != 0 && sent >= w {
+		// Only what reaches the socket of the stream's own call counts: a
+		// packet elsewhere took another call's path (a port the target
+		// now uses for another call, while the party still sent to it).
+		if s.receiver.Load() != m {
+			c.crossed++
+		} else if s.resumedAt.Load() == 0 {
+			s.resumedAt.Store(now)
+		}
+	}
+	lat := now - sent
 	m.hist.Record(lat)
 	c.maxLat = max(c.maxLat, lat)
 }
@@ -423,7 +464,7 @@ func (m *mediaSocket) pace(b *batchConn) {
 				if !audio[n] {
 					b.lens[n] = rtpHeaderLen + 4
 				}
-				b.dsts[n] = s.dst
+				b.dsts[n] = s.destination()
 				n++
 			case streamPaused:
 				s.slot++
@@ -485,7 +526,8 @@ const telephoneEventPT = 101
 // newStream makes a stream to dst with random SSRC, sequence and timestamp
 // (RFC 3550 §5.1) and registers it in the table.
 func newStream(t *streamTable, dst netip.AddrPort) *stream {
-	s := &stream{ssrc: rand.Uint32(), dst: dst, seq: uint16(rand.Uint32()), ts: rand.Uint32(), marker: true}
+	s := &stream{ssrc: rand.Uint32(), seq: uint16(rand.Uint32()), ts: rand.Uint32(), marker: true}
+	s.dst.Store(packAddr(dst))
 	t.add(s)
 	t.mu.Lock()
 	t.all = append(t.all, s)

@@ -31,6 +31,8 @@ type Result struct {
 	// Extensions is what was negotiated with Config.Extensions.
 	Extensions *ExtensionsResult `json:"extensions,omitempty"`
 	API        *APIResult        `json:"api,omitempty"`
+	// Reinvites counts the in-dialog INVITEs answered, when there were any.
+	Reinvites *ReinviteResult `json:"reinvites,omitempty"`
 	// CalleeErrors counts what went wrong on the callee side (requests for
 	// unknown dialogs, missing ACKs).
 	CalleeErrors map[string]uint64 `json:"callee_errors,omitempty"`
@@ -57,8 +59,11 @@ type RTPResult struct {
 	Reordered  uint64  `json:"reordered"`  // first arrivals after a higher counter
 	Duplicated uint64  `json:"duplicated"` // second and later arrivals
 	Stray      uint64  `json:"stray"`      // generator packets of no known stream
-	Foreign    uint64  `json:"foreign"`    // RTP not from the generator (music on hold)
-	SendErrors uint64  `json:"send_errors"`
+	// Crossed is audio of a stream under a resume watch that arrived at a
+	// socket other than its own call's: it took another call's path.
+	Crossed    uint64 `json:"crossed,omitempty"`
+	Foreign    uint64 `json:"foreign"` // RTP not from the generator (music on hold)
+	SendErrors uint64 `json:"send_errors"`
 	// LostAtStart, LostMidCall and LostAtEnd split Lost by where in their
 	// stream the packets were missing: before the first packet received,
 	// between two received, after the last.
@@ -149,6 +154,7 @@ func (g *Generator) result(start time.Time, launched, total time.Duration) *Resu
 		r.RTP.Reordered += m.rx.reordered.Load()
 		r.RTP.Duplicated += m.rx.dups.Load()
 		r.RTP.Stray += m.rx.stray.Load()
+		r.RTP.Crossed += m.rx.crossed.Load()
 		r.RTP.Foreign += m.rx.foreign.Load()
 		r.RTP.SendErrors += m.sendErr.Load()
 		dtmf.PacketsSent += m.sentEv.Load()
@@ -175,6 +181,7 @@ func (g *Generator) result(start time.Time, launched, total time.Duration) *Resu
 	if cfg.Extensions {
 		r.Extensions = g.ext.result()
 	}
+	r.Reinvites = g.reinv.result()
 	if g.api != nil {
 		g.api.ops.Wait()
 		r.API = g.api.result(g)
@@ -210,6 +217,10 @@ func (r *Result) WriteSummary(w io.Writer) {
 	if e := r.Extensions; e != nil {
 		fmt.Fprintf(w, "100rel   caller PRACKed %d, callee sent %d reliable 180s, %d PRACKed\n", e.CallerPRACKs, e.CalleeReliable, e.CalleePRACKed)
 		fmt.Fprintf(w, "timers   caller got Session-Expires in %d answers, callee was asked in %d INVITEs\n", e.CallerTimers, e.CalleeTimerAsked)
+	}
+	if v := r.Reinvites; v != nil {
+		fmt.Fprintf(w, "reinvite answered by the caller %d, the callee %d, refused %d; media moved %d; ACKed %d, not %d\n",
+			v.CallerAnswered, v.CalleeAnswered, v.Refused, v.MediaMoved, v.ACKed, v.NotACKed)
 	}
 	if a := r.API; a != nil {
 		fmt.Fprintf(w, "api      hold ok %d failed %d  unhold ok %d failed %d  op p50 %.1f ms p99 %.1f ms\n",

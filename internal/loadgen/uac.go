@@ -41,8 +41,7 @@ type uacCall struct {
 	byeAt       int64
 	out         *stream
 	sessVersion uint64
-	lastReinv   uint32
-	reinvResp   []byte
+	reinv       reinviteState
 	session     string // callctl session id, once looked up
 	nextCSeq    int    // of the next request in the dialog (PRACK, BYE)
 	prackedRSeq uint32 // RSeq of the reliable provisional PRACKed
@@ -246,6 +245,7 @@ func (c *uacCall) requestLocked(m *sipMsg, src netip.AddrPort) {
 	g := c.g
 	switch string(m.method) {
 	case "ACK":
+		c.reinv.onACK(g, m)
 	case "BYE":
 		send(g.uacConn, appendResponse(nil, m.head(), 200, "OK", "", nil, "", nil), src)
 		switch c.state {
@@ -256,50 +256,22 @@ func (c *uacCall) requestLocked(m *sipMsg, src netip.AddrPort) {
 			c.finishLocked("")
 		}
 	case "INVITE":
-		if m.cseq == c.lastReinv && c.reinvResp != nil {
-			send(g.uacConn, c.reinvResp, src)
-			return
-		}
-		c.lastReinv = m.cseq
-		c.reinvResp = c.answerReinvite(m, c.media, c.out, &c.sessVersion, g.uacAddr)
-		send(g.uacConn, c.reinvResp, src)
+		c.reinv.onInvite(g, g.uacConn, m, src, func() []byte {
+			g.reinv.caller.Add(1)
+			resp := answerReinvite(g, m, g.cfg.Caller, c.media, c.out, c.sessVersionID(), &c.sessVersion, g.uacAddr)
+			// RFC 3261 12.2.2: an accepted re-INVITE is a target refresh
+			// (callctl started again sends its Contact, the same address).
+			if u := m.contactURI; len(u) > 0 && isOK(resp) {
+				c.target = string(u)
+			}
+			return resp
+		}, &c.mu, func() bool { return c.state == uacDone })
 	default:
 		send(g.uacConn, appendResponse(nil, m.head(), 200, "OK", "", nil, "", nil), src)
 	}
 }
 
-// answerReinvite answers a re-INVITE (hold, unhold, a new media address)
-// with our SDP in the direction that answers the offer, and pauses or
-// resumes our stream to match (RFC 3264 §8.4).
-func (c *uacCall) answerReinvite(m *sipMsg, media *mediaSocket, out *stream, version *uint64, contact netip.AddrPort) []byte {
-	return answerReinvite(m, c.g.cfg.IP, c.g.cfg.Caller, media, out, c.sessVersionID(), version, contact)
-}
-
 func (c *uacCall) sessVersionID() uint64 { return uint64(c.idx) + 1 }
-
-// answerReinvite is shared by both sides.
-func answerReinvite(m *sipMsg, ip, user string, media *mediaSocket, out *stream, sessID uint64, version *uint64, contact netip.AddrPort) []byte {
-	offer, err := parseSDP(m.body)
-	if err != nil {
-		return appendResponse(nil, m.head(), 488, "Not Acceptable Here", "", nil, "", nil)
-	}
-	dir := answerDir(offer.dir)
-	if out != nil {
-		if mayRTP(offer.dir) {
-			out.state.CompareAndSwap(streamPaused, streamSending)
-		} else {
-			out.state.CompareAndSwap(streamSending, streamPaused)
-		}
-	}
-	port := 9
-	if media != nil {
-		port = int(media.addr.Port())
-	}
-	*version++
-	sdp := appendSDP(nil, ip, port, sessID, *version, dir, offer.eventPT)
-	extra := []byte("Contact: <sip:" + user + "@" + contact.String() + ">\r\n")
-	return appendResponse(nil, m.head(), 200, "OK", "", extra, "application/sdp", sdp)
-}
 
 // prackLocked acknowledges a reliable provisional (RFC 3262 7.2): PRACK in
 // its early dialog, RAck naming its RSeq and the INVITE's CSeq. A

@@ -32,8 +32,7 @@ type uasCall struct {
 	sendOK      bool
 	out         *stream
 	sessVersion uint64
-	lastReinv   uint32
-	reinvResp   []byte
+	reinv       reinviteState
 
 	// With Config.Extensions and an INVITE that supports 100rel, the 180
 	// is sent reliably and the 200 waits for its PRACK (and the ring time).
@@ -76,13 +75,10 @@ func (g *Generator) uasMessage(m *sipMsg, src netip.AddrPort) {
 			}
 			return
 		}
-		if m.cseq == c.lastReinv && c.reinvResp != nil {
-			send(g.uasConn, c.reinvResp, src)
-			return
-		}
-		c.lastReinv = m.cseq
-		c.reinvResp = answerReinvite(m, g.cfg.IP, "uas", c.media, c.out, uint64(c.idx)+1, &c.sessVersion, g.uasAddr)
-		send(g.uasConn, c.reinvResp, src)
+		c.reinv.onInvite(g, g.uasConn, m, src, func() []byte {
+			g.reinv.callee.Add(1)
+			return answerReinvite(g, m, "uas", c.media, c.out, uint64(c.idx)+1, &c.sessVersion, g.uasAddr)
+		}, &c.mu, func() bool { return c.ended })
 	case "PRACK":
 		// RFC 3262 3: the PRACK of the reliable 180 (RAck "1 <cseq> INVITE").
 		send(g.uasConn, appendResponse(nil, m.head(), 200, "OK", "", nil, "", nil), src)
@@ -92,6 +88,9 @@ func (g *Generator) uasMessage(m *sipMsg, src netip.AddrPort) {
 			c.maybeAnswerLocked()
 		}
 	case "ACK":
+		if c.reinv.onACK(g, m) {
+			return
+		}
 		if m.cseq == c.inviteCSeq && !c.acked && c.okAt != 0 {
 			c.acked = true
 			c.startMediaLocked()
