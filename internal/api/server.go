@@ -319,7 +319,7 @@ func (s *Server) op(name string, priv auth.Privilege, newBody func() any, run fu
 		if he != nil {
 			return he
 		}
-		snap, ok := s.reg.Get(id)
+		snap, ok := s.reg.GetAny(id)
 		if !ok {
 			snap, _ = s.reg.Released(id) // close released it
 		}
@@ -367,7 +367,7 @@ func (s *Server) audit(r *http.Request, c *auth.Client, op string, args map[stri
 
 // visible returns a session the client may see; others are 404 alike.
 func (s *Server) visible(c *auth.Client, id string) (session.Snapshot, *httpError) {
-	snap, ok := s.reg.Get(id)
+	snap, ok := s.reg.GetAny(id)
 	if !ok || !c.InScope(snap.Caller.Number, snap.Callee.Number) {
 		return session.Snapshot{}, notFound(fmt.Sprintf("no session %q", id))
 	}
@@ -428,7 +428,7 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, c *auth.Cl
 	number := q.Get("number")
 	now := time.Now()
 	out := []SessionView{}
-	for _, snap := range s.reg.List() {
+	for _, snap := range s.reg.ListAll() {
 		if !c.InScope(snap.Caller.Number, snap.Callee.Number) {
 			continue
 		}

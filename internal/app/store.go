@@ -48,6 +48,7 @@ func (a *App) recoverCalls() (start func(), err error) {
 		Node: a.cfg.NodeName(), Heartbeat: a.cfg.Cluster.Heartbeat, NodeTimeout: a.cfg.Cluster.NodeTimeout,
 		SIP: a.agent.Addr(), API: a.apiURL,
 	}, a.calls, a.engine, a.log.Named("cluster"))
+	a.engine.SetForwarder(a.cluster)
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	start, err = a.cluster.Adopt(ctx)

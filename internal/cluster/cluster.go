@@ -48,14 +48,16 @@ type Cluster struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	seen    map[string]bool      // nodes alive at the last look
-	beats   int                  // this node's heartbeats written so far
-	last    map[string]heartbeat // each node's latest heartbeat, as this node saw it
-	orphans bool                 // records of unknown owners seen at start: look again once
-	leaving atomic.Bool
+	mu       sync.Mutex
+	seen     map[string]bool      // nodes alive at the last look
+	beats    int                  // this node's heartbeats written so far
+	last     map[string]heartbeat // each node's latest heartbeat, as this node saw it
+	orphans  bool                 // records of unknown owners seen at start: look again once
+	leaving  atomic.Bool
+	hasPeers atomic.Bool // other nodes were alive at the last look
 
 	claimed atomic.Uint64 // calls claimed from other nodes
+	bus     *bus          // the other nodes' sessions and operations (bus.go)
 }
 
 // heartbeat is a node's latest heartbeat as seen here: its revision in the
@@ -138,9 +140,19 @@ func (c *Cluster) Start() error {
 	if err != nil {
 		return err
 	}
-	c.beat()
+	if err := c.st.WatchNodes(c.ctx, c.heard); err != nil {
+		return err
+	}
+	if err := c.startBus(); err != nil {
+		return err
+	}
 	c.wg.Add(1)
-	go c.loop()
+	go func() {
+		c.bus.sync()
+		c.beat()
+		c.look()
+		c.loop()
+	}()
 	return nil
 }
 
@@ -178,28 +190,27 @@ func (c *Cluster) beat() {
 	c.mu.Unlock()
 }
 
+// heard takes a node's heartbeat as the watcher delivers it.
+func (c *Cluster) heard(node string, rev uint64, removed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if removed {
+		delete(c.last, node) // it left
+		return
+	}
+	if h, ok := c.last[node]; !ok || h.rev != rev {
+		c.last[node] = heartbeat{rev: rev, atBeat: c.beats}
+	}
+}
+
 // live is the set of nodes alive: this one, and those whose heartbeat
 // advanced within the last NodeTimeout of this node's own heartbeats.
-func (c *Cluster) live(ctx context.Context) (map[string]bool, error) {
-	entries, err := c.st.Nodes(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (c *Cluster) live(context.Context) (map[string]bool, error) {
 	window := max(int(c.cfg.NodeTimeout/c.cfg.Heartbeat), 3)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := map[string]bool{c.cfg.Node: true}
-	for n := range c.last {
-		if _, ok := entries[n]; !ok {
-			delete(c.last, n) // removed: it left
-		}
-	}
-	for n, e := range entries {
-		h, ok := c.last[n]
-		if !ok || h.rev != e.Revision {
-			h = heartbeat{rev: e.Revision, atBeat: c.beats}
-			c.last[n] = h
-		}
+	for n, h := range c.last {
 		if c.beats-h.atBeat < window {
 			out[n] = true
 		}
@@ -240,6 +251,7 @@ func (c *Cluster) look() {
 		}
 	}
 	c.seen = live
+	c.hasPeers.Store(len(live) > 1)
 	orphans := c.orphans && time.Since(c.started) > c.cfg.NodeTimeout
 	if orphans {
 		c.orphans = false
@@ -248,6 +260,9 @@ func (c *Cluster) look() {
 	if len(gone) > 0 || orphans {
 		if len(gone) > 0 {
 			c.log.Warn("cluster: nodes gone; claiming their calls", zap.Strings("nodes", gone))
+			for _, n := range gone {
+				c.eng.Registry().ForgetNode(n)
+			}
 		}
 		c.wg.Add(1)
 		go func() {
@@ -357,5 +372,8 @@ func (c *Cluster) HandOff(wait time.Duration) bool {
 // Stop ends the heartbeat and the watches.
 func (c *Cluster) Stop() {
 	c.cancel()
+	if c.bus != nil {
+		c.bus.stop()
+	}
 	c.wg.Wait()
 }

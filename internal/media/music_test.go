@@ -430,6 +430,11 @@ func TestStartMusicRefusesWhatItCannotPlay(t *testing.T) {
 }
 
 func TestCloseStopsTheMusicGoroutine(t *testing.T) {
+	// The goroutines are counted process-wide: an earlier test's music may
+	// still be on its way out (under -race on a loaded machine).
+	for deadline := time.Now().Add(5 * time.Second); musicGoroutines() != 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	c := newCall(t, 2)
 	if err := c.a.StartMusic(DefaultMusic(), 0, "PCMU"); err != nil {
 		t.Fatal(err)

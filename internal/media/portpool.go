@@ -197,31 +197,52 @@ func (p *PortPool) Allocate(cfg EndpointConfig) (*Endpoint, error) {
 	return nil, fmt.Errorf("media: %w in %d-%d (%d in use, %d resting)", ErrNoPorts, first, last+1, inUse, resting)
 }
 
-// Rest keeps the given RTP ports from being handed out for d: the relay
-// ports of a process that died, to which parties not yet moved elsewhere
-// still send (a new call on one of them would get another call's audio
-// from a party at the same address). Ports not free now are left alone.
-func (p *PortPool) Rest(ports []int, d time.Duration) {
-	if len(ports) == 0 || d <= 0 {
-		return
+// AllocateAt is Allocate on RTP port port (and port+1), when that pair is
+// free: a process re-adopting the calls of one that died on this host
+// gives each call the ports it had, so a party still sending there reaches
+// its own call, never another's. ErrNoPorts when the pair is not free.
+func (p *PortPool) AllocateAt(cfg EndpointConfig, port int) (*Endpoint, error) {
+	ip := cfg.IP.Unmap()
+	adv := cfg.Advertise.Unmap()
+	if !adv.IsValid() {
+		adv = ip
 	}
-	rest := map[int]bool{}
-	for _, port := range ports {
-		rest[port] = true
+	if !ip.IsValid() || adv.IsUnspecified() {
+		return p.Allocate(cfg) // its errors name the field
 	}
+	if !p.takeAt(port) {
+		return nil, fmt.Errorf("media: %w: pair %d is not free", ErrNoPorts, port)
+	}
+	rtpSock, rtcpSock, err := bindPair(ip, port)
+	if err != nil {
+		p.putBack(port)
+		return nil, fmt.Errorf("media: bind RTP/RTCP on %v: %w", netip.AddrPortFrom(ip, uint16(port)), err)
+	}
+	e, err := newEndpoint(p, port, adv, rtpSock, rtcpSock, cfg)
+	if err != nil {
+		p.release(port)
+		return nil, fmt.Errorf("media: poll RTP/RTCP on %v: %w", netip.AddrPortFrom(ip, uint16(port)), err)
+	}
+	return e, nil
+}
+
+// takeAt reserves port if it is free.
+func (p *PortPool) takeAt(port int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	until := p.now().Add(d)
+	found := false
 	for n := p.free.len(); n > 0; n-- {
-		port, _ := p.free.pop()
-		if rest[port] {
-			// Its expiry is later than the ring's order assumes: the pairs
-			// behind it wake no earlier than it does (a start-up's once).
-			p.resting.push(restingPort{port: port, until: until})
-		} else {
-			p.free.push(port)
+		v, _ := p.free.pop()
+		if v == port && !found {
+			found = true
+			continue
 		}
+		p.free.push(v)
 	}
+	if found {
+		p.inUse++
+	}
+	return found
 }
 
 // ForeignDropped reports the packets the pool's endpoints have dropped

@@ -230,26 +230,27 @@ func TestAllocateRejectsBadConfig(t *testing.T) {
 	}
 }
 
-// The ports a dead process used rest when a new one starts: no endpoint
-// gets one of them until the rest is over (parties not yet moved still
-// send there), and the others are handed out as usual.
-func TestRestKeepsADeadProcessesPortsBack(t *testing.T) {
+// A re-adopted call gets the ports it had when they are free, and
+// ErrNoPorts when they are not.
+func TestAllocateAtGivesTheAskedPairOnce(t *testing.T) {
 	pool := newTestPool(t, 3, 0)
-	clock := newFakeClock()
-	pool.now = clock.now
 	first, _ := pool.Range()
-	dead := []int{first, first + 2}
-	pool.Rest(dead, time.Minute)
-	e := allocate(t, pool)
-	if e.Port() != first+4 {
-		t.Errorf("Allocate gave port %d; want %d, the one pair not resting", e.Port(), first+4)
+	e, err := pool.AllocateAt(EndpointConfig{IP: loopback}, first+2)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := pool.Allocate(EndpointConfig{IP: loopback}); !errors.Is(err, ErrNoPorts) {
-		t.Fatalf("Allocate while the dead process's pairs rest: err = %v, want ErrNoPorts", err)
+	defer e.Close()
+	if e.Port() != first+2 {
+		t.Errorf("AllocateAt(%d) gave %d", first+2, e.Port())
 	}
-	clock.advance(time.Minute)
-	f := allocate(t, pool)
-	if f.Port() != dead[0] && f.Port() != dead[1] {
-		t.Errorf("after the rest Allocate gave %d; want one of %v", f.Port(), dead)
+	if _, err := pool.AllocateAt(EndpointConfig{IP: loopback}, first+2); !errors.Is(err, ErrNoPorts) {
+		t.Errorf("AllocateAt on a pair in use: %v; want ErrNoPorts", err)
+	}
+	for range 2 {
+		f := allocate(t, pool)
+		defer f.Close()
+		if f.Port() == first+2 {
+			t.Errorf("Allocate handed out the pair AllocateAt took")
+		}
 	}
 }

@@ -96,6 +96,9 @@ type Config struct {
 	// the owner written into each record.
 	Keeper Keeper
 	Node   string
+	// Forwarder runs operations on sessions other nodes own; nil: such a
+	// session is unknown here.
+	Forwarder Forwarder
 }
 
 // Engine turns inbound INVITEs into Sessions and runs them.

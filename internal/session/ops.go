@@ -163,7 +163,7 @@ func (e *Engine) SendDtmf(ctx context.Context, id, keys, party string) error {
 
 // lookup finds a session for argument checks (live or retained).
 func (e *Engine) lookup(id string) (Snapshot, error) {
-	snap, ok := e.reg.Get(id)
+	snap, ok := e.reg.GetAny(id)
 	if !ok {
 		return Snapshot{}, &OpError{Code: CodeNotFound, Msg: fmt.Sprintf("no session %q", id)}
 	}
@@ -174,6 +174,11 @@ func (e *Engine) lookup(id string) (Snapshot, error) {
 func (e *Engine) run(ctx context.Context, id string, op *opRequest) error {
 	op.reply = make(chan error, 1)
 	s := e.reg.liveSession(id)
+	if s == nil {
+		if node, ok := e.reg.Owner(id); ok && e.cfg.Forwarder != nil {
+			return e.cfg.Forwarder.Forward(ctx, node, ForwardedOp{Name: op.name, ID: id, Args: op.args})
+		}
+	}
 	if s == nil || !s.q.push(op) {
 		return e.onEnded(id, op)
 	}

@@ -37,7 +37,6 @@ type RecoverResult struct {
 func (e *Engine) Recover(entries []RecordEntry) (start func()) {
 	var res RecoverResult
 	var ready []*Session
-	var deadPorts []int
 	for _, en := range entries {
 		r, err := decodeRecord(en.Key, en.Value)
 		if e.reg.liveSession(en.Key) != nil {
@@ -65,12 +64,7 @@ func (e *Engine) Recover(entries []RecordEntry) (start func()) {
 		}
 		ready = append(ready, s)
 		res.Adopted++
-		deadPorts = append(deadPorts, r.Ports[0], r.Ports[1])
 	}
-	// Parties not re-INVITEd yet still send to the dead process's ports:
-	// none of them serves a new endpoint until the moves are over (RFC
-	// 3261's 64*T1 covers every re-INVITE's retransmissions).
-	e.ports.Rest(deadPorts, 32*time.Second)
 	if res.Adopted+res.Ended > 0 {
 		e.log.Info("re-adopting calls from the store", zap.Int("calls", res.Adopted), zap.Int("ended", res.Ended), zap.Int("other_nodes", res.Skipped))
 	}
@@ -173,13 +167,13 @@ var roles = [2]string{"caller", "callee"}
 // offered or answered it (RFC 3264 8: same o= session, a higher version).
 func (s *Session) readopt() bool {
 	epCfg := s.e.endpointConfig(s.log)
-	ea, err := s.e.ports.Allocate(epCfg)
+	ea, err := s.allocateAgain(epCfg, s.recovered.Ports[0])
 	if err != nil {
 		s.hangupAll("no RTP ports to re-adopt the call")
 		s.end(Error, "not re-adopted: no RTP ports: "+err.Error())
 		return false
 	}
-	eb, err := s.e.ports.Allocate(epCfg)
+	eb, err := s.allocateAgain(epCfg, s.recovered.Ports[1])
 	if err != nil {
 		ea.Close()
 		s.hangupAll("no RTP ports to re-adopt the call")
@@ -211,6 +205,18 @@ func (s *Session) readopt() bool {
 	}
 	s.log.Info("re-adopting the call", zap.String("state", string(s.state())))
 	return true
+}
+
+// allocateAgain takes the relay port the call had (restarted on the same
+// host, it is free: a party that still sends there reaches this call, not
+// another one that happened to get the port), else any.
+func (s *Session) allocateAgain(cfg media.EndpointConfig, port int) (*media.Endpoint, error) {
+	if port > 0 {
+		if ep, err := s.e.ports.AllocateAt(cfg, port); err == nil {
+			return ep, nil
+		}
+	}
+	return s.e.ports.Allocate(cfg)
 }
 
 // onRecoverReinvite is a party's answer to readopt's re-INVITE. Once both

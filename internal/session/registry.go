@@ -43,6 +43,9 @@ type Snapshot struct {
 	Transfer *TransferInfo `json:"transfer,omitempty"`
 	// Listeners is the number of supervisors listening in now.
 	Listeners int `json:"listeners"`
+	// Node is the node that carries the call, when it is not the one
+	// answering (a cluster's other nodes; docs/cluster.md).
+	Node string `json:"node,omitempty"`
 }
 
 // EventType says what an Event reports.
@@ -86,6 +89,9 @@ type Event struct {
 	Operation *OperationInfo `json:"operation,omitempty"`
 	DTMF      *DTMFInfo      `json:"dtmf,omitempty"`
 	Listen    *ListenInfo    `json:"listen,omitempty"`
+	// Node is the node that owns the session, for an event that node
+	// told this one (empty for this node's own).
+	Node string `json:"node,omitempty"`
 }
 
 // Registry holds the live sessions and, for Retention, the ended ones.
@@ -96,7 +102,8 @@ type Registry struct {
 	mu        sync.RWMutex
 	live      map[string]*Session
 	ended     map[string]Snapshot
-	closed    map[string]Snapshot // released by close (End is when), for idempotent repeats
+	closed    map[string]Snapshot      // released by close (End is when), for idempotent repeats
+	remote    map[string]remoteSession // other nodes' sessions (remote.go)
 	lastPrune time.Time
 
 	busMu sync.Mutex
@@ -119,6 +126,7 @@ func NewRegistry(retention time.Duration) *Registry {
 func (r *Registry) add(s *Session) {
 	r.mu.Lock()
 	r.live[s.id] = s
+	delete(r.remote, s.id) // re-adopted from another node
 	r.mu.Unlock()
 }
 

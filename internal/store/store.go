@@ -151,22 +151,34 @@ func (s *Store) Forget(ctx context.Context, node string) error {
 	return s.nodes.Purge(ctx, node)
 }
 
-// Nodes returns the last heartbeat of every node that wrote one lately.
-func (s *Store) Nodes(ctx context.Context) (map[string]Entry, error) {
-	lister, err := s.nodes.ListKeys(ctx)
+// WatchNodes calls f with every node's latest heartbeat from now on,
+// starting with those in the store (removed: true for a node whose entry
+// went), until ctx ends; f runs on one goroutine, in order. One watcher,
+// not a listing per look: JetStream answers a watcher's updates as they
+// come, also across the election of a new leader.
+func (s *Store) WatchNodes(ctx context.Context, f func(node string, revision uint64, removed bool)) error {
+	w, err := s.nodes.WatchAll(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("store: listing %s: %w", NodesBucket, err)
+		return fmt.Errorf("store: watching %s: %w", NodesBucket, err)
 	}
-	defer func() { _ = lister.Stop() }()
-	out := map[string]Entry{}
-	for key := range lister.Keys() {
-		e, err := s.nodes.Get(ctx, key)
-		if err != nil {
-			continue // lapsed since it was listed
+	go func() {
+		defer func() { _ = w.Stop() }()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					continue // the initial values are in
+				}
+				f(e.Key(), e.Revision(), e.Operation() != jetstream.KeyValuePut)
+			}
 		}
-		out[key] = Entry{Key: key, Value: e.Value(), Revision: e.Revision()}
-	}
-	return out, nil
+	}()
+	return nil
 }
 
 // Claim replaces the record under key, still at rev, with value: the

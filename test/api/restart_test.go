@@ -19,6 +19,7 @@ import (
 type legView struct {
 	ID    string `json:"id"`
 	State string `json:"state"`
+	Node  string `json:"node"` // set when another node carries it
 	Legs  []struct {
 		Role       string `json:"role"`
 		PacketsIn  uint64 `json:"packetsIn"`

@@ -1,0 +1,216 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/callctl/callctl/internal/session"
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+)
+
+// Subjects of the nodes' messages. Each node publishes its sessions'
+// events on events.<node>, answers operations on ops.<node> and a list of
+// its live sessions on sessions.
+const (
+	subjectEvents   = "callctl.events."
+	subjectOps      = "callctl.ops."
+	subjectSessions = "callctl.sessions"
+)
+
+// opTimeout bounds a forwarded operation (a transfer waits for its final
+// NOTIFY on the owner).
+const opTimeout = 45 * time.Second
+
+// bus shares the sessions of every node: events out and in, operations
+// forwarded to their owner.
+type bus struct {
+	c    *Cluster
+	reg  *session.Registry
+	subs []*nats.Subscription
+	sub  *session.Subscription
+}
+
+// startBus subscribes this node to the others' news and requests.
+func (c *Cluster) startBus() error {
+	nc := c.st.Conn()
+	b := &bus{c: c, reg: c.eng.Registry()}
+	c.bus = b
+	for subject, h := range map[string]nats.MsgHandler{
+		subjectEvents + "*":     b.onEvent,
+		subjectOps + c.cfg.Node: b.onOp,
+		subjectSessions:         b.onSessions,
+	} {
+		s, err := nc.Subscribe(subject, h)
+		if err != nil {
+			b.stop()
+			return err
+		}
+		b.subs = append(b.subs, s)
+	}
+	b.sub = b.reg.Subscribe(4096)
+	c.wg.Add(1)
+	go b.export()
+	return nil
+}
+
+// export publishes this node's own events for the others.
+func (b *bus) export() {
+	defer b.c.wg.Done()
+	nc := b.c.st.Conn()
+	subject := subjectEvents + b.c.cfg.Node
+	for ev := range b.sub.C() {
+		if ev.Node != "" || !b.c.hasPeers.Load() {
+			continue // another node's, passed on here; or nobody to tell
+		}
+		data, err := json.Marshal(ev)
+		if err == nil {
+			err = nc.Publish(subject, data)
+		}
+		if err != nil && b.c.ctx.Err() == nil {
+			b.c.log.Warn("cluster: an event not passed to the other nodes", zap.String("session", ev.SessionID), zap.Error(err))
+		}
+	}
+}
+
+// onEvent takes another node's event into this node's registry.
+func (b *bus) onEvent(m *nats.Msg) {
+	node := strings.TrimPrefix(m.Subject, subjectEvents)
+	if node == b.c.cfg.Node {
+		return
+	}
+	var ev session.Event
+	if err := json.Unmarshal(m.Data, &ev); err != nil || ev.SessionID == "" || !ev.State.Valid() {
+		b.c.log.Warn("cluster: an unreadable event from another node", zap.String("node", node))
+		return
+	}
+	b.reg.Remote(node, ev)
+}
+
+// sessionsReply is a node's answer on subjectSessions.
+type sessionsReply struct {
+	Node     string             `json:"node"`
+	Sessions []session.Snapshot `json:"sessions"`
+}
+
+func (b *bus) onSessions(m *nats.Msg) {
+	if m.Reply == "" {
+		return
+	}
+	data, _ := json.Marshal(sessionsReply{Node: b.c.cfg.Node, Sessions: b.reg.Live()})
+	_ = m.Respond(data)
+}
+
+// sync asks every node for its live sessions (a node that starts knows the
+// others' calls from then on by their events).
+func (b *bus) sync() {
+	nc := b.c.st.Conn()
+	inbox := nc.NewRespInbox()
+	replies, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return
+	}
+	defer func() { _ = replies.Unsubscribe() }()
+	if err := nc.PublishRequest(subjectSessions, inbox, nil); err != nil {
+		return
+	}
+	deadline := time.Now().Add(time.Second)
+	for {
+		m, err := replies.NextMsg(time.Until(deadline))
+		if err != nil {
+			return
+		}
+		var r sessionsReply
+		if json.Unmarshal(m.Data, &r) != nil || r.Node == b.c.cfg.Node {
+			continue
+		}
+		for _, snap := range r.Sessions {
+			b.reg.Known(r.Node, snap)
+		}
+	}
+}
+
+// opReply is the owner's answer to a forwarded operation.
+type opReply struct {
+	Error *wireError `json:"error,omitempty"`
+}
+
+// wireError is a session.OpError as it travels.
+type wireError struct {
+	Code          session.Code    `json:"code"`
+	Op            string          `json:"op"`
+	Field         string          `json:"field,omitempty"`
+	Allowed       []string        `json:"allowed,omitempty"`
+	State         session.State   `json:"state,omitempty"`
+	AllowedStates []session.State `json:"allowed_states,omitempty"`
+	Party         string          `json:"party,omitempty"`
+	Status        int             `json:"status,omitempty"`
+	Msg           string          `json:"msg"`
+}
+
+func (b *bus) onOp(m *nats.Msg) {
+	var op session.ForwardedOp
+	if err := json.Unmarshal(m.Data, &op); err != nil || op.ID == "" {
+		data, _ := json.Marshal(opReply{Error: &wireError{Code: session.CodeInvalidArgument, Msg: "unreadable forwarded operation"}})
+		_ = m.Respond(data)
+		return
+	}
+	b.c.wg.Add(1)
+	go func() {
+		defer b.c.wg.Done()
+		ctx, cancel := context.WithTimeout(b.c.ctx, opTimeout)
+		defer cancel()
+		var r opReply
+		if err := b.c.eng.Do(ctx, op); err != nil {
+			var oe *session.OpError
+			if !errors.As(err, &oe) {
+				oe = &session.OpError{Code: session.CodeTimeout, Op: op.Name, Msg: err.Error()}
+			}
+			r.Error = &wireError{Code: oe.Code, Op: oe.Op, Field: oe.Field, Allowed: oe.Allowed, State: oe.State,
+				AllowedStates: oe.AllowedStates, Party: oe.Party, Status: oe.Status, Msg: oe.Msg}
+		}
+		data, _ := json.Marshal(r)
+		_ = m.Respond(data)
+	}()
+}
+
+// Forward runs op on node, the session's owner, and returns its outcome as
+// if it ran here (session.Forwarder).
+func (c *Cluster) Forward(ctx context.Context, node string, op session.ForwardedOp) error {
+	data, err := json.Marshal(op)
+	if err != nil {
+		return err
+	}
+	m, err := c.st.Conn().RequestWithContext(ctx, subjectOps+node, data)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		// RFC-free but plain: the owner is gone; a survivor re-adopts the
+		// call within cluster.node_timeout.
+		return &session.OpError{Code: session.CodeTimeout, Op: op.Name,
+			Msg: "the node carrying the call (" + node + ") is gone; another node takes the call over within seconds: try again"}
+	case err != nil:
+		return &session.OpError{Code: session.CodeTimeout, Op: op.Name, Msg: "forwarding to node " + node + ": " + err.Error()}
+	}
+	var r opReply
+	if err := json.Unmarshal(m.Data, &r); err != nil {
+		return &session.OpError{Code: session.CodeTimeout, Op: op.Name, Msg: "node " + node + " answered unreadably"}
+	}
+	if r.Error == nil {
+		return nil
+	}
+	e := r.Error
+	return &session.OpError{Code: e.Code, Op: e.Op, Field: e.Field, Allowed: e.Allowed, State: e.State,
+		AllowedStates: e.AllowedStates, Party: e.Party, Status: e.Status, Msg: e.Msg}
+}
+
+func (b *bus) stop() {
+	for _, s := range b.subs {
+		_ = s.Unsubscribe()
+	}
+	if b.sub != nil {
+		b.sub.Close()
+	}
+}
