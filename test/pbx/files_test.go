@@ -383,9 +383,9 @@ func TestDeployDocNamesOnlyFilesAndSettingsThatExist(t *testing.T) {
 	}
 
 	// Settings written `section.key`: anything dotted in backticks that is
-	// not a file name, a privilege, a kernel sysctl (net.*) or a
+	// not a file name, a privilege (sessions.*, audit.view, config.reload), a kernel sysctl (net.*) or a
 	// Kamailio/Asterisk name is a setting.
-	notSettings := regexp.MustCompile(`\.(cfg|conf|yaml|yml|xml|service|md|list|db|env|crt|key|pem|so|go)$|^sessions\.|^audit\.view$|^net\.`)
+	notSettings := regexp.MustCompile(`\.(cfg|conf|yaml|yml|xml|service|md|list|db|env|crt|key|pem|so|go)$|^sessions\.|^audit\.view$|^config\.reload$|^net\.`)
 	for _, m := range regexp.MustCompile("`([a-z][a-z0-9_]*(?:\\.[a-z][a-z0-9_]*)+)`").FindAllStringSubmatch(doc, -1) {
 		name := m[1]
 		if notSettings.MatchString(name) {
