@@ -82,12 +82,31 @@ func (b *bus) onEvent(m *nats.Msg) {
 	if node == b.c.cfg.Node {
 		return
 	}
-	var ev session.Event
-	if err := json.Unmarshal(m.Data, &ev); err != nil || ev.SessionID == "" || !ev.State.Valid() {
+	ev, ok := decodeEvent(m.Data)
+	if !ok {
 		b.c.log.Warn("cluster: an unreadable event from another node", zap.String("node", node))
 		return
 	}
 	b.reg.Remote(node, ev)
+}
+
+// decodeEvent reads another node's event; what the NATS system carries
+// is input like any other.
+func decodeEvent(data []byte) (session.Event, bool) {
+	var ev session.Event
+	if err := json.Unmarshal(data, &ev); err != nil || ev.SessionID == "" || !ev.State.Valid() || !ev.Session.State.Valid() {
+		return session.Event{}, false
+	}
+	return ev, true
+}
+
+// decodeOp reads a forwarded operation.
+func decodeOp(data []byte) (session.ForwardedOp, bool) {
+	var op session.ForwardedOp
+	if err := json.Unmarshal(data, &op); err != nil || op.ID == "" || op.Name == "" {
+		return session.ForwardedOp{}, false
+	}
+	return op, true
 }
 
 // sessionsReply is a node's answer on subjectSessions.
@@ -152,8 +171,8 @@ type wireError struct {
 }
 
 func (b *bus) onOp(m *nats.Msg) {
-	var op session.ForwardedOp
-	if err := json.Unmarshal(m.Data, &op); err != nil || op.ID == "" {
+	op, ok := decodeOp(m.Data)
+	if !ok {
 		data, _ := json.Marshal(opReply{Error: &wireError{Code: session.CodeInvalidArgument, Msg: "unreadable forwarded operation"}})
 		_ = m.Respond(data)
 		return
