@@ -8,12 +8,14 @@ import (
 	"errors"
 	"hash/fnv"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/callctl/callctl/internal/session"
 	"github.com/callctl/callctl/internal/store"
+	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 )
 
@@ -52,22 +54,23 @@ type Cluster struct {
 	seen     map[string]bool      // nodes alive at the last look
 	beats    int                  // this node's heartbeats written so far
 	last     map[string]heartbeat // each node's latest heartbeat, as this node saw it
+	owners   map[string]time.Time // other nodes named by call records, since when
 	orphans  bool                 // records of unknown owners seen at start: look again once
 	leaving  atomic.Bool
 	hasPeers atomic.Bool // other nodes were alive at the last look
 
 	claimed atomic.Uint64 // calls claimed from other nodes
 	bus     *bus          // the other nodes' sessions and operations (bus.go)
+	pulses  *nats.Subscription
+	writing atomic.Bool // a node entry is being written (beat)
 }
 
-// heartbeat is a node's latest heartbeat as seen here: its revision in the
-// store and how many of this node's own heartbeats had been written when
-// it changed. A node is dead when this node wrote NodeTimeout's worth of
-// heartbeats since its last changed: a clock that only runs while the
-// store takes writes, so a store that stalls (its leader went with a dead
-// node) makes nobody look dead.
+// heartbeat is a node's latest heartbeat as heard here: how many of this
+// node's own heartbeats had come back when it came. A node is dead when
+// NodeTimeout's worth of this node's own came back since: a clock that
+// runs only while NATS carries messages, so a NATS that stalls makes
+// nobody look dead.
 type heartbeat struct {
-	rev    uint64
 	atBeat int
 }
 
@@ -77,7 +80,7 @@ func New(cfg Config, st *store.Store, eng *session.Engine, log *zap.Logger) *Clu
 	_, _ = rand.Read(b[:])
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Cluster{cfg: cfg, st: st, eng: eng, log: log, instance: hex.EncodeToString(b[:]), started: time.Now(),
-		ctx: ctx, cancel: cancel, seen: map[string]bool{}, last: map[string]heartbeat{}}
+		ctx: ctx, cancel: cancel, seen: map[string]bool{}, last: map[string]heartbeat{}, owners: map[string]time.Time{}}
 }
 
 // Claimed is the number of calls this node claimed from others.
@@ -128,32 +131,61 @@ func (c *Cluster) claim(ctx context.Context, r store.Entry) (session.RecordEntry
 // Start runs the heartbeat, the watch on the nodes and the watch on the
 // records until Stop.
 func (c *Cluster) Start() error {
-	// A record that another node claims names it: let the call go here.
-	err := c.st.WatchCalls(c.ctx, func(key string, value []byte) {
-		if value == nil {
-			return
-		}
-		if owner := session.RecordOwner(value); owner != "" && owner != c.cfg.Node {
-			c.eng.Release(key, owner)
-		}
-	})
+	// Heartbeats first: they are what the others judge this node by.
+	pulses, err := c.st.Conn().Subscribe(subjectPulse+"*", c.onPulse)
 	if err != nil {
 		return err
 	}
-	if err := c.st.WatchNodes(c.ctx, c.heard); err != nil {
-		return err
-	}
+	c.pulses = pulses
 	if err := c.startBus(); err != nil {
 		return err
 	}
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go func() {
+		defer c.wg.Done()
+		c.watchRecords() // may take seconds while the cluster forms
 		c.bus.sync()
+	}()
+	go func() {
 		c.beat()
 		c.look()
 		c.loop()
 	}()
 	return nil
+}
+
+// watchRecords follows the call records (those there already, then every
+// change): a record another node claims names it, and the call is let go
+// here; and every owner named is remembered, so that the records of a node
+// this one never heard from (it died before this one started) are claimed
+// too. JetStream may take seconds to set the watcher up while the cluster
+// forms: it is tried until it works.
+func (c *Cluster) watchRecords() {
+	for c.ctx.Err() == nil {
+		err := c.st.WatchCalls(c.ctx, func(key string, value []byte) {
+			if value == nil {
+				return
+			}
+			owner := session.RecordOwner(value)
+			if owner == "" || owner == c.cfg.Node {
+				return
+			}
+			c.eng.Release(key, owner)
+			c.mu.Lock()
+			if _, ok := c.owners[owner]; !ok {
+				c.owners[owner] = time.Now()
+			}
+			c.mu.Unlock()
+		})
+		if err == nil {
+			return
+		}
+		c.log.Debug("cluster: watching the call records", zap.Error(err))
+		select {
+		case <-c.ctx.Done():
+		case <-time.After(c.cfg.Heartbeat):
+		}
+	}
 }
 
 func (c *Cluster) loop() {
@@ -173,33 +205,53 @@ func (c *Cluster) loop() {
 	}
 }
 
+// subjectPulse carries the nodes' heartbeats over core NATS, which keeps
+// flowing while JetStream elects a new leader (a KV write can stall for
+// seconds then, and a node must not look dead for it).
+const subjectPulse = "callctl.pulse."
+
+// Pulse payloads.
+const (
+	pulseAlive   = "alive"
+	pulseLeaving = "leaving"
+)
+
+// beat sends this node's heartbeat: a pulse every node hears (this one
+// too: its own echo is the clock of live), and the node's entry in the
+// nodes bucket (who is there, with its addresses, for tools), written in
+// the background.
 func (c *Cluster) beat() {
-	b, _ := json.Marshal(Beat{Node: c.cfg.Node, Instance: c.instance, SIP: c.cfg.SIP, API: c.cfg.API, Started: c.started})
-	// A slow write is still worth waiting for, up to a third of the
-	// timeout: the heartbeat must land before the last one lapses.
-	ctx, cancel := context.WithTimeout(c.ctx, max(c.cfg.Heartbeat, c.cfg.NodeTimeout/3))
-	defer cancel()
-	if err := c.st.Beat(ctx, c.cfg.Node, b); err != nil {
-		if c.ctx.Err() == nil {
-			c.log.Warn("cluster: heartbeat not written", zap.Error(err))
-		}
-		return
+	if err := c.st.Conn().Publish(subjectPulse+c.cfg.Node, []byte(pulseAlive)); err != nil && c.ctx.Err() == nil {
+		c.log.Warn("cluster: heartbeat not sent", zap.Error(err))
 	}
-	c.mu.Lock()
-	c.beats++
-	c.mu.Unlock()
+	if !c.writing.CompareAndSwap(false, true) {
+		return // the last entry is still being written
+	}
+	b, _ := json.Marshal(Beat{Node: c.cfg.Node, Instance: c.instance, SIP: c.cfg.SIP, API: c.cfg.API, Started: c.started})
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer c.writing.Store(false)
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.NodeTimeout)
+		defer cancel()
+		if err := c.st.Beat(ctx, c.cfg.Node, b); err != nil && c.ctx.Err() == nil {
+			c.log.Debug("cluster: node entry not written", zap.Error(err))
+		}
+	}()
 }
 
-// heard takes a node's heartbeat as the watcher delivers it.
-func (c *Cluster) heard(node string, rev uint64, removed bool) {
+// onPulse takes a node's heartbeat.
+func (c *Cluster) onPulse(m *nats.Msg) {
+	node := strings.TrimPrefix(m.Subject, subjectPulse)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if removed {
-		delete(c.last, node) // it left
-		return
-	}
-	if h, ok := c.last[node]; !ok || h.rev != rev {
-		c.last[node] = heartbeat{rev: rev, atBeat: c.beats}
+	switch {
+	case node == c.cfg.Node:
+		c.beats++ // this node's own, back: NATS carries the others' too
+	case string(m.Data) == pulseLeaving:
+		delete(c.last, node)
+	default:
+		c.last[node] = heartbeat{atBeat: c.beats}
 	}
 }
 
@@ -248,6 +300,15 @@ func (c *Cluster) look() {
 	for n := range c.seen {
 		if !live[n] && n != c.cfg.Node {
 			gone = append(gone, n)
+		}
+	}
+	// Owners of records never heard from for a node timeout: dead too.
+	for owner, since := range c.owners {
+		if live[owner] {
+			delete(c.owners, owner)
+		} else if time.Since(since) > c.cfg.NodeTimeout && time.Since(c.started) > c.cfg.NodeTimeout {
+			gone = append(gone, owner)
+			delete(c.owners, owner)
 		}
 	}
 	c.seen = live
@@ -351,12 +412,12 @@ func (c *Cluster) HandOff(wait time.Duration) bool {
 		return false
 	}
 	c.leaving.Store(true)
-	ctx, cancel = context.WithTimeout(c.ctx, 5*time.Second)
-	err := c.st.Forget(ctx, c.cfg.Node)
-	cancel()
-	if err != nil {
-		c.log.Warn("cluster: heartbeat not removed; the others claim the calls once it lapses", zap.Error(err))
+	if err := c.st.Conn().Publish(subjectPulse+c.cfg.Node, []byte(pulseLeaving)); err != nil {
+		c.log.Warn("cluster: leaving not told; the others claim the calls once the heartbeat lapses", zap.Error(err))
 	}
+	ctx, cancel = context.WithTimeout(c.ctx, 5*time.Second)
+	_ = c.st.Forget(ctx, c.cfg.Node)
+	cancel()
 	n := len(c.eng.Owned())
 	c.log.Info("cluster: handing calls to the other nodes", zap.Int("calls", n), zap.Strings("nodes", peers))
 	deadline := time.Now().Add(wait)
@@ -372,6 +433,9 @@ func (c *Cluster) HandOff(wait time.Duration) bool {
 // Stop ends the heartbeat and the watches.
 func (c *Cluster) Stop() {
 	c.cancel()
+	if c.pulses != nil {
+		_ = c.pulses.Unsubscribe()
+	}
 	if c.bus != nil {
 		c.bus.stop()
 	}

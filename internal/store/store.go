@@ -151,36 +151,6 @@ func (s *Store) Forget(ctx context.Context, node string) error {
 	return s.nodes.Purge(ctx, node)
 }
 
-// WatchNodes calls f with every node's latest heartbeat from now on,
-// starting with those in the store (removed: true for a node whose entry
-// went), until ctx ends; f runs on one goroutine, in order. One watcher,
-// not a listing per look: JetStream answers a watcher's updates as they
-// come, also across the election of a new leader.
-func (s *Store) WatchNodes(ctx context.Context, f func(node string, revision uint64, removed bool)) error {
-	w, err := s.nodes.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("store: watching %s: %w", NodesBucket, err)
-	}
-	go func() {
-		defer func() { _ = w.Stop() }()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil {
-					continue // the initial values are in
-				}
-				f(e.Key(), e.Revision(), e.Operation() != jetstream.KeyValuePut)
-			}
-		}
-	}()
-	return nil
-}
-
 // Claim replaces the record under key, still at rev, with value: the
 // compare-and-swap that moves a call to a new owner. ErrConflict when
 // someone else changed it first.
@@ -302,11 +272,11 @@ func isConflict(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
-// WatchCalls calls f with every change to the call records from now on
-// (value nil for a removed one) until ctx ends; f runs on one goroutine,
-// in order.
+// WatchCalls calls f with every call record in the store, then with every
+// change (value nil for a removed one) until ctx ends; f runs on one
+// goroutine, in order.
 func (s *Store) WatchCalls(ctx context.Context, f func(key string, value []byte)) error {
-	w, err := s.calls.WatchAll(ctx, jetstream.UpdatesOnly())
+	w, err := s.calls.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("store: watching %s: %w", CallsBucket, err)
 	}
