@@ -55,7 +55,6 @@ type Cluster struct {
 	beats    int                  // this node's heartbeats written so far
 	last     map[string]heartbeat // each node's latest heartbeat, as this node saw it
 	owners   map[string]time.Time // other nodes named by call records, since when
-	orphans  bool                 // records of unknown owners seen at start: look again once
 	leaving  atomic.Bool
 	hasPeers atomic.Bool // other nodes were alive at the last look
 
@@ -98,13 +97,12 @@ func (c *Cluster) Adopt(ctx context.Context) (start func(), err error) {
 	}
 	var mine []session.RecordEntry
 	for _, r := range recs {
-		switch session.RecordOwner(r.Value) {
-		case c.cfg.Node:
+		// Other nodes' records: watchRecords sees their owners, and look
+		// claims those of owners that give no heartbeat.
+		if session.RecordOwner(r.Value) == c.cfg.Node {
 			if e, ok := c.claim(ctx, r); ok {
 				mine = append(mine, e)
 			}
-		default:
-			c.orphans = true
 		}
 	}
 	return c.eng.Recover(mine), nil
@@ -313,17 +311,11 @@ func (c *Cluster) look() {
 	}
 	c.seen = live
 	c.hasPeers.Store(len(live) > 1)
-	orphans := c.orphans && time.Since(c.started) > c.cfg.NodeTimeout
-	if orphans {
-		c.orphans = false
-	}
 	c.mu.Unlock()
-	if len(gone) > 0 || orphans {
-		if len(gone) > 0 {
-			c.log.Warn("cluster: nodes gone; claiming their calls", zap.Strings("nodes", gone))
-			for _, n := range gone {
-				c.eng.Registry().ForgetNode(n)
-			}
+	if len(gone) > 0 {
+		c.log.Warn("cluster: nodes gone; claiming their calls", zap.Strings("nodes", gone))
+		for _, n := range gone {
+			c.eng.Registry().ForgetNode(n)
 		}
 		c.wg.Add(1)
 		go func() {

@@ -1,8 +1,6 @@
 package session
 
 import (
-	"strings"
-
 	"github.com/callctl/callctl/internal/media"
 	"github.com/callctl/callctl/internal/sip"
 	gosip "github.com/emiago/sipgo/sip"
@@ -108,23 +106,14 @@ func (s *Session) onUpdateResult(ev *sip.Result) {
 func (s *Session) peerAllows(l *sip.Leg, method gosip.RequestMethod) bool {
 	allow := s.allowB
 	if l == s.a {
-		allow = headerValues(s.a.Invite().GetHeaders("Allow"))
+		allow = sip.HeaderValues(s.a.Invite().GetHeaders("Allow"))
 	}
 	return sip.AllowsMethod(allow, method)
-}
-
-// headerValues joins the values of a repeated header (RFC 3261 7.3.1).
-func headerValues(hs []gosip.Header) string {
-	vals := make([]string, len(hs))
-	for i, h := range hs {
-		vals[i] = h.Value()
-	}
-	return strings.Join(vals, ",")
 }
 
 // noteAllow remembers the Allow header of the callee's response.
 func (s *Session) noteAllow(res *gosip.Response) {
 	if hs := res.GetHeaders("Allow"); len(hs) > 0 {
-		s.allowB = headerValues(hs)
+		s.allowB = sip.HeaderValues(hs)
 	}
 }

@@ -57,17 +57,18 @@ func (l *Leg) Dialog() Dialog {
 		d.RouteSet = append(d.RouteSet, r.String())
 	}
 	if !l.outbound && l.invite != nil {
-		d.Allow = headerValues(l.invite.GetHeaders("Allow"))
+		d.Allow = HeaderValues(l.invite.GetHeaders("Allow"))
 	}
 	return d
 }
 
-func headerValues(hs []gosip.Header) string {
+// HeaderValues joins the values of a repeated header (RFC 3261 7.3.1).
+func HeaderValues(hs []gosip.Header) string {
 	vals := make([]string, len(hs))
 	for i, h := range hs {
 		vals[i] = h.Value()
 	}
-	return strings.Join(vals, ", ")
+	return strings.Join(vals, ",")
 }
 
 // ErrBadDialog is a dialog state that cannot be restored.
