@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/callctl/callctl/internal/session"
@@ -25,6 +27,12 @@ const (
 // NOTIFY on the owner).
 const opTimeout = 45 * time.Second
 
+// headerSeq numbers a node's exported events 1, 2, 3, … (every event of
+// its own sessions counts, passed on or not): core NATS may lose a message
+// (interest not yet carried over a new route, a slow consumer), and a gap
+// tells the others to ask for the node's sessions again.
+const headerSeq = "Callctl-Seq"
+
 // bus shares the sessions of every node: events out and in, operations
 // forwarded to their owner.
 type bus struct {
@@ -32,12 +40,16 @@ type bus struct {
 	reg  *session.Registry
 	subs []*nats.Subscription
 	sub  *session.Subscription
+
+	lastSeq map[string]uint64 // each node's last event number heard; onEvent's only
+	syncing atomic.Bool       // a sync is under way
+	again   atomic.Bool       // a sync was asked for since the last began
 }
 
 // startBus subscribes this node to the others' news and requests.
 func (c *Cluster) startBus() error {
 	nc := c.st.Conn()
-	b := &bus{c: c, reg: c.eng.Registry()}
+	b := &bus{c: c, reg: c.eng.Registry(), lastSeq: map[string]uint64{}}
 	c.bus = b
 	for subject, h := range map[string]nats.MsgHandler{
 		subjectEvents + "*":     b.onEvent,
@@ -57,18 +69,25 @@ func (c *Cluster) startBus() error {
 	return nil
 }
 
-// export publishes this node's own events for the others.
+// export publishes this node's own events for the others, numbered.
 func (b *bus) export() {
 	defer b.c.wg.Done()
 	nc := b.c.st.Conn()
 	subject := subjectEvents + b.c.cfg.Node
+	var seq uint64
 	for ev := range b.sub.C() {
-		if ev.Node != "" || !b.c.hasPeers.Load() {
-			continue // another node's, passed on here; or nobody to tell
+		if ev.Node != "" {
+			continue // another node's, passed on here
+		}
+		seq++
+		if !b.c.hasPeers.Load() {
+			continue // nobody to tell; one who comes asks (sync)
 		}
 		data, err := json.Marshal(ev)
 		if err == nil {
-			err = nc.Publish(subject, data)
+			m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+			m.Header.Set(headerSeq, strconv.FormatUint(seq, 10))
+			err = nc.PublishMsg(m)
 		}
 		if err != nil && b.c.ctx.Err() == nil {
 			b.c.log.Warn("cluster: an event not passed to the other nodes", zap.String("session", ev.SessionID), zap.Error(err))
@@ -76,7 +95,9 @@ func (b *bus) export() {
 	}
 }
 
-// onEvent takes another node's event into this node's registry.
+// onEvent takes another node's event into this node's registry. An event
+// whose number does not follow the last heard from its node means some
+// were lost (or the node started again): its sessions are asked for anew.
 func (b *bus) onEvent(m *nats.Msg) {
 	node := strings.TrimPrefix(m.Subject, subjectEvents)
 	if node == b.c.cfg.Node {
@@ -87,7 +108,38 @@ func (b *bus) onEvent(m *nats.Msg) {
 		b.c.log.Warn("cluster: an unreadable event from another node", zap.String("node", node))
 		return
 	}
+	seq, err := strconv.ParseUint(m.Header.Get(headerSeq), 10, 64)
+	if err != nil || seq != b.lastSeq[node]+1 {
+		b.c.log.Debug("cluster: events of a node missed; asking for its sessions",
+			zap.String("node", node), zap.Uint64("last", b.lastSeq[node]), zap.Uint64("now", seq))
+		b.resync()
+	}
+	if err == nil {
+		b.lastSeq[node] = seq
+	}
 	b.reg.Remote(node, ev)
+}
+
+// resync runs a sync in the background; asked while one is under way, it
+// runs once more after it (that one's answers may predate the news).
+func (b *bus) resync() {
+	b.again.Store(true)
+	if !b.syncing.CompareAndSwap(false, true) {
+		return
+	}
+	b.c.wg.Add(1)
+	go func() {
+		defer b.c.wg.Done()
+		for {
+			for b.again.Swap(false) && b.c.ctx.Err() == nil {
+				b.sync()
+			}
+			b.syncing.Store(false)
+			if !b.again.Load() || !b.syncing.CompareAndSwap(false, true) {
+				return
+			}
+		}
+	}()
 }
 
 // decodeEvent reads another node's event; what the NATS system carries
@@ -136,16 +188,21 @@ func (b *bus) sync() {
 	if err := nc.PublishRequest(subjectSessions, inbox, nil); err != nil {
 		return
 	}
+	// Every live peer answers within the second; the peers not heard of
+	// yet are waited for that long too.
+	peers := len(b.c.Peers(b.c.ctx))
+	answered := map[string]bool{}
 	deadline := time.Now().Add(time.Second)
-	for {
+	for peers == 0 || len(answered) < peers {
 		m, err := replies.NextMsg(time.Until(deadline))
 		if err != nil {
 			return
 		}
 		var r sessionsReply
-		if json.Unmarshal(m.Data, &r) != nil || r.Node == b.c.cfg.Node {
+		if json.Unmarshal(m.Data, &r) != nil || r.Node == b.c.cfg.Node || r.Node == "" {
 			continue
 		}
+		answered[r.Node] = true
 		for _, snap := range r.Sessions {
 			b.reg.Known(r.Node, snap)
 		}

@@ -309,9 +309,20 @@ func (c *Cluster) look() {
 			delete(c.owners, owner)
 		}
 	}
+	// A node heard for the first time may have had calls before either
+	// heard the other (its events were not passed on yet): ask again.
+	joined := false
+	for n := range live {
+		if !c.seen[n] && n != c.cfg.Node {
+			joined = true
+		}
+	}
 	c.seen = live
 	c.hasPeers.Store(len(live) > 1)
 	c.mu.Unlock()
+	if joined {
+		c.bus.resync()
+	}
 	if len(gone) > 0 {
 		c.log.Warn("cluster: nodes gone; claiming their calls", zap.Strings("nodes", gone))
 		for _, n := range gone {

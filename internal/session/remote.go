@@ -62,6 +62,9 @@ func (r *Registry) Known(node string, snap Snapshot) {
 	if r.remote == nil {
 		r.remote = map[string]remoteSession{}
 	}
+	if had, ok := r.remote[snap.ID]; ok && had.snap.StateSince.After(snap.StateSince) {
+		return // an event since told more than this list
+	}
 	r.remote[snap.ID] = remoteSession{snap: snap, node: node}
 }
 

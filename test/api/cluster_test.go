@@ -19,24 +19,14 @@ import (
 // and waits until every one is ready.
 func startCluster(t *testing.T, n int, trunk, configFile string) ([]*restartable, []*callctltest.Daemon) {
 	t.Helper()
-	routes := make([]string, n)
-	for i := range routes {
-		routes[i] = fmt.Sprintf("127.0.0.1:%d", peers.FreeUDPPort(t))
-	}
+	env := callctltest.ClusterEnv(t, n)
 	nodes := make([]*restartable, n)
 	daemons := make([]*callctltest.Daemon, n)
 	for i := range nodes {
 		nodes[i] = newRestartable(t, trunk, fmt.Sprintf("node-%d", i+1))
 		nodes[i].args = append(nodes[i].args, "--config", configFile)
-		others := slices.Delete(slices.Clone(routes), i, i+1)
-		nodes[i].env = append(nodes[i].env,
-			"CALLCTL_CLUSTER_EMBEDDED_LISTEN="+routes[i],
-			"CALLCTL_CLUSTER_EMBEDDED_ROUTES="+strings.Join(others, ","),
-			"CALLCTL_CLUSTER_REPLICAS=3",
-			"CALLCTL_CLUSTER_HEARTBEAT=500ms",
-			"CALLCTL_CLUSTER_NODE_TIMEOUT=3s",
-			"CALLCTL_SHUTDOWN_DRAIN_TIMEOUT=20s",
-		)
+		nodes[i].env = append(nodes[i].env, env[i]...)
+		nodes[i].env = append(nodes[i].env, "CALLCTL_SHUTDOWN_DRAIN_TIMEOUT=20s")
 		daemons[i] = callctltest.LaunchDaemon(t, nodes[i].bin, nodes[i].args, nodes[i].env)
 	}
 	for i, d := range daemons {
@@ -57,7 +47,7 @@ func carried(t *testing.T, what string, nodes []*restartable, ids []string, time
 		var got []string
 		for i, n := range nodes {
 			for _, v := range n.s.legViews(t) {
-				if v.Node == "" && v.State == "IN_CALL" && v.talking() {
+				if v.Node == "" && v.State == "IN_CALL" && v.Talking() {
 					got = append(got, v.ID)
 					per[i]++
 				}
@@ -112,7 +102,7 @@ func callsThrough(t *testing.T, node *restartable, callers, callees []*peers.Bar
 	var vs []legView
 	if !callctltest.Eventually(20*time.Second, func() bool {
 		vs = node.s.legViews(t)
-		return len(vs) == len(callers) && !slices.ContainsFunc(vs, func(v legView) bool { return v.State != "IN_CALL" || !v.talking() })
+		return len(vs) == len(callers) && !slices.ContainsFunc(vs, func(v legView) bool { return v.State != "IN_CALL" || !v.Talking() })
 	}) {
 		t.Fatalf("want %d sessions IN_CALL with audio on %s; have %+v", len(callers), node.s.url, vs)
 	}

@@ -2,10 +2,7 @@ package api
 
 import (
 	"fmt"
-	"net/http"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,39 +13,11 @@ import (
 
 // legView is a session as GET /api/v1/sessions lists it, with its legs'
 // media counters.
-type legView struct {
-	ID    string `json:"id"`
-	State string `json:"state"`
-	Node  string `json:"node"` // set when another node carries it
-	Legs  []struct {
-		Role       string `json:"role"`
-		PacketsIn  uint64 `json:"packetsIn"`
-		PacketsOut uint64 `json:"packetsOut"`
-	} `json:"legs"`
-}
-
-// talking reports whether both of v's legs carry audio both ways.
-func (v legView) talking() bool {
-	n := 0
-	for _, l := range v.Legs {
-		if l.PacketsIn > 0 && l.PacketsOut > 0 {
-			n++
-		}
-	}
-	return n == 2
-}
+type legView = callctltest.SessionView
 
 func (s *server) legViews(t *testing.T) []legView {
 	t.Helper()
-	r := s.do(t, adminToken, "GET", "/api/v1/sessions", "")
-	if r.status != http.StatusOK {
-		t.Fatalf("%v; want 200", r)
-	}
-	var body struct {
-		Sessions []legView `json:"sessions"`
-	}
-	r.decode(t, &body)
-	return body.Sessions
+	return callctltest.API{URL: s.url, Token: adminToken, Client: s.client}.Sessions(t)
 }
 
 // restartable is a callctl daemon that can be killed and started again on
@@ -63,28 +32,10 @@ type restartable struct {
 
 func newRestartable(t *testing.T, trunk string, node string) *restartable {
 	t.Helper()
-	data := t.TempDir()
-	s := &server{url: fmt.Sprintf("http://127.0.0.1:%d", peers.FreeUDPPort(t)), client: &http.Client{Timeout: 30 * time.Second}}
-	s.cfg.SIP.Listen = fmt.Sprintf("127.0.0.1:%d", peers.FreeUDPPort(t))
-	t.Cleanup(s.client.CloseIdleConnections)
-	lo, hi := peers.FreePortRange(t, 128)
-	return &restartable{
-		bin: callctltest.BuildCallctl(t),
-		s:   s,
-		args: []string{
-			"--sip", s.cfg.SIP.Listen, "--pbx", trunk,
-			"--api", strings.TrimPrefix(s.url, "http://"),
-			"--rtp-ports", fmt.Sprintf("%d-%d", lo, hi),
-		},
-		env: []string{
-			"CALLCTL_AUDIT_PATH=" + filepath.Join(data, "callctl.db"),
-			"CALLCTL_ADMIN_TOKEN=" + adminToken,
-			"CALLCTL_SIP_ALLOW=127.0.0.0/8",
-			"CALLCTL_MEDIA_PORT_REST=200ms",
-			"CALLCTL_SHUTDOWN_DRAIN_TIMEOUT=1s",
-			"CALLCTL_CLUSTER_NODE=" + node,
-		},
-	}
+	n := callctltest.NewNode(t, "", trunk, adminToken)
+	s := &server{url: n.API.URL, client: n.API.Client}
+	s.cfg.SIP.Listen = n.SIP
+	return &restartable{bin: n.Bin, s: s, args: n.Args, env: append(n.Env, "CALLCTL_CLUSTER_NODE="+node)}
 }
 
 func (r *restartable) start(t *testing.T) *callctltest.Daemon {
@@ -113,7 +64,7 @@ func TestKilledCallctlReadoptsItsCallsWhenStartedAgain(t *testing.T) {
 	var before []legView
 	if !callctltest.Eventually(20*time.Second, func() bool {
 		before = r.s.legViews(t)
-		return len(before) == calls && !slices.ContainsFunc(before, func(v legView) bool { return v.State != "IN_CALL" || !v.talking() })
+		return len(before) == calls && !slices.ContainsFunc(before, func(v legView) bool { return v.State != "IN_CALL" || !v.Talking() })
 	}) {
 		t.Fatalf("before the kill: want %d sessions IN_CALL with audio both ways on both legs; have %+v", calls, before)
 	}
@@ -140,7 +91,7 @@ func TestKilledCallctlReadoptsItsCallsWhenStartedAgain(t *testing.T) {
 	var after []legView
 	if !callctltest.Eventually(10*time.Second, func() bool {
 		after = r.s.legViews(t)
-		return len(after) == calls && !slices.ContainsFunc(after, func(v legView) bool { return v.State != "IN_CALL" || !v.talking() })
+		return len(after) == calls && !slices.ContainsFunc(after, func(v legView) bool { return v.State != "IN_CALL" || !v.Talking() })
 	}) {
 		t.Fatalf("after the restart: want the %d sessions IN_CALL with audio both ways on both legs through the new process; have %+v", calls, after)
 	}
@@ -186,7 +137,7 @@ func TestACallThatCannotBeReadoptedEndsWithAByeAndARecord(t *testing.T) {
 	var before []legView
 	if !callctltest.Eventually(10*time.Second, func() bool {
 		before = r.s.legViews(t)
-		return len(before) == 1 && before[0].State == "IN_CALL" && before[0].talking()
+		return len(before) == 1 && before[0].State == "IN_CALL" && before[0].Talking()
 	}) {
 		t.Fatalf("before the kill: want one session IN_CALL with audio; have %+v", before)
 	}

@@ -1,6 +1,7 @@
 package callctltest
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/callctl/callctl/test/peers"
 )
 
 var (
@@ -181,4 +184,56 @@ func (d *Daemon) Signal(t *testing.T, sig syscall.Signal, wait time.Duration) {
 func (d *Daemon) ExitCode() int {
 	<-d.done
 	return d.cmd.ProcessState.ExitCode()
+}
+
+// Node is one callctl daemon of a test as it is run and run again: the
+// binary, its SIP address and API, and its arguments and CALLCTL_*
+// environment (its own data directory, RTP range, loopback allowed).
+type Node struct {
+	Bin  string
+	SIP  string // host:port
+	API  API
+	Args []string
+	Env  []string
+}
+
+// NewNode prepares a node on sipAddr ("" for a free loopback port) whose
+// trunk is trunk and whose admin token is token; nothing runs yet.
+func NewNode(t *testing.T, sipAddr, trunk, token string) *Node {
+	t.Helper()
+	if sipAddr == "" {
+		sipAddr = fmt.Sprintf("127.0.0.1:%d", peers.FreeUDPPort(t))
+	}
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", peers.FreeUDPPort(t))
+	client := &http.Client{Timeout: 30 * time.Second}
+	t.Cleanup(client.CloseIdleConnections)
+	lo, hi := peers.FreePortRange(t, 128)
+	return &Node{
+		Bin: BuildCallctl(t),
+		SIP: sipAddr,
+		API: API{URL: "http://" + apiAddr, Token: token, Client: client},
+		Args: []string{
+			"--sip", sipAddr, "--pbx", trunk, "--api", apiAddr,
+			"--rtp-ports", fmt.Sprintf("%d-%d", lo, hi),
+		},
+		Env: []string{
+			"CALLCTL_AUDIT_PATH=" + filepath.Join(t.TempDir(), "callctl.db"),
+			"CALLCTL_ADMIN_TOKEN=" + token,
+			"CALLCTL_SIP_ALLOW=127.0.0.0/8",
+			"CALLCTL_MEDIA_PORT_REST=200ms",
+			"CALLCTL_SHUTDOWN_DRAIN_TIMEOUT=1s",
+		},
+	}
+}
+
+// Start runs the node and waits until it is ready.
+func (n *Node) Start(t *testing.T) *Daemon {
+	t.Helper()
+	return StartDaemon(t, n.Bin, n.API.URL, n.Args, n.Env)
+}
+
+// Launch runs the node without waiting (see LaunchDaemon).
+func (n *Node) Launch(t *testing.T) *Daemon {
+	t.Helper()
+	return LaunchDaemon(t, n.Bin, n.Args, n.Env)
 }

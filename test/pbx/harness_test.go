@@ -255,34 +255,61 @@ func (k *kamailio) name(port int, who string) { k.names[port] = who }
 // sendOptions sends one out-of-dialog OPTIONS over UDP to addr, addressed
 // to addr itself, and returns the status of the answer.
 func sendOptions(addr string, timeout time.Duration) (int, error) {
+	return sendRequest(addr, "OPTIONS", "sip:"+addr, "<sip:"+addr+">", timeout)
+}
+
+// register REGISTERs contact (a sip: URI) as user's at Kamailio, for an
+// hour: a SIPp callee that cannot register itself becomes a phone Kamailio
+// finds in its location table.
+func register(t *testing.T, k *kamailio, user, contact string) {
+	t.Helper()
+	status, err := sendRequest(k.addr(), "REGISTER", "sip:"+k.addr(), "<sip:"+user+"@"+k.addr()+">", 2*time.Second,
+		"Contact: <"+contact+">", "Expires: 3600")
+	if err != nil || status != 200 {
+		t.Fatalf("REGISTER %s → %s at Kamailio: %d, %v; want 200", user, contact, status, err)
+	}
+}
+
+// sendRequest sends one out-of-dialog request over UDP to addr, with
+// Request-URI uri, To to and the extra header lines, and returns the status
+// of the first answer that is not 1xx.
+func sendRequest(addr, method, uri, to string, timeout time.Duration, extra ...string) (int, error) {
 	conn, err := net.Dial("udp", addr)
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close()
 	local := conn.LocalAddr().String()
-	msg := "OPTIONS sip:" + addr + " SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK" + strconv.FormatInt(time.Now().UnixNano(), 36) + ";rport\r\n" +
+	id := strconv.FormatInt(time.Now().UnixNano(), 36)
+	msg := method + " " + uri + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK" + id + ";rport\r\n" +
 		"Max-Forwards: 70\r\n" +
-		"From: <sip:probe@" + local + ">;tag=probe\r\n" +
-		"To: <sip:" + addr + ">\r\n" +
-		"Call-ID: probe-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "@127.0.0.1\r\n" +
-		"CSeq: 1 OPTIONS\r\n" +
-		"Content-Length: 0\r\n\r\n"
+		"From: " + to + ";tag=probe\r\n" +
+		"To: " + to + "\r\n" +
+		"Call-ID: probe-" + id + "@127.0.0.1\r\n" +
+		"CSeq: 1 " + method + "\r\n"
+	for _, h := range extra {
+		msg += h + "\r\n"
+	}
+	msg += "Content-Length: 0\r\n\r\n"
 	if _, err := conn.Write([]byte(msg)); err != nil {
 		return 0, err
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(timeout))
 	buf := make([]byte, 4096)
-	n, err := conn.Read(buf)
-	if err != nil {
-		return 0, err
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			return 0, err
+		}
+		var status int
+		if _, err := fmt.Sscanf(string(buf[:n]), "SIP/2.0 %d", &status); err != nil {
+			return 0, fmt.Errorf("answer %q: %w", buf[:n], err)
+		}
+		if status >= 200 {
+			return status, nil
+		}
 	}
-	var status int
-	if _, err := fmt.Sscanf(string(buf[:n]), "SIP/2.0 %d", &status); err != nil {
-		return 0, fmt.Errorf("answer %q: %w", buf[:n], err)
-	}
-	return status, nil
 }
 
 // sipMessage is one message in Kamailio's sipdump.

@@ -75,6 +75,10 @@ func TestScenariosPassAgainstEachOtherDirectly(t *testing.T) {
 		{name: "delayed offer", uac: "uac_delayed_offer.xml", uas: "uas_delayed_offer.xml", keys: map[string]string{"duration": "500"}},
 		{name: "DTMF by INFO, any INFO taken", uac: "uac_send_dtmf_info.xml", uas: "uas_accept_info.xml"},
 		{name: "DTMF by INFO, each key checked", uac: "uac_send_dtmf_info.xml", uas: "uas_expect_dtmf_info.xml"},
+		{name: "caller talks until the callee hangs up", uac: "uac_talks_until_bye.xml", uas: "uas_pcmu_rtp_send_bye.xml", keys: map[string]string{"duration": "500"}},
+		{name: "callee talks until the caller hangs up", uac: "uac_pcmu_rtp.xml", uas: "uas_talks_until_bye.xml", keys: map[string]string{"duration": "500"}},
+		{name: "callee answers a re-INVITE, then talks until the caller hangs up", uac: "uac_reinvite_moved_port.xml", uas: "uas_talks_until_bye.xml",
+			keys: map[string]string{"duration": "300", "newport": "9"}},
 
 		// The checks can fail.
 		{name: "486 is not 404", uac: "uac_expect_404.xml", uas: "uas_busy.xml", uacExit: 1},
