@@ -42,6 +42,10 @@ func forbidden(msg string) *httpError {
 	return &httpError{http.StatusForbidden, apiError{Code: "forbidden", Message: msg}}
 }
 
+func internalError(err error) *httpError {
+	return &httpError{http.StatusInternalServerError, apiError{Code: "internal", Message: err.Error()}}
+}
+
 func notFound(msg string) *httpError {
 	return &httpError{http.StatusNotFound, apiError{Code: "not_found", Message: msg}}
 }
@@ -54,7 +58,7 @@ func fromSession(err error) *httpError {
 	}
 	var oe *session.OpError
 	if !errors.As(err, &oe) {
-		return &httpError{http.StatusInternalServerError, apiError{Code: "internal", Message: err.Error()}}
+		return internalError(err)
 	}
 	status := map[session.Code]int{
 		session.CodeInvalidArgument: http.StatusBadRequest,

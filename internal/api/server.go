@@ -83,6 +83,9 @@ type Server struct {
 	panics  panicCounter
 	// routes lists "METHOD /path" of every API route, for the OpenAPI test.
 	routes []string
+	// records reads audit and call records across a cluster's nodes; nil
+	// reads this node's database only.
+	records Records
 }
 
 // New builds the API; call Start to begin streaming events and Close to stop.
@@ -551,34 +554,3 @@ func filter(r *http.Request) (audit.Filter, *httpError) {
 	return f, nil
 }
 
-func (s *Server) getAudit(w http.ResponseWriter, r *http.Request, c *auth.Client) *httpError {
-	f, he := filter(r)
-	if he != nil {
-		return he
-	}
-	recs, err := s.opts.Audit.Requests(r.Context(), f)
-	if err != nil {
-		return &httpError{http.StatusInternalServerError, apiError{Code: "internal", Message: err.Error()}}
-	}
-	if recs == nil {
-		recs = []audit.Request{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"requests": recs})
-	return nil
-}
-
-func (s *Server) getCalls(w http.ResponseWriter, r *http.Request, c *auth.Client) *httpError {
-	f, he := filter(r)
-	if he != nil {
-		return he
-	}
-	calls, err := s.opts.Audit.Calls(r.Context(), f)
-	if err != nil {
-		return &httpError{http.StatusInternalServerError, apiError{Code: "internal", Message: err.Error()}}
-	}
-	if calls == nil {
-		calls = []audit.Call{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"calls": calls})
-	return nil
-}

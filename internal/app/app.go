@@ -211,6 +211,9 @@ func NewWithOptions(cfg config.Config, log *zap.Logger, opts Options) (*App, err
 		a.apiLn.Close()
 		return fail(err)
 	}
+	if a.cluster != nil {
+		a.api.SetRecords(a.cluster)
+	}
 	return a, nil
 }
 

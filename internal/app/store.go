@@ -46,7 +46,7 @@ func (a *App) recoverCalls() (start func(), err error) {
 	}
 	a.cluster = cluster.New(cluster.Config{
 		Node: a.cfg.NodeName(), Heartbeat: a.cfg.Cluster.Heartbeat, NodeTimeout: a.cfg.Cluster.NodeTimeout,
-		SIP: a.agent.Addr(), API: a.apiURL,
+		SIP: a.agent.Addr(), API: a.apiURL, Audit: a.store,
 	}, a.calls, a.engine, a.log.Named("cluster"))
 	a.engine.SetForwarder(a.cluster)
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)

@@ -33,6 +33,9 @@ type Call struct {
 	// Operations are the operations applied, in order, e.g.
 	// "hold ok".
 	Operations []string `json:"operations,omitempty"`
+	// Node is the cluster node whose database holds the record, set on
+	// reads across a cluster's nodes; not stored.
+	Node string `json:"node,omitempty"`
 }
 
 // RecordCall stores c as the record of session c.SessionID, replacing any

@@ -31,6 +31,9 @@ type Request struct {
 	Status int `json:"status"`
 	// Error is the error message sent back, when Result is "error".
 	Error string `json:"error,omitempty"`
+	// Node is the cluster node whose database holds the record, set on
+	// reads across a cluster's nodes; not stored.
+	Node string `json:"node,omitempty"`
 }
 
 // Results a Request may have.

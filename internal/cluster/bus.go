@@ -55,6 +55,7 @@ func (c *Cluster) startBus() error {
 		subjectEvents + "*":     b.onEvent,
 		subjectOps + c.cfg.Node: b.onOp,
 		subjectSessions:         b.onSessions,
+		subjectRecords:          b.onRecords,
 	} {
 		s, err := nc.Subscribe(subject, h)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callctl/callctl/internal/audit"
 	"github.com/callctl/callctl/internal/session"
 )
 
@@ -31,6 +32,23 @@ func FuzzBusMessages(f *testing.F) {
 		}
 		if op, ok := decodeOp(data); ok && (op.ID == "" || op.Name == "") {
 			t.Fatalf("took %+v", op)
+		}
+	})
+}
+
+// A records query from the bus is checked before it reaches the audit
+// database: a known kind, a bounded limit, no negative cursor.
+func FuzzDecodeRecordsQuery(f *testing.F) {
+	f.Add([]byte(`{"from":"n1","kind":"requests","filter":{"SessionID":"x","Limit":5}}`))
+	f.Add([]byte(`{"kind":"calls","filter":{"Limit":-1,"BeforeID":-9}}`))
+	f.Add([]byte(`{"kind":"calls","filter":{"Since":"not a time"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		q, ok := decodeRecordsQuery(data)
+		if !ok {
+			return
+		}
+		if (q.Kind != kindRequests && q.Kind != kindCalls) || q.Filter.Limit < 1 || q.Filter.Limit > audit.MaxLimit || q.Filter.BeforeID < 0 {
+			t.Fatalf("took %+v", q)
 		}
 	})
 }

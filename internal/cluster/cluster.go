@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/callctl/callctl/internal/audit"
 	"github.com/callctl/callctl/internal/session"
 	"github.com/callctl/callctl/internal/store"
 	"github.com/nats-io/nats.go"
@@ -26,6 +27,9 @@ type Config struct {
 	NodeTimeout time.Duration
 	// SIP and API are this node's addresses, told in its heartbeat.
 	SIP, API string
+	// Audit is this node's audit database, which the other nodes read
+	// through this one; nil answers no reads.
+	Audit *audit.Store
 }
 
 // Beat is what a node's heartbeat says.

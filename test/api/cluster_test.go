@@ -201,7 +201,49 @@ func TestANodesCallsMoveToTheSurvivorsWhenItDies(t *testing.T) {
 	if r := nodes[1].s.do(t, adminToken, "POST", "/api/v1/sessions/"+remote.ID+"/unhold", ""); r.status != 409 {
 		t.Errorf("unhold of a call in IN_CALL, forwarded: %v; want 409 as if local", r)
 	}
+	// The hold was audited on the node the client asked; the other
+	// survivor, which carried it out, reads that record too.
+	var audited struct {
+		Requests []struct {
+			SessionID string `json:"sessionId"`
+			Node      string `json:"node"`
+			Result    string `json:"result"`
+		} `json:"requests"`
+		Nodes []string `json:"nodes"`
+	}
+	nodes[2].s.do(t, adminToken, "GET", "/api/v1/audit?operation=hold", "").decode(t, &audited)
+	if len(audited.Requests) != 1 || audited.Requests[0].SessionID != remote.ID || audited.Requests[0].Node != nodes[1].name ||
+		audited.Requests[0].Result != "ok" || !slices.Equal(audited.Nodes, []string{"node-2", "node-3"}) {
+		t.Errorf("GET /api/v1/audit?operation=hold on %s: %+v; want the one hold of %s, ok, audited on %s; nodes node-2 and node-3",
+			nodes[2].name, audited, remote.ID, nodes[1].name)
+	}
+	nodes[2].s.do(t, adminToken, "GET", "/api/v1/audit?node=node-9", "").expectError(t, 404, "not_found")
+	nodes[2].s.do(t, adminToken, "GET", "/api/v1/audit?before=5", "").expectError(t, 400, "invalid_argument")
 	hangUp(t, callers, callees)
+	// Each call's record was written by the node that carried it last;
+	// every survivor lists all of them.
+	for _, n := range nodes[1:] {
+		var got []string
+		if !callctltest.Eventually(10*time.Second, func() bool {
+			var body struct {
+				Calls []struct {
+					SessionID string `json:"sessionId"`
+					Node      string `json:"node"`
+				} `json:"calls"`
+			}
+			n.s.do(t, adminToken, "GET", "/api/v1/calls", "").decode(t, &body)
+			got = got[:0]
+			for _, c := range body.Calls {
+				if c.Node == "node-2" || c.Node == "node-3" {
+					got = append(got, c.SessionID)
+				}
+			}
+			slices.Sort(got)
+			return slices.Equal(got, ids)
+		}) {
+			t.Errorf("GET /api/v1/calls on %s lists %v written by the survivors; want every call %v", n.name, got, ids)
+		}
+	}
 }
 
 // Issue 12 point 4: SIGTERM on a node of three hands its calls to the

@@ -24,6 +24,7 @@ func (s *server) legViews(t *testing.T) []legView {
 // the same SIP and API addresses and data directory (the parties' in-dialog
 // requests go to its Contact).
 type restartable struct {
+	name string // its cluster.node
 	bin  string
 	s    *server
 	args []string
@@ -35,7 +36,7 @@ func newRestartable(t *testing.T, trunk string, node string) *restartable {
 	n := callctltest.NewNode(t, "", trunk, adminToken)
 	s := &server{url: n.API.URL, client: n.API.Client}
 	s.cfg.SIP.Listen = n.SIP
-	return &restartable{bin: n.Bin, s: s, args: n.Args, env: append(n.Env, "CALLCTL_CLUSTER_NODE="+node)}
+	return &restartable{name: node, bin: n.Bin, s: s, args: n.Args, env: append(n.Env, "CALLCTL_CLUSTER_NODE="+node)}
 }
 
 func (r *restartable) start(t *testing.T) *callctltest.Daemon {
