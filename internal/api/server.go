@@ -553,4 +553,3 @@ func filter(r *http.Request) (audit.Filter, *httpError) {
 	}
 	return f, nil
 }
-
