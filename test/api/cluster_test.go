@@ -15,10 +15,15 @@ import (
 )
 
 // startCluster starts n callctl nodes whose embedded NATS servers form
-// one NATS cluster (JetStream replicas 3), all with trunk as their trunk,
-// and waits until every one is ready.
+// one NATS cluster (JetStream replicas 3, routes guarded by one shared
+// secret), all with trunk as their trunk, and waits until every one is
+// ready.
 func startCluster(t *testing.T, n int, trunk, configFile string) ([]*restartable, []*callctltest.Daemon) {
 	t.Helper()
+	secret := filepath.Join(t.TempDir(), "route-secret")
+	if err := os.WriteFile(secret, []byte("e2e-route-secret-0123456789abcdef0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	routes := make([]string, n)
 	for i := range routes {
 		routes[i] = fmt.Sprintf("127.0.0.1:%d", peers.FreeUDPPort(t))
@@ -32,6 +37,7 @@ func startCluster(t *testing.T, n int, trunk, configFile string) ([]*restartable
 		nodes[i].env = append(nodes[i].env,
 			"CALLCTL_CLUSTER_EMBEDDED_LISTEN="+routes[i],
 			"CALLCTL_CLUSTER_EMBEDDED_ROUTES="+strings.Join(others, ","),
+			"CALLCTL_CLUSTER_EMBEDDED_ROUTE_SECRET_FILE="+secret,
 			"CALLCTL_CLUSTER_REPLICAS=3",
 			"CALLCTL_CLUSTER_HEARTBEAT=500ms",
 			"CALLCTL_CLUSTER_NODE_TIMEOUT=3s",
