@@ -119,7 +119,10 @@ func routeTLS(opts Options) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: cluster.embedded.tls: %w", err)
 	}
-	if tc.ClientCAs == nil {
+	switch {
+	case len(tc.Certificates) == 0:
+		return nil, errors.New("store: cluster.embedded.tls.cert_file: empty; every node presents its certificate on its routes")
+	case tc.ClientCAs == nil:
 		return nil, errors.New("store: cluster.embedded.tls.ca_file: empty; routes verify each other both ways")
 	}
 	tc.RootCAs = tc.ClientCAs

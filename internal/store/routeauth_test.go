@@ -113,14 +113,21 @@ func TestRouteTLSAdmitsOnlyCertificatesOfTheClustersCA(t *testing.T) {
 	in.refused(t, stores, logs, "TLS route handshake error")
 }
 
-// routeTLS refuses a certificate without a CA: a route that verified
-// nothing would take any peer.
-func TestRouteTLSNeedsACA(t *testing.T) {
+// routeTLS refuses a half configuration: a route that verified nothing
+// would take any peer, one with no certificate could not be verified.
+func TestRouteTLSNeedsACertificateAndACA(t *testing.T) {
 	ca := peers.NewTestCA(t, "routes")
 	leaf := ca.Issue(t, "n1", 1)
-	if _, err := routeTLS(Options{RouteCertFile: leaf.CertFile, RouteKeyFile: leaf.KeyFile}); err == nil ||
-		!strings.Contains(err.Error(), "cluster.embedded.tls.ca_file") {
-		t.Fatalf("routeTLS without a CA: %v; want an error naming cluster.embedded.tls.ca_file", err)
+	for _, tt := range []struct {
+		opts Options
+		key  string
+	}{
+		{Options{RouteCertFile: leaf.CertFile, RouteKeyFile: leaf.KeyFile}, "cluster.embedded.tls.ca_file"},
+		{Options{RouteCAFile: ca.CAFile}, "cluster.embedded.tls.cert_file"},
+	} {
+		if _, err := routeTLS(tt.opts); err == nil || !strings.Contains(err.Error(), tt.key) {
+			t.Errorf("routeTLS(%+v): %v; want an error naming %s", tt.opts, err, tt.key)
+		}
 	}
 }
 
