@@ -115,6 +115,8 @@ func TestLoadConfigErrors(t *testing.T) {
 func TestRunExitCodesAndOutput(t *testing.T) {
 	bad := writeConfig(t, "media:\n  rtp_ports: 30000-20001\nlog:\n  level: loud\n")
 	secret := writeConfig(t, "trunk:\n  username: alice\n  password: hunter2\n")
+	const routeSecret = "route-secret-0123456789abcdef0123456789"
+	cluster := []string{"CALLCTL_CLUSTER_EMBEDDED_LISTEN=127.0.0.1:1", "CALLCTL_CLUSTER_EMBEDDED_ROUTE_SECRET_FILE=" + writeConfig(t, routeSecret+"\n")}
 	tests := []struct {
 		name      string
 		args      []string
@@ -146,6 +148,13 @@ func TestRunExitCodesAndOutput(t *testing.T) {
 			stdout: []string{"password: REDACTED", "username: alice", "address: 10.1.1.1:5060", "ring_timeout: 1m0s"}, notStdout: "hunter2"},
 		{name: "print redacts an environment password", args: []string{"config", "print"}, environ: []string{"CALLCTL_TRUNK_PASSWORD=hunter2", "CALLCTL_TRUNK_USERNAME=bob"},
 			code: 0, stdout: []string{"password: REDACTED"}, notStdout: "hunter2"},
+		{name: "check refuses a cluster without a route secret", args: []string{"config", "check"}, environ: cluster[:1], code: 2,
+			stderr: []string{"cluster.embedded.route_secret_file: empty while cluster.embedded.listen is set"}, notStdout: "ok"},
+		{name: "serve refuses a cluster without a route secret", args: []string{"serve"}, environ: cluster[:1], code: 2,
+			stderr: []string{"invalid configuration", "cluster.embedded.route_secret_file: empty while cluster.embedded.listen is set"}},
+		{name: "check takes a route secret", args: []string{"config", "check"}, environ: cluster, code: 0, stdout: []string{"ok"}, notStdout: routeSecret},
+		{name: "print names the route secret's file, not the secret", args: []string{"config", "print"}, environ: cluster, code: 0,
+			stdout: []string{"route_secret_file: /"}, notStdout: routeSecret},
 		{name: "serve refuses a bad config before starting", args: []string{"serve", "--config", bad}, code: 2, stderr: []string{"invalid configuration", "media.rtp_ports"}},
 		{name: "serve by default", args: []string{"--log-level", "chatty"}, code: 2, stderr: []string{"log.level"}},
 		{name: "serve bad file", args: []string{"--config", "/nonexistent.yaml"}, code: 2, stderr: []string{"/nonexistent.yaml"}},

@@ -22,11 +22,20 @@ func openStore(cfg config.Config, log *zap.Logger) (*store.Store, error) {
 	}
 	n := cfg.Cluster.NATS
 	e := cfg.Cluster.Embedded
+	var secret string
+	if e.Listen != "" {
+		// Validate read it already; the file may have changed since.
+		var err error
+		if secret, err = e.RouteSecret(); err != nil {
+			return nil, fmt.Errorf("cluster.embedded.route_secret_file: %w", err)
+		}
+	}
 	opts := store.Options{
 		Node: cfg.NodeName(), Embedded: cfg.Cluster.Store == "embedded", Dir: cfg.StoreDir(),
 		URL: n.URL, Credentials: n.Credentials, CAFile: n.CAFile, CertFile: n.CertFile, KeyFile: n.KeyFile,
 		Replicas:      cfg.Cluster.Replicas,
-		ClusterListen: e.Listen, ClusterName: e.Name, Routes: e.Routes,
+		ClusterListen: e.Listen, ClusterName: e.Name, Routes: e.Routes, RouteSecret: secret,
+		RouteCertFile: e.TLS.CertFile, RouteKeyFile: e.TLS.KeyFile, RouteCAFile: e.TLS.CAFile,
 		NodeTimeout: cfg.Cluster.NodeTimeout,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)

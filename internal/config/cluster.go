@@ -110,6 +110,31 @@ func (v *validator) cluster(c Config) {
 	}
 }
 
+// MinRouteSecret is the shortest cluster.embedded.route_secret_file
+// content accepted: 32 characters, what `openssl rand -hex 16` prints, so
+// the secret cannot be guessed over the route port.
+const MinRouteSecret = 32
+
+// RouteSecret reads cluster.embedded.route_secret_file: its one line, white
+// space around it dropped (the newline an editor or echo leaves is not part
+// of the secret). The error says what is wrong with the file, never what it
+// holds.
+func (e Embedded) RouteSecret() (string, error) {
+	data, err := os.ReadFile(e.RouteSecretFile)
+	if err != nil {
+		return "", err
+	}
+	secret := strings.TrimSpace(string(data))
+	switch {
+	case strings.ContainsAny(secret, "\r\n"):
+		return "", fmt.Errorf("%s holds more than one line; want the secret alone on one line", e.RouteSecretFile)
+	case len(secret) < MinRouteSecret:
+		return "", fmt.Errorf("%s holds %d characters; want a secret of at least %d (e.g. openssl rand -hex 32 > %s)",
+			e.RouteSecretFile, len(secret), MinRouteSecret, e.RouteSecretFile)
+	}
+	return secret, nil
+}
+
 // embedded checks cluster.embedded.
 func (v *validator) embedded(c Config) {
 	e := c.Cluster.Embedded
@@ -117,6 +142,16 @@ func (v *validator) embedded(c Config) {
 		v.add("cluster.embedded.name", "%q; want 1-64 letters, digits, '-', '_' or '.' (the NATS cluster's name)", e.Name)
 	}
 	if e.Listen == "" {
+		for _, f := range []struct{ key, val string }{
+			{"cluster.embedded.route_secret_file", e.RouteSecretFile},
+			{"cluster.embedded.tls.cert_file", e.TLS.CertFile},
+			{"cluster.embedded.tls.key_file", e.TLS.KeyFile},
+			{"cluster.embedded.tls.ca_file", e.TLS.CAFile},
+		} {
+			if f.val != "" {
+				v.add(f.key, "set while cluster.embedded.listen is empty; it guards the routes of a server in a cluster")
+			}
+		}
 		if len(e.Routes) > 0 {
 			v.add("cluster.embedded.routes", "set while cluster.embedded.listen is empty; a server in a cluster listens for the others")
 		}
@@ -130,5 +165,37 @@ func (v *validator) embedded(c Config) {
 		if _, _, err := net.SplitHostPort(r); err != nil {
 			v.add(fmt.Sprintf("cluster.embedded.routes[%d]", i), "%q; want HOST:PORT of another node's cluster.embedded.listen", r)
 		}
+	}
+	// Safe by default: an open route port lets anyone join the NATS
+	// cluster and read and write every call record.
+	if e.RouteSecretFile == "" {
+		v.add("cluster.embedded.route_secret_file", "empty while cluster.embedded.listen is set; a cluster's route port must not be open to anyone: "+
+			"give a file holding a shared secret of at least %d characters, the same on every node (e.g. openssl rand -hex 32)", MinRouteSecret)
+	} else if _, err := e.RouteSecret(); err != nil {
+		v.add("cluster.embedded.route_secret_file", "%v", err)
+	}
+	v.routeTLS(e.TLS)
+}
+
+// routeTLS checks cluster.embedded.tls: all three files or none, since
+// every route is verified both ways.
+func (v *validator) routeTLS(t RouteTLS) {
+	if t == (RouteTLS{}) {
+		return
+	}
+	for _, f := range []struct{ key, val, what string }{
+		{"cluster.embedded.tls.cert_file", t.CertFile, "this node's PEM certificate"},
+		{"cluster.embedded.tls.key_file", t.KeyFile, "the PEM private key of cluster.embedded.tls.cert_file"},
+		{"cluster.embedded.tls.ca_file", t.CAFile, "the PEM CAs that sign every node's certificate"},
+	} {
+		if f.val == "" {
+			v.add(f.key, "empty while other cluster.embedded.tls files are set; routes verify each other both ways: give %s (or set none of the three)", f.what)
+		}
+	}
+	if t.CertFile != "" && t.KeyFile != "" {
+		v.keyPair("cluster.embedded.tls", t.CertFile, t.KeyFile)
+	}
+	if t.CAFile != "" {
+		v.caFile("cluster.embedded.tls.ca_file", t.CAFile)
 	}
 }

@@ -345,6 +345,27 @@ type Embedded struct {
 	Routes []string `yaml:"routes"`
 	// Name is the NATS cluster's name, the same on every node.
 	Name string `yaml:"name"`
+	// RouteSecretFile is a file holding the secret the servers present to
+	// each other on their routes, the same on every node. Required with
+	// Listen: without it anyone who reaches the route port joins the NATS
+	// cluster and reads and writes every call record. The file, not the
+	// secret, is in the configuration, so printing it reveals nothing.
+	RouteSecretFile string `yaml:"route_secret_file"`
+	// TLS encrypts the routes, each node verifying the other's certificate.
+	TLS RouteTLS `yaml:"tls"`
+}
+
+// RouteTLS is TLS on the embedded servers' routes: every route is mutual
+// (each node is a client of some routes and a server of others), so a node
+// needs its own certificate and the CA that signs all of them.
+type RouteTLS struct {
+	// CertFile and KeyFile are this node's certificate and key (PEM); the
+	// certificate must name the host or IP address the other nodes give
+	// for it in their routes.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// CAFile holds the CAs that sign the nodes' certificates (PEM).
+	CAFile string `yaml:"ca_file"`
 }
 
 // NATS is the connection to an external NATS system.

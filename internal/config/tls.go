@@ -57,16 +57,10 @@ func (v *validator) sipTLS(c Config) {
 	case t.CertFile == "" && t.KeyFile != "":
 		v.add("sip.tls.cert_file", "empty while sip.tls.key_file is set; set both or neither")
 	case t.CertFile != "":
-		v.keyPair(t.CertFile, t.KeyFile)
+		v.keyPair("sip.tls", t.CertFile, t.KeyFile)
 	}
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		switch {
-		case err != nil:
-			v.add("sip.tls.ca_file", "%v", err)
-		case !x509.NewCertPool().AppendCertsFromPEM(pem):
-			v.add("sip.tls.ca_file", "%s holds no PEM certificate", t.CAFile)
-		}
+		v.caFile("sip.tls.ca_file", t.CAFile)
 	}
 	if !oneOf(t.MinVersion, tlsVersions) {
 		v.add("sip.tls.min_version", "%q is not a TLS version (allowed: %s)", t.MinVersion, strings.Join(tlsVersions, ", "))
@@ -79,27 +73,40 @@ func (v *validator) sipTLS(c Config) {
 }
 
 // keyPair checks that both PEM files are readable and that the key is the
-// certificate's.
-func (v *validator) keyPair(certFile, keyFile string) {
+// certificate's; errors name section+".cert_file" or section+".key_file".
+func (v *validator) keyPair(section, certFile, keyFile string) {
+	certKey, keyKey := section+".cert_file", section+".key_file"
 	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
-		v.add("sip.tls.cert_file", "%v", err)
+		v.add(certKey, "%v", err)
 	}
 	keyPEM, kerr := os.ReadFile(keyFile)
 	if kerr != nil {
-		v.add("sip.tls.key_file", "%v", kerr)
+		v.add(keyKey, "%v", kerr)
 	}
 	if err != nil || kerr != nil {
 		return
 	}
 	if msg := certProblem(certPEM); msg != "" {
-		v.add("sip.tls.cert_file", "%s: %s", certFile, msg)
+		v.add(certKey, "%s: %s", certFile, msg)
 		return
 	}
 	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
 		// The certificate parsed: what is wrong is the key, or that it
 		// is not the certificate's.
-		v.add("sip.tls.key_file", "%s (for %s): %v", keyFile, certFile, err)
+		v.add(keyKey, "%s (for %s): %v", keyFile, certFile, err)
+	}
+}
+
+// caFile checks that the PEM file at path (the value of key) is readable
+// and holds at least one certificate.
+func (v *validator) caFile(key, path string) {
+	pem, err := os.ReadFile(path)
+	switch {
+	case err != nil:
+		v.add(key, "%v", err)
+	case !x509.NewCertPool().AppendCertsFromPEM(pem):
+		v.add(key, "%s holds no PEM certificate", path)
 	}
 }
 

@@ -42,6 +42,12 @@ type Options struct {
 	// the other nodes' (a NATS cluster); empty ClusterListen: alone.
 	ClusterListen, ClusterName string
 	Routes                     []string
+	// RouteSecret is the secret every server of the cluster presents on
+	// its routes (config.Embedded.RouteSecret); required with
+	// ClusterListen. RouteCertFile, RouteKeyFile and RouteCAFile, all set
+	// or none, put the routes under mutually verified TLS.
+	RouteSecret                              string
+	RouteCertFile, RouteKeyFile, RouteCAFile string
 	// NodeTimeout is how long a node may go without a heartbeat.
 	NodeTimeout time.Duration
 }

@@ -15,8 +15,8 @@ import (
 )
 
 // startCluster starts n callctl nodes whose embedded NATS servers form
-// one NATS cluster (JetStream replicas 3), all with trunk as their trunk,
-// and waits until every one is ready.
+// one NATS cluster (callctltest.ClusterEnv), all with trunk as their trunk, and waits until every one is
+// ready.
 func startCluster(t *testing.T, n int, trunk, configFile string) ([]*restartable, []*callctltest.Daemon) {
 	t.Helper()
 	env := callctltest.ClusterEnv(t, n)
