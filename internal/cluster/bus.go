@@ -1,9 +1,7 @@
 package cluster
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"time"
 
@@ -100,15 +98,6 @@ func decodeEvent(data []byte) (session.Event, bool) {
 	return ev, true
 }
 
-// decodeOp reads a forwarded operation.
-func decodeOp(data []byte) (session.ForwardedOp, bool) {
-	var op session.ForwardedOp
-	if err := json.Unmarshal(data, &op); err != nil || op.ID == "" || op.Name == "" {
-		return session.ForwardedOp{}, false
-	}
-	return op, true
-}
-
 // sessionsReply is a node's answer on subjectSessions.
 type sessionsReply struct {
 	Node     string             `json:"node"`
@@ -150,79 +139,6 @@ func (b *bus) sync() {
 			b.reg.Known(r.Node, snap)
 		}
 	}
-}
-
-// opReply is the owner's answer to a forwarded operation.
-type opReply struct {
-	Error *wireError `json:"error,omitempty"`
-}
-
-// wireError is a session.OpError as it travels.
-type wireError struct {
-	Code          session.Code    `json:"code"`
-	Op            string          `json:"op"`
-	Field         string          `json:"field,omitempty"`
-	Allowed       []string        `json:"allowed,omitempty"`
-	State         session.State   `json:"state,omitempty"`
-	AllowedStates []session.State `json:"allowed_states,omitempty"`
-	Party         string          `json:"party,omitempty"`
-	Status        int             `json:"status,omitempty"`
-	Msg           string          `json:"msg"`
-}
-
-func (b *bus) onOp(m *nats.Msg) {
-	op, ok := decodeOp(m.Data)
-	if !ok {
-		data, _ := json.Marshal(opReply{Error: &wireError{Code: session.CodeInvalidArgument, Msg: "unreadable forwarded operation"}})
-		_ = m.Respond(data)
-		return
-	}
-	b.c.wg.Add(1)
-	go func() {
-		defer b.c.wg.Done()
-		ctx, cancel := context.WithTimeout(b.c.ctx, opTimeout)
-		defer cancel()
-		var r opReply
-		if err := b.c.eng.Do(ctx, op); err != nil {
-			var oe *session.OpError
-			if !errors.As(err, &oe) {
-				oe = &session.OpError{Code: session.CodeTimeout, Op: op.Name, Msg: err.Error()}
-			}
-			r.Error = &wireError{Code: oe.Code, Op: oe.Op, Field: oe.Field, Allowed: oe.Allowed, State: oe.State,
-				AllowedStates: oe.AllowedStates, Party: oe.Party, Status: oe.Status, Msg: oe.Msg}
-		}
-		data, _ := json.Marshal(r)
-		_ = m.Respond(data)
-	}()
-}
-
-// Forward runs op on node, the session's owner, and returns its outcome as
-// if it ran here (session.Forwarder).
-func (c *Cluster) Forward(ctx context.Context, node string, op session.ForwardedOp) error {
-	data, err := json.Marshal(op)
-	if err != nil {
-		return err
-	}
-	m, err := c.st.Conn().RequestWithContext(ctx, subjectOps+node, data)
-	switch {
-	case errors.Is(err, nats.ErrNoResponders):
-		// RFC-free but plain: the owner is gone; a survivor re-adopts the
-		// call within cluster.node_timeout.
-		return &session.OpError{Code: session.CodeTimeout, Op: op.Name,
-			Msg: "the node carrying the call (" + node + ") is gone; another node takes the call over within seconds: try again"}
-	case err != nil:
-		return &session.OpError{Code: session.CodeTimeout, Op: op.Name, Msg: "forwarding to node " + node + ": " + err.Error()}
-	}
-	var r opReply
-	if err := json.Unmarshal(m.Data, &r); err != nil {
-		return &session.OpError{Code: session.CodeTimeout, Op: op.Name, Msg: "node " + node + " answered unreadably"}
-	}
-	if r.Error == nil {
-		return nil
-	}
-	e := r.Error
-	return &session.OpError{Code: e.Code, Op: e.Op, Field: e.Field, Allowed: e.Allowed, State: e.State,
-		AllowedStates: e.AllowedStates, Party: e.Party, Status: e.Status, Msg: e.Msg}
 }
 
 func (b *bus) stop() {
