@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,11 +13,13 @@ import (
 
 // Subjects of the nodes' messages. Each node publishes its sessions'
 // events on events.<node>, answers operations on ops.<node> and a list of
-// its live sessions on sessions.
+// its live sessions on sessions; it tells them on sessions.known when it
+// sees a node it did not see before.
 const (
 	subjectEvents   = "callctl.events."
 	subjectOps      = "callctl.ops."
 	subjectSessions = "callctl.sessions"
+	subjectKnown    = "callctl.sessions.known"
 )
 
 // opTimeout bounds a forwarded operation (a transfer waits for its final
@@ -41,6 +44,7 @@ func (c *Cluster) startBus() error {
 		subjectEvents + "*":     b.onEvent,
 		subjectOps + c.cfg.Node: b.onOp,
 		subjectSessions:         b.onSessions,
+		subjectKnown:            b.onKnown,
 	} {
 		s, err := nc.Subscribe(subject, h)
 		if err != nil {
@@ -131,14 +135,50 @@ func (b *bus) sync() {
 		if err != nil {
 			return
 		}
-		var r sessionsReply
-		if json.Unmarshal(m.Data, &r) != nil || r.Node == b.c.cfg.Node {
-			continue
-		}
-		for _, snap := range r.Sessions {
-			b.reg.Known(r.Node, snap)
-		}
+		b.takeSessions(m.Data)
 	}
+}
+
+// announce tells the other nodes this node's live sessions. It is called
+// when this node sees a node it did not see before: until then its events
+// went to nobody (export publishes only while it has peers), and a node
+// that came up meanwhile asked for the sessions (sync) before these calls
+// existed, so without this it would not know them until their next event.
+func (b *bus) announce() {
+	data, err := json.Marshal(sessionsReply{Node: b.c.cfg.Node, Sessions: b.reg.Live()})
+	if err == nil {
+		err = b.c.st.Conn().Publish(subjectKnown, data)
+	}
+	if err != nil && b.c.ctx.Err() == nil {
+		b.c.log.Warn("cluster: this node's sessions not told to a new node", zap.Error(err))
+	}
+}
+
+func (b *bus) onKnown(m *nats.Msg) { b.takeSessions(m.Data) }
+
+// takeSessions records another node's live sessions (a reply to sync, or
+// an announcement).
+func (b *bus) takeSessions(data []byte) {
+	r, ok := decodeSessions(data)
+	if !ok || r.Node == b.c.cfg.Node {
+		return
+	}
+	for _, snap := range r.Sessions {
+		b.reg.Known(r.Node, snap)
+	}
+}
+
+// decodeSessions reads a node's list of its live sessions; those without
+// an id or in a state that is not one, or not live, are left out.
+func decodeSessions(data []byte) (sessionsReply, bool) {
+	var r sessionsReply
+	if err := json.Unmarshal(data, &r); err != nil || r.Node == "" {
+		return sessionsReply{}, false
+	}
+	r.Sessions = slices.DeleteFunc(r.Sessions, func(s session.Snapshot) bool {
+		return s.ID == "" || !s.State.Valid() || s.State.Ended()
+	})
+	return r, true
 }
 
 func (b *bus) stop() {

@@ -16,10 +16,12 @@ const listenOffer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:
 
 // Whatever another node (or anyone on the NATS system) publishes, reading
 // it never panics, an event taken names a session in valid states, and it
-// lands in a registry without panicking either; a forwarded operation
-// taken has a name and a session, and a listen-in's offer or listen id in
-// it passed the same checks as on the node the client talked to; a reply
-// taken is within bounds and any error in it has a code the API knows.
+// lands in a registry without panicking either; a list of a node's
+// sessions taken names the node and holds only live sessions; a forwarded
+// operation taken has a name and a session, and a listen-in's offer or
+// listen id in it passed the same checks as on the node the client talked
+// to; a reply taken is within bounds and any error in it has a code the
+// API knows.
 func FuzzBusMessages(f *testing.F) {
 	ev, _ := json.Marshal(session.Event{Seq: 1, Type: session.EventStateChanged, SessionID: "0123456789abcdef", State: session.InCall,
 		Session: session.Snapshot{ID: "0123456789abcdef", State: session.InCall}})
@@ -33,6 +35,7 @@ func FuzzBusMessages(f *testing.F) {
 	f.Add([]byte(`{"result":{"listenId":"00112233aabbccdd","sdp":"v=0\r\n"}}`))
 	f.Add([]byte(`{"error":{"code":"not_found","op":"stopListen","msg":"no listener"}}`))
 	f.Add([]byte(`{"error":{"code":"teapot","msg":"?"}}`))
+	f.Add([]byte(`{"node":"n2","sessions":[{"id":"0123456789abcdef","state":"IN_CALL"},{"id":"","state":"IN_CALL"},{"id":"x","state":"HUNG_UP"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if ev, ok := decodeEvent(data); ok {
 			if ev.SessionID == "" || !ev.State.Valid() || !ev.Session.State.Valid() {
@@ -43,6 +46,19 @@ func FuzzBusMessages(f *testing.F) {
 			reg.ListAll()
 			reg.GetAny(ev.SessionID)
 			reg.Owner(ev.SessionID)
+		}
+		if r, ok := decodeSessions(data); ok {
+			if r.Node == "" {
+				t.Fatalf("took sessions of no node: %+v", r)
+			}
+			reg := session.NewRegistry(time.Minute)
+			for _, snap := range r.Sessions {
+				if snap.ID == "" || !snap.State.Valid() || snap.State.Ended() {
+					t.Fatalf("took %+v", snap)
+				}
+				reg.Known(r.Node, snap)
+			}
+			reg.ListAll()
 		}
 		if op, err := decodeOp(data); err == nil {
 			if op.ID == "" || op.Name == "" || len(data) > maxOpMessage {

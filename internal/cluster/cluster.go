@@ -309,9 +309,20 @@ func (c *Cluster) look() {
 			delete(c.owners, owner)
 		}
 	}
+	newcomer := false
+	for n := range live {
+		newcomer = newcomer || (!c.seen[n] && n != c.cfg.Node)
+	}
 	c.seen = live
 	c.hasPeers.Store(len(live) > 1)
 	c.mu.Unlock()
+	if newcomer && c.bus != nil {
+		c.wg.Add(1)
+		go func() { // off the heartbeat's path
+			defer c.wg.Done()
+			c.bus.announce()
+		}()
+	}
 	if len(gone) > 0 {
 		c.log.Warn("cluster: nodes gone; claiming their calls", zap.Strings("nodes", gone))
 		for _, n := range gone {

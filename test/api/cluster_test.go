@@ -19,6 +19,13 @@ import (
 // and waits until every one is ready.
 func startCluster(t *testing.T, n int, trunk, configFile string) ([]*restartable, []*callctltest.Daemon) {
 	t.Helper()
+	return startClusterWith(t, n, trunk, configFile, nil)
+}
+
+// startClusterWith is startCluster with env(i), when not nil, added to
+// node i's environment.
+func startClusterWith(t *testing.T, n int, trunk, configFile string, env func(i int) []string) ([]*restartable, []*callctltest.Daemon) {
+	t.Helper()
 	routes := make([]string, n)
 	for i := range routes {
 		routes[i] = fmt.Sprintf("127.0.0.1:%d", peers.FreeUDPPort(t))
@@ -37,6 +44,9 @@ func startCluster(t *testing.T, n int, trunk, configFile string) ([]*restartable
 			"CALLCTL_CLUSTER_NODE_TIMEOUT=3s",
 			"CALLCTL_SHUTDOWN_DRAIN_TIMEOUT=20s",
 		)
+		if env != nil {
+			nodes[i].env = append(nodes[i].env, env(i)...)
+		}
 		daemons[i] = callctltest.LaunchDaemon(t, nodes[i].bin, nodes[i].args, nodes[i].env)
 	}
 	for i, d := range daemons {
