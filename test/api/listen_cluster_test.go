@@ -14,6 +14,7 @@ import (
 
 	"github.com/callctl/callctl/test/callctltest"
 	"github.com/callctl/callctl/test/peers"
+	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -22,19 +23,28 @@ import (
 // counting the RTP packets each track brings.
 type pionListener struct {
 	pc      *webrtc.PeerConnection
+	sock    net.PacketConn // the one UDP socket all its ICE runs on
 	packets [2]atomic.Uint64 // by track: caller, callee
 	done    chan struct{}    // closed when both track readers returned
 	readers atomic.Int32
 }
 
 // newPionListener makes the PeerConnection and its offer, ICE gathered
-// (non-trickle, as callctl answers) on loopback only.
+// (non-trickle, as callctl answers) on one loopback UDP socket, which
+// vanish closes.
 func newPionListener(t *testing.T) (*pionListener, string) {
 	t.Helper()
+	sock, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: sock})
+	t.Cleanup(func() { _ = mux.Close() })
 	var se webrtc.SettingEngine
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEUDPMux(mux)
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
@@ -43,7 +53,7 @@ func newPionListener(t *testing.T) (*pionListener, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &pionListener{pc: pc, done: make(chan struct{})}
+	l := &pionListener{pc: pc, sock: sock, done: make(chan struct{})}
 	t.Cleanup(l.close)
 	for range 2 {
 		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
@@ -116,6 +126,10 @@ func (l *pionListener) waitHeard(t *testing.T, what string, after [2]uint64) [2]
 	}
 	return got
 }
+
+// vanish is a browser whose machine dropped off the network: its socket
+// closes, so not a packet more goes out, not even DTLS's close alert.
+func (l *pionListener) vanish() { _ = l.sock.Close() }
 
 // close ends the PeerConnection (a DTLS close alert to callctl) and
 // waits for the track readers.
@@ -279,21 +293,26 @@ func TestListenInOnACallAnotherNodeCarries(t *testing.T) {
 	nodes[1].s.do(t, adminToken, "DELETE", "/api/v1/sessions/0123456789abcdef/listen/00112233aabbccdd", "").expectError(t, 404, "not_found")
 
 	// Through node-3, which then dies: the listener is node-1's and goes
-	// on; when the browser goes, node-1 ends it and node-2 hears of it.
+	// on. When the browser vanishes too (no DTLS close: its socket is
+	// gone), node-1 ends it once ICE has heard nothing for
+	// listen.ice_timeout (4 s here), and node-2 hears of it.
 	l3, offer3 := newPionListener(t)
 	listenID3, _ := startListening(t, nodes[2], id, l3, offer3)
 	heard := l3.waitHeard(t, "listening through node-3", [2]uint64{})
 	daemons[2].Kill(t)
 	time.Sleep(time.Second)
 	l3.waitHeard(t, "after node-3 died", heard)
-	l3.close()
-	msgs = st.waitFor(t, 10*time.Second, "LISTEN_STOPPED of "+listenID3, func(m []streamMsg) bool {
+	vanished := time.Now()
+	l3.vanish()
+	msgs = st.waitFor(t, 15*time.Second, "LISTEN_STOPPED of "+listenID3, func(m []streamMsg) bool {
 		_, ok := listenEvent(m, "LISTEN_STOPPED", id, listenID3)
 		return ok
 	})
-	if ev, _ := listenEvent(msgs, "LISTEN_STOPPED", id, listenID3); ev.Node != "node-1" {
-		t.Errorf("LISTEN_STOPPED of the listener started through node-3 came from node %q; want node-1", ev.Node)
+	ev, _ := listenEvent(msgs, "LISTEN_STOPPED", id, listenID3)
+	if ev.Node != "node-1" || ev.Listen.Reason != "ICE failed" {
+		t.Errorf("LISTEN_STOPPED of the listener started through node-3: node %q, reason %q; want node-1, ICE failed", ev.Node, ev.Listen.Reason)
 	}
+	t.Logf("node-1 ended the vanished browser's listener %v after it went", time.Since(vanished).Round(100*time.Millisecond))
 	if !callctltest.Eventually(5*time.Second, func() bool { return listeners(t, nodes[1], id) == 0 }) {
 		t.Errorf("node-2 shows %d listeners on the call after both ended; want 0", listeners(t, nodes[1], id))
 	}
