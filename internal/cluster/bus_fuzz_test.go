@@ -64,7 +64,7 @@ func FuzzBusMessages(f *testing.F) {
 			if op.ID == "" || op.Name == "" || len(data) > maxOpMessage {
 				t.Fatalf("took %+v", op)
 			}
-			if op.Name == "startListen" && listen.CheckOffer(op.Args["sdp"]) != nil {
+			if op.Name == "startListen" && (listen.CheckOffer(op.Args["sdp"]) != nil || op.Args["client"] == "" || len(op.Args["client"]) > maxClientName) {
 				t.Fatalf("took a listen-in offer the client's node would refuse: %q", op.Args["sdp"])
 			}
 			if op.Name == "stopListen" && !listen.ValidID(op.Args["listenId"]) {

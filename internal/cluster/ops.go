@@ -22,6 +22,10 @@ import (
 // at most doubles it in practice; the rest are a few short strings.
 const maxOpMessage = 4*listen.MaxSDP + 4<<10
 
+// maxClientName bounds the client named in a forwarded listen-in: it goes
+// into the owner's logs and events.
+const maxClientName = 1 << 10
+
 // opReply is the owner's answer to a forwarded operation.
 type opReply struct {
 	Error  *wireError        `json:"error,omitempty"`
@@ -57,6 +61,9 @@ func decodeOp(data []byte) (session.ForwardedOp, error) {
 	}
 	switch op.Name {
 	case "startListen":
+		if c := op.Args["client"]; c == "" || len(c) > maxClientName {
+			return session.ForwardedOp{}, fmt.Errorf("forwarded listen-in: client name of %d bytes; want 1 to %d", len(c), maxClientName)
+		}
 		if err := listen.CheckOffer(op.Args["sdp"]); err != nil {
 			return session.ForwardedOp{}, fmt.Errorf("forwarded listen-in offer: %w", err)
 		}

@@ -28,8 +28,10 @@ func TestAForwardedListenInIsCheckedAgainOnTheOwner(t *testing.T) {
 	}{
 		{"an offer", opJSON(t, session.ForwardedOp{Name: "startListen", ID: id, Args: map[string]string{"client": "sup", "sdp": listenOffer}}), ""},
 		{"no offer", opJSON(t, session.ForwardedOp{Name: "startListen", ID: id, Args: map[string]string{"client": "sup"}}), "0 audio sections"},
-		{"one section", opJSON(t, session.ForwardedOp{Name: "startListen", ID: id, Args: map[string]string{"sdp": strings.SplitAfter(listenOffer, "PCMA/8000\r\n")[0]}}), "1 audio sections"},
-		{"too large", opJSON(t, session.ForwardedOp{Name: "startListen", ID: id, Args: map[string]string{"sdp": listenOffer + strings.Repeat("a=x\r\n", 4000)}}), "at most 16384"},
+		{"one section", opJSON(t, session.ForwardedOp{Name: "startListen", ID: id, Args: map[string]string{"client": "sup", "sdp": strings.SplitAfter(listenOffer, "PCMA/8000\r\n")[0]}}), "1 audio sections"},
+		{"too large", opJSON(t, session.ForwardedOp{Name: "startListen", ID: id, Args: map[string]string{"client": "sup", "sdp": listenOffer + strings.Repeat("a=x\r\n", 4000)}}), "at most 16384"},
+		{"no client", opJSON(t, session.ForwardedOp{Name: "startListen", ID: id, Args: map[string]string{"sdp": listenOffer}}), "client name of 0 bytes"},
+		{"a long client", opJSON(t, session.ForwardedOp{Name: "startListen", ID: id, Args: map[string]string{"client": strings.Repeat("c", 2000), "sdp": listenOffer}}), "client name of 2000 bytes"},
 		{"beyond the bound", opJSON(t, session.ForwardedOp{Name: "hold", ID: id, Args: map[string]string{"pad": strings.Repeat("x", maxOpMessage)}}), "at most"},
 		{"a listen id", opJSON(t, session.ForwardedOp{Name: "stopListen", ID: id, Args: map[string]string{"listenId": "00112233aabbccdd"}}), ""},
 		{"a bad listen id", opJSON(t, session.ForwardedOp{Name: "stopListen", ID: id, Args: map[string]string{"listenId": "../x"}}), "valid listenId"},
