@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callctl/callctl/internal/auth"
 	"github.com/callctl/callctl/test/callctltest"
 	"github.com/callctl/callctl/test/peers"
 	"github.com/pion/ice/v4"
@@ -189,6 +191,28 @@ func startListening(t *testing.T, node *restartable, id string, l *pionListener,
 	return got.ListenID, got.SDP
 }
 
+// addClients appends API clients to a configuration file: each name with
+// its YAML lines (privileges, scope); it returns their tokens.
+func addClients(t *testing.T, configFile string, clients map[string]string) map[string]string {
+	t.Helper()
+	f, err := os.OpenFile(configFile, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tokens := map[string]string{}
+	fmt.Fprintln(f, "clients:")
+	for name, lines := range clients {
+		token, hash, err := auth.NewToken()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[name] = token
+		fmt.Fprintf(f, "  - name: %s\n    token_hash: %q\n%s", name, hash, lines)
+	}
+	return tokens
+}
+
 // listenEvent finds a LISTEN_* event of session id and listener listenID.
 func listenEvent(msgs []streamMsg, typ, id, listenID string) (streamMsg, bool) {
 	i := slices.IndexFunc(msgs, func(m streamMsg) bool {
@@ -220,6 +244,10 @@ func listeners(t *testing.T, node *restartable, id string) int {
 // the browser goes away. A session nobody carries is 404 on both routes.
 func TestListenInOnACallAnotherNodeCarries(t *testing.T) {
 	callers, callees, configFile := phonePairs(t, 1)
+	tokens := addClients(t, configFile, map[string]string{
+		"viewer":    "    privileges: [sessions.view]\n",
+		"elsewhere": "    privileges: [sessions.view, sessions.listen]\n    scope: ['9\\d+']\n",
+	})
 	ports := []int{peers.FreeUDPPort(t), peers.FreeUDPPort(t), peers.FreeUDPPort(t)}
 	nodes, daemons := startClusterWith(t, 3, "127.0.0.1:9", configFile, func(i int) []string {
 		return []string{fmt.Sprintf("CALLCTL_LISTEN_SINGLE_PORT=%d", ports[i]), "CALLCTL_LISTEN_ICE_TIMEOUT=4s"}
@@ -232,8 +260,16 @@ func TestListenInOnACallAnotherNodeCarries(t *testing.T) {
 	}
 	st := nodes[1].s.openStream(t, adminToken, "")
 
-	// Through node-2: the answer is node-1's, and node-1's audio arrives.
+	// Privilege and scope are node-2's to check: refused there, the offer
+	// never reaches node-1.
 	l, offer := newPionListener(t)
+	nodes[1].s.do(t, tokens["viewer"], "POST", "/api/v1/sessions/"+id+"/listen", listenBody(t, offer)).expectError(t, 403, "forbidden")
+	nodes[1].s.do(t, tokens["elsewhere"], "POST", "/api/v1/sessions/"+id+"/listen", listenBody(t, offer)).expectError(t, 404, "not_found")
+	if n := listeners(t, nodes[0], id); n != 0 {
+		t.Errorf("node-1 has %d listeners after two refused requests; want 0", n)
+	}
+
+	// Through node-2: the answer is node-1's, and node-1's audio arrives.
 	listenID, answer := startListening(t, nodes[1], id, l, offer)
 	cands := candidatePorts(answer)
 	if len(cands) == 0 || slices.ContainsFunc(cands, func(p int) bool { return p != ports[0] }) {
@@ -260,8 +296,17 @@ func TestListenInOnACallAnotherNodeCarries(t *testing.T) {
 		} `json:"requests"`
 	}
 	nodes[1].s.do(t, adminToken, "GET", q, "").decode(t, &audited)
-	if len(audited.Requests) != 1 || audited.Requests[0].Result != "ok" || audited.Requests[0].Args["listenId"] != listenID {
-		t.Errorf("node-2's audit of the listen: %+v; want one ok request with listen id %s", audited.Requests, listenID)
+	var oks, refused int
+	for _, a := range audited.Requests {
+		switch {
+		case a.Result == "ok" && a.Client == "admin" && a.Args["listenId"] == listenID:
+			oks++
+		case a.Result == "error" && (a.Client == "viewer" || a.Client == "elsewhere"):
+			refused++
+		}
+	}
+	if oks != 1 || refused != 2 || len(audited.Requests) != 3 {
+		t.Errorf("node-2's audit of the listens: %+v; want admin's ok with listen id %s and the two refused", audited.Requests, listenID)
 	}
 	audited.Requests = nil
 	nodes[0].s.do(t, adminToken, "GET", q, "").decode(t, &audited)
