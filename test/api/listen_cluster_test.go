@@ -25,7 +25,7 @@ import (
 // counting the RTP packets each track brings.
 type pionListener struct {
 	pc      *webrtc.PeerConnection
-	sock    net.PacketConn // the one UDP socket all its ICE runs on
+	sock    net.PacketConn   // the one UDP socket all its ICE runs on
 	packets [2]atomic.Uint64 // by track: caller, callee
 	done    chan struct{}    // closed when both track readers returned
 	readers atomic.Int32
