@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,8 +28,7 @@ type pionListener struct {
 	pc      *webrtc.PeerConnection
 	sock    net.PacketConn   // the one UDP socket all its ICE runs on
 	packets [2]atomic.Uint64 // by track: caller, callee
-	done    chan struct{}    // closed when both track readers returned
-	readers atomic.Int32
+	readers sync.WaitGroup   // the tracks' readers
 }
 
 // newPionListener makes the PeerConnection and its offer, ICE gathered
@@ -55,7 +55,7 @@ func newPionListener(t *testing.T) (*pionListener, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &pionListener{pc: pc, sock: sock, done: make(chan struct{})}
+	l := &pionListener{pc: pc, sock: sock}
 	t.Cleanup(l.close)
 	for range 2 {
 		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
@@ -68,24 +68,14 @@ func newPionListener(t *testing.T) (*pionListener, string) {
 		if tr.StreamID() == "callee" {
 			i = 1
 		}
-		l.readers.Add(1)
-		go func() {
-			defer func() {
-				if l.readers.Add(-1) == 0 {
-					select {
-					case <-l.done:
-					default:
-						close(l.done)
-					}
-				}
-			}()
+		l.readers.Go(func() {
 			for {
 				if _, _, err := tr.ReadRTP(); err != nil {
 					return
 				}
 				l.packets[i].Add(1)
 			}
-		}()
+		})
 	})
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
@@ -137,12 +127,7 @@ func (l *pionListener) vanish() { _ = l.sock.Close() }
 // waits for the track readers.
 func (l *pionListener) close() {
 	_ = l.pc.Close()
-	if l.readers.Load() > 0 {
-		select {
-		case <-l.done:
-		case <-time.After(5 * time.Second):
-		}
-	}
+	l.readers.Wait() // Close ends the tracks, and so their reads
 }
 
 // candidatePorts are the ports of an SDP's ICE candidates (RFC 8839 5.1:
