@@ -1,9 +1,8 @@
 package cluster
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -16,7 +15,8 @@ import (
 
 // Subjects of the nodes' messages. Each node publishes its sessions'
 // events on events.<node>, answers operations on ops.<node> and a list of
-// its live sessions on sessions.
+// its live sessions on sessions; it tells them on sessions.known when it
+// sees a node it did not see before.
 const (
 	subjectEvents   = "callctl.events."
 	subjectOps      = "callctl.ops."
@@ -153,15 +153,6 @@ func decodeEvent(data []byte) (session.Event, bool) {
 	return ev, true
 }
 
-// decodeOp reads a forwarded operation.
-func decodeOp(data []byte) (session.ForwardedOp, bool) {
-	var op session.ForwardedOp
-	if err := json.Unmarshal(data, &op); err != nil || op.ID == "" || op.Name == "" {
-		return session.ForwardedOp{}, false
-	}
-	return op, true
-}
-
 // sessionsReply is a node's answer on subjectSessions.
 type sessionsReply struct {
 	Node     string             `json:"node"`
@@ -199,88 +190,37 @@ func (b *bus) sync() {
 		if err != nil {
 			return
 		}
-		var r sessionsReply
-		if json.Unmarshal(m.Data, &r) != nil || r.Node == b.c.cfg.Node || r.Node == "" {
-			continue
-		}
-		answered[r.Node] = true
-		for _, snap := range r.Sessions {
-			b.reg.Known(r.Node, snap)
+		if node := b.takeSessions(m.Data); node != "" {
+			answered[node] = true
 		}
 	}
 }
 
-// opReply is the owner's answer to a forwarded operation.
-type opReply struct {
-	Error *wireError `json:"error,omitempty"`
+// takeSessions records another node's live sessions (a reply to sync) and
+// returns that node's name, or "" for this node's own or an unreadable
+// list.
+func (b *bus) takeSessions(data []byte) string {
+	r, ok := decodeSessions(data)
+	if !ok || r.Node == b.c.cfg.Node {
+		return ""
+	}
+	for _, snap := range r.Sessions {
+		b.reg.Known(r.Node, snap)
+	}
+	return r.Node
 }
 
-// wireError is a session.OpError as it travels.
-type wireError struct {
-	Code          session.Code    `json:"code"`
-	Op            string          `json:"op"`
-	Field         string          `json:"field,omitempty"`
-	Allowed       []string        `json:"allowed,omitempty"`
-	State         session.State   `json:"state,omitempty"`
-	AllowedStates []session.State `json:"allowed_states,omitempty"`
-	Party         string          `json:"party,omitempty"`
-	Status        int             `json:"status,omitempty"`
-	Msg           string          `json:"msg"`
-}
-
-func (b *bus) onOp(m *nats.Msg) {
-	op, ok := decodeOp(m.Data)
-	if !ok {
-		data, _ := json.Marshal(opReply{Error: &wireError{Code: session.CodeInvalidArgument, Msg: "unreadable forwarded operation"}})
-		_ = m.Respond(data)
-		return
+// decodeSessions reads a node's list of its live sessions; those without
+// an id or in a state that is not one, or not live, are left out.
+func decodeSessions(data []byte) (sessionsReply, bool) {
+	var r sessionsReply
+	if err := json.Unmarshal(data, &r); err != nil || r.Node == "" {
+		return sessionsReply{}, false
 	}
-	b.c.wg.Add(1)
-	go func() {
-		defer b.c.wg.Done()
-		ctx, cancel := context.WithTimeout(b.c.ctx, opTimeout)
-		defer cancel()
-		var r opReply
-		if err := b.c.eng.Do(ctx, op); err != nil {
-			var oe *session.OpError
-			if !errors.As(err, &oe) {
-				oe = &session.OpError{Code: session.CodeTimeout, Op: op.Name, Msg: err.Error()}
-			}
-			r.Error = &wireError{Code: oe.Code, Op: oe.Op, Field: oe.Field, Allowed: oe.Allowed, State: oe.State,
-				AllowedStates: oe.AllowedStates, Party: oe.Party, Status: oe.Status, Msg: oe.Msg}
-		}
-		data, _ := json.Marshal(r)
-		_ = m.Respond(data)
-	}()
-}
-
-// Forward runs op on node, the session's owner, and returns its outcome as
-// if it ran here (session.Forwarder).
-func (c *Cluster) Forward(ctx context.Context, node string, op session.ForwardedOp) error {
-	data, err := json.Marshal(op)
-	if err != nil {
-		return err
-	}
-	m, err := c.st.Conn().RequestWithContext(ctx, subjectOps+node, data)
-	switch {
-	case errors.Is(err, nats.ErrNoResponders):
-		// RFC-free but plain: the owner is gone; a survivor re-adopts the
-		// call within cluster.node_timeout.
-		return &session.OpError{Code: session.CodeTimeout, Op: op.Name,
-			Msg: "the node carrying the call (" + node + ") is gone; another node takes the call over within seconds: try again"}
-	case err != nil:
-		return &session.OpError{Code: session.CodeTimeout, Op: op.Name, Msg: "forwarding to node " + node + ": " + err.Error()}
-	}
-	var r opReply
-	if err := json.Unmarshal(m.Data, &r); err != nil {
-		return &session.OpError{Code: session.CodeTimeout, Op: op.Name, Msg: "node " + node + " answered unreadably"}
-	}
-	if r.Error == nil {
-		return nil
-	}
-	e := r.Error
-	return &session.OpError{Code: e.Code, Op: e.Op, Field: e.Field, Allowed: e.Allowed, State: e.State,
-		AllowedStates: e.AllowedStates, Party: e.Party, Status: e.Status, Msg: e.Msg}
+	r.Sessions = slices.DeleteFunc(r.Sessions, func(s session.Snapshot) bool {
+		return s.ID == "" || !s.State.Valid() || s.State.Ended()
+	})
+	return r, true
 }
 
 func (b *bus) stop() {

@@ -22,4 +22,9 @@
 // ICE uses host candidates only, on configured addresses (optionally
 // advertised under a 1:1 NAT address), from a UDP port range or all on one
 // UDP port.
+//
+// [CheckOffer], [CheckAnswer] and [ValidID] check what a node that does not
+// carry a call passes on to, or gets back from, the node that does
+// (package cluster), without a Manager: the listener always runs where the
+// call's media is.
 package listen

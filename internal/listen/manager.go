@@ -9,14 +9,12 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/callctl/callctl/internal/media"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/zap"
 )
@@ -271,7 +269,7 @@ func (m *Manager) Start(ctx context.Context, sessionID, client, offerSDP string,
 		specs[i] = spec
 	}
 	offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP}
-	if err := checkOffer(offer, specs); err != nil {
+	if err := checkOffer(offerSDP, specs); err != nil {
 		return "", "", err
 	}
 
@@ -311,56 +309,6 @@ func checkTrack(party string, t Track) (codecSpec, error) {
 		spec.clock = t.ClockRate
 	}
 	return spec, nil
-}
-
-// checkOffer gives a clear error for an offer that cannot carry the two
-// tracks, before pion gives a vague one.
-func checkOffer(offer webrtc.SessionDescription, specs [2]codecSpec) error {
-	parsed, err := offer.Unmarshal()
-	if err != nil {
-		return fmt.Errorf("listen: offer is not valid SDP: %v: %w", err, ErrInvalidArgument)
-	}
-	i := 0
-	for _, md := range parsed.MediaDescriptions {
-		if md.MediaName.Media != "audio" || md.MediaName.Port.Value == 0 {
-			continue
-		}
-		if _, sendonly := md.Attribute("sendonly"); sendonly {
-			continue
-		}
-		if _, inactive := md.Attribute("inactive"); inactive {
-			continue
-		}
-		if i < 2 && !offersCodec(md.MediaName.Formats, md.Attributes, specs[i]) {
-			return fmt.Errorf("listen: the offer's %s audio section lacks %s, the codec the %s sends: %w",
-				[]string{"first", "second"}[i], specs[i].name, parties[i], ErrInvalidArgument)
-		}
-		i++
-	}
-	if i < 2 {
-		return fmt.Errorf("listen: the offer has %d audio sections to receive on; want 2 (recvonly: caller, then callee): %w", i, ErrInvalidArgument)
-	}
-	return nil
-}
-
-// offersCodec reports whether an m= section lists the codec, by a=rtpmap
-// or by its static payload type (RFC 3551 Table 4).
-func offersCodec(formats []string, attrs []sdp.Attribute, spec codecSpec) bool {
-	for _, a := range attrs {
-		if a.Key != "rtpmap" {
-			continue
-		}
-		// "<pt> <name>/<clock>[/<channels>]"
-		var pt int
-		var enc string
-		if _, err := fmt.Sscanf(a.Value, "%d %s", &pt, &enc); err != nil {
-			continue
-		}
-		if name, _, _ := strings.Cut(enc, "/"); strings.EqualFold(name, spec.name) && slices.Contains(formats, fmt.Sprint(pt)) {
-			return true
-		}
-	}
-	return spec.pt < 96 && spec.name != "opus" && slices.Contains(formats, fmt.Sprint(int(spec.pt)))
 }
 
 // newListener creates the listener's PeerConnection and tracks and

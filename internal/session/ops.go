@@ -42,6 +42,10 @@ type opRequest struct {
 	// endedOK marks hangup and close: harmless no-ops on an ended session,
 	// and never queued behind another operation.
 	endedOK bool
+	// here keeps the op on this node: one the owner runs for another node
+	// (listen-in) is not forwarded a second time, so two nodes that
+	// disagree about the owner cannot pass it back and forth.
+	here bool
 }
 
 // activeOp is the operation a session is running.
@@ -174,9 +178,10 @@ func (e *Engine) lookup(id string) (Snapshot, error) {
 func (e *Engine) run(ctx context.Context, id string, op *opRequest) error {
 	op.reply = make(chan error, 1)
 	s := e.reg.liveSession(id)
-	if s == nil {
-		if node, ok := e.reg.Owner(id); ok && e.cfg.Forwarder != nil {
-			return e.cfg.Forwarder.Forward(ctx, node, ForwardedOp{Name: op.name, ID: id, Args: op.args})
+	if s == nil && !op.here {
+		if node, ok := e.remoteOwner(id); ok {
+			_, err := e.cfg.Forwarder.Forward(ctx, node, ForwardedOp{Name: op.name, ID: id, Args: op.args})
+			return err
 		}
 	}
 	if s == nil || !s.q.push(op) {

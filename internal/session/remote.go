@@ -106,6 +106,15 @@ func (r *Registry) Owner(id string) (string, bool) {
 	return rs.node, true
 }
 
+// remoteOwner is the node an operation on session id goes to: another
+// node that carries it, when this one does not and can forward.
+func (e *Engine) remoteOwner(id string) (string, bool) {
+	if e.cfg.Forwarder == nil || e.reg.liveSession(id) != nil {
+		return "", false
+	}
+	return e.reg.Owner(id)
+}
+
 // GetAny is Get, or another node's session.
 func (r *Registry) GetAny(id string) (Snapshot, bool) {
 	if snap, ok := r.Get(id); ok {
@@ -136,9 +145,10 @@ func (r *Registry) ListAll() []Snapshot {
 }
 
 // A Forwarder runs an operation on the node that owns the session (package
-// cluster, over NATS request/reply).
+// cluster, over NATS request/reply) and returns what the owner's Do
+// returned: its results (nil but for startListen) and its error.
 type Forwarder interface {
-	Forward(ctx context.Context, node string, op ForwardedOp) error
+	Forward(ctx context.Context, node string, op ForwardedOp) (map[string]string, error)
 }
 
 // ForwardedOp is an operation on its way to the session's owner.
@@ -148,8 +158,28 @@ type ForwardedOp struct {
 	Args map[string]string `json:"args,omitempty"`
 }
 
-// Do runs a forwarded operation here, as the API would.
-func (e *Engine) Do(ctx context.Context, op ForwardedOp) error {
+// Do runs a forwarded operation here, as the API would, and returns its
+// results: startListen's listenId and sdp (the answer); nil for the others.
+func (e *Engine) Do(ctx context.Context, op ForwardedOp) (map[string]string, error) {
+	a := op.Args
+	switch op.Name {
+	case "startListen":
+		if err := checkListenOffer(a["sdp"]); err != nil {
+			return nil, err
+		}
+		listenID, answer, err := e.listenHere(ctx, op.ID, a["client"], a["sdp"])
+		if err != nil {
+			return nil, err
+		}
+		return map[string]string{"listenId": listenID, "sdp": answer}, nil
+	case "stopListen":
+		return nil, e.stopListenHere(op.ID, a["listenId"])
+	}
+	return nil, e.do(ctx, op)
+}
+
+// do runs the forwarded operations that return nothing but an error.
+func (e *Engine) do(ctx context.Context, op ForwardedOp) error {
 	a := op.Args
 	switch op.Name {
 	case "hold":

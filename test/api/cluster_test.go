@@ -15,9 +15,16 @@ import (
 )
 
 // startCluster starts n callctl nodes whose embedded NATS servers form
-// one NATS cluster (callctltest.ClusterEnv), all with trunk as their trunk, and waits until every one is
-// ready.
+// one NATS cluster (callctltest.ClusterEnv), all with trunk as their
+// trunk, and waits until every one is ready.
 func startCluster(t *testing.T, n int, trunk, configFile string) ([]*restartable, []*callctltest.Daemon) {
+	t.Helper()
+	return startClusterWith(t, n, trunk, configFile, nil)
+}
+
+// startClusterWith is startCluster with extra(i), when not nil, added to
+// node i's environment.
+func startClusterWith(t *testing.T, n int, trunk, configFile string, extra func(i int) []string) ([]*restartable, []*callctltest.Daemon) {
 	t.Helper()
 	env := callctltest.ClusterEnv(t, n)
 	nodes := make([]*restartable, n)
@@ -27,6 +34,9 @@ func startCluster(t *testing.T, n int, trunk, configFile string) ([]*restartable
 		nodes[i].args = append(nodes[i].args, "--config", configFile)
 		nodes[i].env = append(nodes[i].env, env[i]...)
 		nodes[i].env = append(nodes[i].env, "CALLCTL_SHUTDOWN_DRAIN_TIMEOUT=20s")
+		if extra != nil {
+			nodes[i].env = append(nodes[i].env, extra(i)...)
+		}
 		daemons[i] = callctltest.LaunchDaemon(t, nodes[i].bin, nodes[i].args, nodes[i].env)
 	}
 	for i, d := range daemons {

@@ -451,6 +451,12 @@ type streamMsg struct {
 		Name   string `json:"name"`
 		Result string `json:"result"`
 	} `json:"operation"`
+	Listen *struct {
+		ListenID string `json:"listenId"`
+		Client   string `json:"client"`
+		Reason   string `json:"reason"`
+	} `json:"listen"`
+	Node string `json:"node"` // the owner, for another node's session
 }
 
 func (m streamMsg) String() string {
