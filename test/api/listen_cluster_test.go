@@ -271,8 +271,9 @@ func TestListenInOnACallAnotherNodeCarries(t *testing.T) {
 	if n := listeners(t, nodes[1], id); n != 1 {
 		t.Errorf("node-2 shows %d listeners on the call; want 1", n)
 	}
-	// Audited where the client talked: node-2 has the request, node-1 not.
-	q := "/api/v1/audit?operation=listen&session=" + url.QueryEscape(id)
+	// Audited where the client talked: node-2 keeps the request, node-1
+	// not (each node's own records, ?node=).
+	q := "/api/v1/audit?operation=listen&session=" + url.QueryEscape(id) + "&node="
 	var audited struct {
 		Requests []struct {
 			Client string            `json:"client"`
@@ -280,7 +281,7 @@ func TestListenInOnACallAnotherNodeCarries(t *testing.T) {
 			Args   map[string]string `json:"args"`
 		} `json:"requests"`
 	}
-	nodes[1].s.do(t, adminToken, "GET", q, "").decode(t, &audited)
+	nodes[1].s.do(t, adminToken, "GET", q+"node-2", "").decode(t, &audited)
 	var oks, refused int
 	for _, a := range audited.Requests {
 		switch {
@@ -294,7 +295,7 @@ func TestListenInOnACallAnotherNodeCarries(t *testing.T) {
 		t.Errorf("node-2's audit of the listens: %+v; want admin's ok with listen id %s and the two refused", audited.Requests, listenID)
 	}
 	audited.Requests = nil
-	nodes[0].s.do(t, adminToken, "GET", q, "").decode(t, &audited)
+	nodes[0].s.do(t, adminToken, "GET", q+"node-1", "").decode(t, &audited)
 	if len(audited.Requests) != 0 {
 		t.Errorf("node-1's audit has %+v; the request was node-2's to audit", audited.Requests)
 	}
