@@ -103,31 +103,45 @@ func (c *Cluster) Adopt(ctx context.Context) (start func(), err error) {
 	for _, r := range recs {
 		// Other nodes' records: watchRecords sees their owners, and look
 		// claims those of owners that give no heartbeat.
-		if session.RecordOwner(r.Value) == c.cfg.Node {
-			if e, ok := c.claim(ctx, r); ok {
+		if session.RecordOwner(r.Value) != c.cfg.Node {
+			continue
+		}
+		// The store may still be electing its leader: try until ctx ends.
+		for {
+			e, ok, retry := c.claim(ctx, r)
+			if ok {
 				mine = append(mine, e)
+			}
+			if !retry || ctx.Err() != nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
 			}
 		}
 	}
 	return c.eng.Recover(mine), nil
 }
 
-// claim makes this node the owner of r (compare-and-swap on its revision).
-func (c *Cluster) claim(ctx context.Context, r store.Entry) (session.RecordEntry, bool) {
+// claim makes this node the owner of r (compare-and-swap on its
+// revision). retry says the store failed (not a conflict: someone else
+// was first), so the call may still be nobody's.
+func (c *Cluster) claim(ctx context.Context, r store.Entry) (e session.RecordEntry, ok, retry bool) {
 	value, err := session.WithOwner(r.Value, c.cfg.Node)
 	if err != nil {
 		c.log.Error("cluster: a call record that is not one; left alone", zap.String("session", r.Key), zap.Error(err))
-		return session.RecordEntry{}, false
+		return session.RecordEntry{}, false, false
 	}
 	rev, err := c.st.Claim(ctx, r.Key, value, r.Revision)
 	if errors.Is(err, store.ErrConflict) {
-		return session.RecordEntry{}, false // someone else was first
+		return session.RecordEntry{}, false, false // someone else was first
 	}
 	if err != nil {
-		c.log.Warn("cluster: claiming a call failed", zap.String("session", r.Key), zap.Error(err))
-		return session.RecordEntry{}, false
+		c.log.Warn("cluster: claiming a call failed; trying again", zap.String("session", r.Key), zap.Error(err))
+		return session.RecordEntry{}, false, true
 	}
-	return session.RecordEntry{Key: r.Key, Value: value, Revision: rev}, true
+	return session.RecordEntry{Key: r.Key, Value: value, Revision: rev}, true, false
 }
 
 // Start runs the heartbeat, the watch on the nodes and the watch on the
@@ -354,10 +368,16 @@ func (c *Cluster) claimFrom(live map[string]bool) {
 	if !live[c.cfg.Node] {
 		nodes = append(nodes, c.cfg.Node)
 	}
-	for round := 0; round < 2; round++ {
+	// Round 0 claims what rendezvous hashing gives this node; round 1, a
+	// node timeout later, whatever is still unclaimed. A round that could
+	// not read or write the records (JetStream electing a leader after the
+	// loss) is tried again, for up to claimPersistence.
+	giveUp := time.Now().Add(claimPersistence)
+	for round := 0; !c.leaving.Load(); round++ {
 		ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
 		recs, err := c.st.Records(ctx)
 		var won []session.RecordEntry
+		failed := err != nil
 		for _, r := range recs {
 			owner := session.RecordOwner(r.Value)
 			if owner == c.cfg.Node || live[owner] && owner != "" {
@@ -366,9 +386,11 @@ func (c *Cluster) claimFrom(live map[string]bool) {
 			if round == 0 && pick(nodes, r.Key) != c.cfg.Node {
 				continue // another survivor's to claim first
 			}
-			if e, ok := c.claim(ctx, r); ok {
+			e, ok, retry := c.claim(ctx, r)
+			if ok {
 				won = append(won, e)
 			}
+			failed = failed || retry
 		}
 		cancel()
 		if err != nil && c.ctx.Err() == nil {
@@ -379,15 +401,27 @@ func (c *Cluster) claimFrom(live map[string]bool) {
 			c.log.Info("cluster: claimed calls of nodes gone", zap.Int("calls", len(won)), zap.Int("round", round))
 			c.eng.Recover(won)()
 		}
-		if round == 0 {
-			select {
-			case <-c.ctx.Done():
-				return
-			case <-time.After(c.cfg.NodeTimeout):
+		if round >= 1 && (!failed || time.Now().After(giveUp)) {
+			if failed {
+				c.log.Error("cluster: calls of nodes gone left unclaimed: the store kept failing", zap.Duration("for", claimPersistence))
 			}
+			return
+		}
+		wait := c.cfg.NodeTimeout
+		if round >= 1 {
+			wait = c.cfg.Heartbeat
+		}
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-time.After(wait):
 		}
 	}
 }
+
+// claimPersistence bounds how long claims are retried while the store
+// fails.
+const claimPersistence = time.Minute
 
 // pick is the node rendezvous hashing gives key to: every node computes
 // the same from the same list.
