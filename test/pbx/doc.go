@@ -12,6 +12,11 @@
 //     relayed is the SIP ladder the assertions and failure reports read.
 //     Two more tests run the config's dispatcher section with two callctl
 //     nodes: calls spread round-robin, and a draining node is skipped.
+//   - cluster_test.go puts the dispatcher in front of three callctl
+//     daemons whose embedded NATS servers are one cluster (issue 12's
+//     acceptance b): 30 calls (SIPp parties and baresip phones), listed by
+//     every node, operated from a node that does not carry them, and one
+//     node killed with kill -9 while the survivors take its calls over.
 //   - files_test.go checks the files no test here can run: `kamailio -c`
 //     and `docker-compose config -q` on the shipped files, `systemd-analyze
 //     verify` and the hardening of the systemd unit, the Dockerfile's stages,
