@@ -31,8 +31,9 @@ type inprocCallctl struct {
 
 // startInproc starts callctl on free loopback ports, with a temporary audit
 // database, an admin token, and its trunk at trunk (the generator's callee
-// side).
-func startInproc(trunk, rtpPorts string, retention time.Duration, stderr io.Writer) (*inprocCallctl, error) {
+// side). store is its cluster.store (embedded or off; embedded keeps its
+// JetStream files in the same temporary directory).
+func startInproc(trunk, rtpPorts string, retention time.Duration, store string, stderr io.Writer) (*inprocCallctl, error) {
 	dir, err := os.MkdirTemp("", "callctl-load-")
 	if err != nil {
 		return nil, err
@@ -54,6 +55,7 @@ func startInproc(trunk, rtpPorts string, retention time.Duration, stderr io.Writ
 	}
 	cfg.SIP.Flood.Rate = 0 // the generator is one source sending far above sip.flood.rate
 	cfg.Audit.Path = filepath.Join(dir, "audit.db")
+	cfg.Cluster.Store = store
 	cfg.Admin.Token = c.token
 	cfg.Shutdown.DrainTimeout = 2 * time.Second
 

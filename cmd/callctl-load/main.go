@@ -52,6 +52,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		inproc     bool
 		inprocRTP  string
 		inprocKeep time.Duration
+		inprocStor string
 		pid        int
 		flood      floodFlags
 	)
@@ -81,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&inproc, "inproc", false, "start callctl in this process as the target (its SIP, API and trunk are set up for the run)")
 	fs.StringVar(&inprocRTP, "inproc-rtp-ports", "40000-43999", "RTP port range of the in-process callctl")
 	fs.DurationVar(&inprocKeep, "inproc-ended-retention", 0, "calls.ended_retention of the in-process callctl (0: its default, 5m); shorter keeps ended sessions out of a -memprofile")
+	fs.StringVar(&inprocStor, "inproc-store", "embedded", "cluster.store of the in-process callctl: embedded (NATS JetStream in the process, its files in a temporary directory) or off")
 	fs.IntVar(&pid, "pid", 0, "report this process's CPU time and RSS over the run (e.g. callctl's)")
 	flood.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -127,7 +129,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if inproc {
-		c, err := startInprocFor(&cfg, inprocRTP, inprocKeep, stderr)
+		if inprocStor != "embedded" && inprocStor != "off" {
+			fmt.Fprintf(stderr, "callctl-load: -inproc-store %q: want embedded or off\n", inprocStor)
+			return 2
+		}
+		c, err := startInprocFor(&cfg, inprocRTP, inprocKeep, inprocStor, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "callctl-load: %v\n", err)
 			return 2
@@ -245,14 +251,14 @@ func runFloodOnly(ctx context.Context, flood *floodFlags, target, jsonOut string
 // startInprocFor starts callctl in this process for cfg: its trunk is a
 // port reserved for the generator's callee side, and the generator targets
 // its SIP address (and API, if none was given).
-func startInprocFor(cfg *loadgen.Config, rtpPorts string, retention time.Duration, stderr io.Writer) (*inprocCallctl, error) {
+func startInprocFor(cfg *loadgen.Config, rtpPorts string, retention time.Duration, store string, stderr io.Writer) (*inprocCallctl, error) {
 	// callctl's trunk is fixed when it starts: give the callee side a
 	// port now, and callctl that port as its trunk.
 	uas, err := freeUDPPort()
 	if err != nil {
 		return nil, err
 	}
-	c, err := startInproc(uas, rtpPorts, retention, stderr)
+	c, err := startInproc(uas, rtpPorts, retention, store, stderr)
 	if err != nil {
 		return nil, err
 	}

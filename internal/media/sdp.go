@@ -146,6 +146,37 @@ func ParseSDP(body []byte) (MediaInfo, error) {
 	if err != nil {
 		return MediaInfo{}, err
 	}
+	return mediaInfo(sd)
+}
+
+// ParsedSDP is a body as ParseSDPKeep read it, kept for one
+// SDPWriter.RewriteParsed: a party's offer or answer is read to learn its
+// media and then rewritten for the other leg, and reading it twice (pion's
+// parse and callctl's line checks) was a tenth of a call's SDP work.
+type ParsedSDP struct {
+	body []byte
+	sd   *sdp.SessionDescription // nil once a rewrite has taken it
+}
+
+// Body returns the body that was parsed.
+func (p *ParsedSDP) Body() []byte { return p.body }
+
+// ParseSDPKeep is ParseSDP that also returns the parsed body, for
+// RewriteParsed.
+func ParseSDPKeep(body []byte) (MediaInfo, *ParsedSDP, error) {
+	sd, err := unmarshalSDP(body)
+	if err != nil {
+		return MediaInfo{}, nil, err
+	}
+	info, err := mediaInfo(sd)
+	if err != nil {
+		return MediaInfo{}, nil, err
+	}
+	return info, &ParsedSDP{body: body, sd: sd}, nil
+}
+
+// mediaInfo is ParseSDP on a parsed body; it leaves sd as it is.
+func mediaInfo(sd *sdp.SessionDescription) (MediaInfo, error) {
 	md, err := audioStream(sd)
 	if err != nil {
 		return MediaInfo{}, err

@@ -24,6 +24,10 @@ type SDPWriter struct {
 	mu      sync.Mutex
 	version uint64
 	last    []byte // last body written, to tell a change
+	// sent is the copy of last that Rewrite returned, and sentEvents its
+	// telephone-event payload type (SentTelephoneEvent).
+	sent       []byte
+	sentEvents int
 	// crypto are callctl's a=crypto lines for this leg (SetSRTP); none
 	// means plain RTP. savp says whether the audio line says RTP/SAVP(F)
 	// or, for best-effort SRTP, RTP/AVP(F) with a=crypto.
@@ -121,16 +125,44 @@ func (w *SDPWriter) SessionID() uint64 { return w.sessionID }
 // that a c=0.0.0.0 hold (RFC 3264 §8.4) becomes a=inactive at addr.
 func (w *SDPWriter) Rewrite(body []byte, addr netip.Addr, port int) ([]byte, error) {
 	addr = addr.Unmap()
-	if !addr.IsValid() || addr.IsUnspecified() {
-		return nil, fmt.Errorf("media: SDP rewrite: address %v is not a usable unicast address: %w", addr, ErrInvalidArgument)
-	}
-	if port < 1 || port > maxPort {
-		return nil, fmt.Errorf("media: SDP rewrite: port %d is outside 1..65535: %w", port, ErrInvalidArgument)
+	if err := checkRewriteTarget(addr, port); err != nil {
+		return nil, err
 	}
 	sd, err := unmarshalSDP(body)
 	if err != nil {
 		return nil, err
 	}
+	return w.rewrite(sd, addr, port)
+}
+
+// RewriteParsed is Rewrite of p's body, without reading it again the first
+// time (p is used up then: a rewrite changes what was parsed); later calls
+// read the body afresh.
+func (w *SDPWriter) RewriteParsed(p *ParsedSDP, addr netip.Addr, port int) ([]byte, error) {
+	if p.sd == nil {
+		return w.Rewrite(p.body, addr, port)
+	}
+	addr = addr.Unmap()
+	if err := checkRewriteTarget(addr, port); err != nil {
+		return nil, err
+	}
+	sd := p.sd
+	p.sd = nil
+	return w.rewrite(sd, addr, port)
+}
+
+func checkRewriteTarget(addr netip.Addr, port int) error {
+	if !addr.IsValid() || addr.IsUnspecified() {
+		return fmt.Errorf("media: SDP rewrite: address %v is not a usable unicast address: %w", addr, ErrInvalidArgument)
+	}
+	if port < 1 || port > maxPort {
+		return fmt.Errorf("media: SDP rewrite: port %d is outside 1..65535: %w", port, ErrInvalidArgument)
+	}
+	return nil
+}
+
+// rewrite is Rewrite on a parsed body, which it changes.
+func (w *SDPWriter) rewrite(sd *sdp.SessionDescription, addr netip.Addr, port int) ([]byte, error) {
 	audio, err := audioIndex(sd)
 	if err != nil {
 		return nil, err
@@ -212,7 +244,26 @@ func (w *SDPWriter) Rewrite(body []byte, addr netip.Addr, port int) ([]byte, err
 		}
 	}
 	w.last = out
-	return bytes.Clone(out), nil
+	w.sent = bytes.Clone(out)
+	w.sentEvents = -1
+	if info, err := mediaInfo(sd); err == nil {
+		w.sentEvents = info.TelephoneEvent
+	}
+	return w.sent, nil
+}
+
+// SentTelephoneEvent returns the telephone-event payload type of body
+// (-1 for none), as ParseSDP(body) would, when body is what the writer's
+// last Rewrite returned, unchanged; false otherwise. The payload type a
+// party sends with is the one of the SDP callctl last sent it, asked twice
+// a call set-up: the writer knew it, so the body is not read again.
+func (w *SDPWriter) SentTelephoneEvent(body []byte) (int, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(body) == 0 || len(body) != len(w.sent) || &body[0] != &w.sent[0] || !bytes.Equal(body, w.last) {
+		return 0, false
+	}
+	return w.sentEvents, true
 }
 
 // SetDirection returns body with the relayed audio stream's direction

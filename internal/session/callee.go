@@ -14,7 +14,7 @@ import (
 
 // sdpFromCallee turns an SDP from the callee into the one the caller gets.
 func (s *Session) sdpFromCallee(body []byte) ([]byte, error) {
-	info, err := media.ParseSDP(body)
+	info, parsed, err := media.ParseSDPKeep(body)
 	if err != nil {
 		return nil, err
 	}
@@ -27,7 +27,12 @@ func (s *Session) sdpFromCallee(body []byte) ([]byte, error) {
 	if !s.delayed {
 		body = keepEvents(body, s.fromA, info) // an answer to the caller's offer
 	}
-	out, err := s.wa.Rewrite(body, s.ea.Advertise(), s.ea.Port())
+	var out []byte
+	if sameBytes(body, parsed.Body()) {
+		out, err = s.wa.RewriteParsed(parsed, s.ea.Advertise(), s.ea.Port())
+	} else {
+		out, err = s.wa.Rewrite(body, s.ea.Advertise(), s.ea.Port())
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -245,10 +245,17 @@ func (s *Session) eventsSent(l *sip.Leg) int {
 	if len(body) > 0 {
 		// Each SDP callctl sends is a new slice: parsed once, not at every
 		// mapEvents (twice a call set-up).
-		if len(c.body) != len(body) || &c.body[0] != &body[0] {
+		if !sameBytes(c.body, body) {
 			c.body, c.pt = body, -1
-			if info, err := media.ParseSDP(body); err == nil {
-				c.pt = info.TelephoneEvent
+			ok := false
+			if w := s.writer(l); w != nil {
+				c.pt, ok = w.SentTelephoneEvent(body) // known as it was written
+			}
+			if !ok {
+				c.pt = -1
+				if info, err := media.ParseSDP(body); err == nil {
+					c.pt = info.TelephoneEvent
+				}
 			}
 		}
 		if c.pt >= 0 {

@@ -209,15 +209,16 @@ func (e *Engine) HandleInvite(in *sip.Leg) {
 	// An INVITE without SDP is a delayed offer (RFC 3264 §4): the B leg
 	// goes out offerless too, and the offer comes back in its 2xx.
 	var info media.MediaInfo
+	var parsed *media.ParsedSDP
 	if offer := req.Body(); len(offer) > 0 {
 		var err error
-		if info, err = media.ParseSDP(offer); err != nil {
+		if info, parsed, err = media.ParseSDPKeep(offer); err != nil {
 			log.Warn("refusing INVITE with bad SDP", zap.Error(err))
 			in.Respond(488, "Not Acceptable Here", nil, warning("bad SDP: "+err.Error()))
 			return
 		}
 	}
-	s := newSession(e, in, info)
+	s := newSession(e, in, info, parsed)
 	started = true
 	e.wg.Add(1)
 	go func() {

@@ -1,11 +1,13 @@
 package session
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/callctl/callctl/internal/media"
@@ -182,13 +184,37 @@ func isHex(s string) bool {
 // RecordOwner is the node a stored record names as its owner ("" when it
 // is not a record).
 func RecordOwner(value []byte) string {
-	var r struct {
-		Node string `json:"node"`
-	}
-	if json.Unmarshal(value, &r) != nil {
+	// Every node's watcher sees every record written (cluster.go), most of
+	// them its own: decoding the whole record (a few KB: SDPs, dialogs) to
+	// read one field cost ~20 µs a write. The record's layout puts node
+	// second, after format, so reading the top-level keys in order stops
+	// after two. Matching is json.Unmarshal's (a key equal to "node" under
+	// case folding); unlike it, the first such key counts, and what follows
+	// it is not checked: a record that is not JSON past its owner still
+	// names it, which is all this is asked.
+	dec := json.NewDecoder(bytes.NewReader(value))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return ""
 	}
-	return r.Node
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		key, _ := t.(string)
+		if strings.EqualFold(key, "node") {
+			var node string
+			if dec.Decode(&node) != nil {
+				return ""
+			}
+			return node
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 // WithOwner returns a stored record with node as its owner, for a claim.

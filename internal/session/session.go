@@ -28,6 +28,7 @@ type Session struct {
 	// Owned by the run goroutine.
 	a, b       *sip.Leg
 	offer      media.MediaInfo
+	offerSDP   *media.ParsedSDP // the caller's offer as read, for its first rewrite; nil for none
 	wa, wb     *media.SDPWriter // callctl's o= line toward each party
 	answered   bool
 	ringTimer  *time.Timer
@@ -87,9 +88,9 @@ type relay struct {
 type abortCmd struct{ reason string }
 type ringTimeout struct{ leg *sip.Leg }
 
-func newSession(e *Engine, in *sip.Leg, offer media.MediaInfo) *Session {
+func newSession(e *Engine, in *sip.Leg, offer media.MediaInfo, offerSDP *media.ParsedSDP) *Session {
 	req := in.Invite()
-	s := &Session{id: newID(), e: e, a: in, offer: offer, q: newInbox(), inviting: map[*sip.Leg]*outInvite{}, tapped: map[*sip.Leg]int{}}
+	s := &Session{id: newID(), e: e, a: in, offer: offer, offerSDP: offerSDP, q: newInbox(), inviting: map[*sip.Leg]*outInvite{}, tapped: map[*sip.Leg]int{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.routing = e.routing.Load()
 	s.fromA, s.rawFromA = offer, req.Body()
@@ -294,7 +295,7 @@ func (s *Session) start() bool {
 		s.delayed = true
 	} else {
 		ea.SetRemote(s.offer.Remote, s.offer.RTCP)
-		if offerB, err = s.wb.Rewrite(s.a.Invite().Body(), eb.Advertise(), eb.Port()); err != nil {
+		if offerB, err = s.rewriteOffer(eb); err != nil {
 			return s.refuse(488, "Not Acceptable Here", "rewriting offer: "+err.Error())
 		}
 		s.lastToB = offerB
@@ -530,6 +531,24 @@ func (s *Session) endpoint(l *sip.Leg) *media.Endpoint {
 		return s.ea
 	}
 	return s.eb
+}
+
+// rewriteOffer is the caller's offer as the callee gets it: the parse
+// HandleInvite made, used once (the INVITE's body cannot change).
+func (s *Session) rewriteOffer(eb *media.Endpoint) ([]byte, error) {
+	p := s.offerSDP
+	s.offerSDP = nil
+	body := s.a.Invite().Body()
+	if p == nil || !sameBytes(p.Body(), body) {
+		return s.wb.Rewrite(body, eb.Advertise(), eb.Port())
+	}
+	return s.wb.RewriteParsed(p, eb.Advertise(), eb.Port())
+}
+
+// sameBytes reports whether a and b are the same slice (one backing array,
+// one length), not merely equal.
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 func (s *Session) writer(l *sip.Leg) *media.SDPWriter {
