@@ -153,18 +153,32 @@ func decodeEvent(data []byte) (session.Event, bool) {
 	return ev, true
 }
 
-// sessionsReply is a node's answer on subjectSessions.
+// sessionsReply is a node's answer on subjectSessions, in parts of at
+// most sessionsPerReply sessions (a NATS message holds 1 MB by default;
+// a busy node has thousands): More says another part follows.
 type sessionsReply struct {
 	Node     string             `json:"node"`
 	Sessions []session.Snapshot `json:"sessions"`
+	More     bool               `json:"more,omitempty"`
 }
+
+// sessionsPerReply keeps a part well under a NATS message's size (a
+// snapshot is under 1 KB).
+const sessionsPerReply = 200
 
 func (b *bus) onSessions(m *nats.Msg) {
 	if m.Reply == "" {
 		return
 	}
-	data, _ := json.Marshal(sessionsReply{Node: b.c.cfg.Node, Sessions: b.reg.Live()})
-	_ = m.Respond(data)
+	live := b.reg.Live()
+	for {
+		part := live[:min(len(live), sessionsPerReply)]
+		live = live[len(part):]
+		data, _ := json.Marshal(sessionsReply{Node: b.c.cfg.Node, Sessions: part, More: len(live) > 0})
+		if err := m.Respond(data); err != nil || len(live) == 0 {
+			return
+		}
+	}
 }
 
 // sync asks every node for its live sessions (a node that starts knows the
@@ -190,24 +204,24 @@ func (b *bus) sync() {
 		if err != nil {
 			return
 		}
-		if node := b.takeSessions(m.Data); node != "" {
+		if node, last := b.takeSessions(m.Data); node != "" && last {
 			answered[node] = true
 		}
 	}
 }
 
-// takeSessions records another node's live sessions (a reply to sync) and
-// returns that node's name, or "" for this node's own or an unreadable
-// list.
-func (b *bus) takeSessions(data []byte) string {
+// takeSessions records another node's live sessions (a part of its reply
+// to sync) and returns that node's name ("" for this node's own or an
+// unreadable list) and whether the part was its last.
+func (b *bus) takeSessions(data []byte) (node string, last bool) {
 	r, ok := decodeSessions(data)
 	if !ok || r.Node == b.c.cfg.Node {
-		return ""
+		return "", false
 	}
 	for _, snap := range r.Sessions {
 		b.reg.Known(r.Node, snap)
 	}
-	return r.Node
+	return r.Node, !r.More
 }
 
 // decodeSessions reads a node's list of its live sessions; those without
