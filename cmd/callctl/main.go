@@ -31,7 +31,7 @@ import (
 	"syscall"
 
 	"go.uber.org/zap"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/callctl/callctl/internal/app"
 	"github.com/callctl/callctl/internal/config"
