@@ -1,3 +1,5 @@
+// callctl: a SIP call-control server (README.md).
+// SPDX-License-Identifier: Apache-2.0
 module github.com/callctl/callctl
 
 go 1.26.8

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // TypeScript declarations of the callctl JavaScript SDK (callctl.js beside
 // this file, served at /sdk/callctl.js).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // callctl JavaScript SDK: an ES module, no build step. callctl serves it at
 // /sdk/callctl.js and its TypeScript declarations at /sdk/callctl.d.ts.
 //
