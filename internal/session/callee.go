@@ -103,7 +103,7 @@ func (s *Session) onAnswered(ev *sip.Answered) {
 }
 
 // failureState maps the callee's final response to the session's end
-// (DESIGN.md: 486 stays 486, 404 stays 404, no answer is 408/480).
+// (docs/design.md: 486 stays 486, 404 stays 404, no answer is 408/480).
 func failureState(status int) State {
 	switch status {
 	case 486, 600:

@@ -1,5 +1,5 @@
 // Package session owns calls. Each call through callctl is a Session: a state
-// machine (the states of DESIGN.md, every transition listed in one table) run
+// machine (the states of docs/design.md, every transition listed in one table) run
 // by one goroutine that is the only code allowed to change the call, so SIP
 // events arriving out of order or concurrently cannot race. The Engine
 // receives new INVITEs from internal/sip, routes them, sets up the media relay

@@ -393,7 +393,7 @@ func (s *Session) onOpReinvite(ev *sip.ReinviteResult) {
 		s.finishOp(nil)
 		return
 	}
-	// Undo for the party that accepted, so nothing changed (DESIGN.md).
+	// Undo for the party that accepted, so nothing changed (docs/design.md).
 	undo := media.SendRecv
 	if op.target == InCall {
 		undo = media.SendOnly

@@ -28,7 +28,7 @@ type Keeper interface {
 // format is not re-adopted.
 const recordFormat = 1
 
-// record is what is kept of a live call (DESIGN.md, "State that outlives
+// record is what is kept of a live call (docs/design.md, "State that outlives
 // the process"): enough for another process to re-INVITE both parties
 // onto its relay and go on with the session. Written at state changes,
 // never per packet.

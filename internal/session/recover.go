@@ -25,7 +25,7 @@ type RecoverResult struct {
 }
 
 // Recover re-adopts the calls of this node's records, read back from the
-// store at start after the process that carried them died (DESIGN.md,
+// store at start after the process that carried them died (docs/design.md,
 // "State that outlives the process"). Each becomes a live session again,
 // with its id and state; its goroutine re-INVITEs both parties onto
 // relay ports of this process (higher CSeq, this process's Contact,

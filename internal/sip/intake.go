@@ -55,7 +55,7 @@ func (a *Agent) shed(reason int, src netip.Addr) {
 
 // intake is sipgo's read filter: every datagram or stream chunk passes here
 // before it is parsed or reaches a transaction. It is the first line of
-// defence (DESIGN.md, "The network is hostile"): on UDP, whose sources can
+// defence (docs/design.md, "The network is hostile"): on UDP, whose sources can
 // be forged, nothing refused, shed or malformed gets a transaction or any
 // state; what must be answered is answered statelessly, once.
 func (a *Agent) intake(props gosip.TransportReadProps, data []byte) (out []byte, err error) {

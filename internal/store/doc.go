@@ -1,5 +1,5 @@
 // Package store keeps callctl's live-call state where it outlives the
-// process: NATS JetStream key-value buckets (DESIGN.md, "State that
+// process: NATS JetStream key-value buckets (docs/design.md, "State that
 // outlives the process"). A single callctl runs an embedded NATS server
 // with a JetStream file store; nodes of a cluster connect to an external
 // NATS system instead. Both are the same code from Open on.

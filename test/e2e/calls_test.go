@@ -246,7 +246,7 @@ func TestCallerCancelWhileRingingEndsCancelledAndCancelsCalleeLeg(t *testing.T) 
 // The caller puts the callee on hold and takes it off again: each re-INVITE
 // reaches the callee with the direction it had (a=sendonly, then
 // a=sendrecv; checked by the callee's scenario, whose exit code says so), and
-// the session goes CALLEE_ON_HOLD (DESIGN.md: the caller holds the callee)
+// the session goes CALLEE_ON_HOLD (docs/design.md: the caller holds the callee)
 // and back to IN_CALL.
 func TestCallerHoldReachesCalleeAsSendonlyThenSendrecv(t *testing.T) {
 	t.Parallel()

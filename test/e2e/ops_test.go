@@ -18,7 +18,7 @@ import (
 	"github.com/callctl/callctl/test/sipp"
 )
 
-// The operations of issue 3 (DESIGN.md's operations table), each called on
+// The operations of issue 3 (docs/design.md's operations table), each called on
 // callctl's session engine while real peers hold the call, and checked on the
 // wire: by the peers' scenarios and events, and by captures of the RTP.
 
@@ -874,7 +874,7 @@ func TestCloseWithHangupByesBothThenReleasesTheSession(t *testing.T) {
 }
 
 // expectReleased checks that, once op has returned, the registry no longer
-// has session id: close releases it at once (DESIGN.md).
+// has session id: close releases it at once (docs/design.md).
 func expectReleased(t *testing.T, cc *callctl, op, id string) {
 	t.Helper()
 	s, ok := cc.app.Sessions().Get(id)
