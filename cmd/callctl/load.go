@@ -76,7 +76,7 @@ func loadConfig(args []string, environ []string) (config.Config, error) {
 	if err != nil {
 		return config.Config{}, err
 	}
-	if err := config.ApplyEnv(&cfg, environ); err != nil {
+	if err := errors.Join(unknownEnvError(environ), config.ApplyEnv(&cfg, environ)); err != nil {
 		return config.Config{}, err
 	}
 	for _, f := range settingFlags {
@@ -97,12 +97,18 @@ func lookupEnv(environ []string, name string) string {
 	return ""
 }
 
+// knownEnv is every CALLCTL_* variable callctl reads: the configuration's
+// and the commands' own.
+func knownEnv() []string {
+	return append(config.EnvVars(), configEnv, adminTokenEnv, tokenEnv, apiURLEnv)
+}
+
 // unknownEnv lists CALLCTL_* variables in environ that nothing reads, so a
 // misspelt one does not go unnoticed. Only names are returned: values may
 // be secrets.
 func unknownEnv(environ []string) []string {
-	known := map[string]bool{configEnv: true, adminTokenEnv: true, tokenEnv: true, apiURLEnv: true}
-	for _, name := range config.EnvVars() {
+	known := map[string]bool{}
+	for _, name := range knownEnv() {
 		known[name] = true
 	}
 	var unknown []string
@@ -113,6 +119,23 @@ func unknownEnv(environ []string) []string {
 		}
 	}
 	return unknown
+}
+
+// unknownEnvError refuses the CALLCTL_* variables nothing reads, each
+// with the nearest real one when there is one: a misspelt variable would
+// otherwise leave its setting at the file's value unnoticed.
+func unknownEnvError(environ []string) error {
+	var errs []error
+	for _, name := range unknownEnv(environ) {
+		msg := name + " is not a callctl variable"
+		if near := config.Closest(name, knownEnv()); near != "" {
+			msg += "; did you mean " + near + "?"
+		} else {
+			msg += " (callctl config print shows the settings; each is CALLCTL_<SECTION>_<KEY>)"
+		}
+		errs = append(errs, errors.New(msg))
+	}
+	return errors.Join(errs...)
 }
 
 // usageError is a command-line mistake (unknown flag, stray argument), as

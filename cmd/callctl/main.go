@@ -34,6 +34,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/callctl/callctl/internal/app"
+	"github.com/callctl/callctl/internal/auth"
 	"github.com/callctl/callctl/internal/config"
 	"github.com/callctl/callctl/internal/logging"
 	"github.com/callctl/callctl/web"
@@ -142,7 +143,8 @@ func load(args, environ []string, stdout, stderr io.Writer) (cfg config.Config, 
 
 // validate reports cfg's problems, one per line, and says whether it is valid.
 func validate(cfg config.Config, stderr io.Writer) bool {
-	if err := cfg.Validate(); err != nil {
+	// The clients and roles are checked as serve's API builds them.
+	if err := errors.Join(cfg.Validate(), auth.Check(cfg.Clients, cfg.Roles)); err != nil {
 		fmt.Fprintf(stderr, "callctl: invalid configuration:\n%s\n", err)
 		return false
 	}
@@ -197,10 +199,6 @@ func serve(args, environ []string, stdout, stderr io.Writer) int {
 	defer logger.Sync() //nolint:errcheck // syncing a terminal fails harmlessly
 	// Libraries that log through zap's global logger (sipgo's fallback) use ours.
 	defer zap.ReplaceGlobals(logger)()
-
-	for _, name := range unknownEnv(environ) {
-		logger.Warn("unknown environment variable ignored", zap.String("name", name))
-	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

@@ -86,6 +86,14 @@ func New(clients []config.Client, roles []config.Role) (*Authenticator, error) {
 	return NewWithOptions(clients, roles, Options{})
 }
 
+// Check reports what New would refuse in clients and roles (token hashes,
+// privilege and role names, duplicates), without building anything:
+// `callctl config check` refuses exactly what `serve` does.
+func Check(clients []config.Client, roles []config.Role) error {
+	_, err := compile(clients, roles)
+	return err
+}
+
 // NewWithOptions is New with a rate limit and clock of the caller's choice.
 func NewWithOptions(clients []config.Client, roles []config.Role, opts Options) (*Authenticator, error) {
 	entries, err := compile(clients, roles)

@@ -635,8 +635,8 @@ func TestClosestSuggestsOnlyNearMisses(t *testing.T) {
 		{"advertised_host", ""},
 	}
 	for _, tt := range tests {
-		if got := closest(tt.in, known); got != tt.want {
-			t.Errorf("closest(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := Closest(tt.in, known); got != tt.want {
+			t.Errorf("Closest(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

@@ -194,7 +194,7 @@ func (c *checker) checkMapping(node *yaml.Node, t reflect.Type, path string) {
 		if !ok {
 			known := yamlKeys(t)
 			hint := ""
-			if s := closest(k.Value, known); s != "" {
+			if s := Closest(k.Value, known); s != "" {
 				hint = fmt.Sprintf("; did you mean %q?", s)
 			}
 			c.errorf(k.Line, "unknown key %q %s (known: %s)%s", k.Value, where, strings.Join(known, ", "), hint)
@@ -288,9 +288,10 @@ func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
 	return reflect.StructField{}, false
 }
 
-// closest returns the candidate nearest to s, if one is close enough (at
-// most 2 edits, and fewer than half of s) to suggest for a misspelt key.
-func closest(s string, candidates []string) string {
+// Closest returns the candidate nearest to s, if one is close enough (at
+// most 2 edits, and fewer than half of s) to suggest for a misspelt key or
+// variable; else "".
+func Closest(s string, candidates []string) string {
 	best, bestD := "", 3
 	for _, c := range candidates {
 		if d := editDistance(s, c); d < bestD && 2*d < len(s) {
