@@ -24,6 +24,9 @@
 //     well-formed FreeSWITCH XML, the Asterisk lab's addresses against
 //     docker-compose.yml, and that every configs/ path, callctl setting and
 //     CALLCTL_ variable docs/deploy.md names exists.
+//   - architecture_test.go checks that every repository path, file name and
+//     Go name docs/architecture.md writes in backquotes exists, and that it
+//     names every package under internal/.
 //
 // The tests need kamailio, baresip-core, sox and docker-compose (Debian
 // packages; scripts/install-test-deps.sh installs them). `go test -short`
