@@ -88,7 +88,10 @@ func (a *Agent) Restore(d Dialog, body []byte, sink func(Event)) (*Leg, error) {
 	var errs []error
 	uri := func(field, s string) gosip.Uri {
 		var u gosip.Uri
-		if err := gosip.ParseUri(s, &u); err != nil || u.Host == "" {
+		// sipgo's URI parser takes spaces and brackets in a host; a request
+		// written with them is no SIP message (RFC 3261 25.1: no white
+		// space or angle brackets in a Request-URI).
+		if err := gosip.ParseUri(s, &u); err != nil || u.Host == "" || strings.ContainsFunc(s, notURIChar) {
 			errs = append(errs, fmt.Errorf("%s %q is not a SIP URI", field, s))
 		}
 		return u
@@ -110,6 +113,8 @@ func (a *Agent) Restore(d Dialog, body []byte, sink func(Event)) (*Leg, error) {
 		errs = append(errs, fmt.Errorf("call_id %q is not a Call-ID", d.CallID))
 	case d.LocalTag == "" || d.RemoteTag == "":
 		errs = append(errs, errors.New("local_tag and remote_tag must both be set (an answered dialog)"))
+	case !validTag(d.LocalTag) || !validTag(d.RemoteTag):
+		errs = append(errs, fmt.Errorf("local_tag %q or remote_tag %q is not a token (RFC 3261 25.1)", d.LocalTag, d.RemoteTag))
 	case !slices.Contains([]string{"UDP", "TCP", "TLS"}, l.transport):
 		errs = append(errs, fmt.Errorf("transport %q is not UDP, TCP or TLS", d.Transport))
 	case strings.ContainsAny(d.LocalName+d.RemoteName+d.Allow+d.LocalTag+d.RemoteTag, "\r\n\""):
@@ -129,6 +134,20 @@ func (a *Agent) Restore(d Dialog, body []byte, sink func(Event)) (*Leg, error) {
 	l.SetLogger(a.log)
 	a.register(l)
 	return l, nil
+}
+
+// notURIChar reports a character no URI of a request line may hold: white
+// space, controls, quotes and angle brackets.
+func notURIChar(r rune) bool {
+	return r <= ' ' || r == 0x7f || r == '"' || r == '<' || r == '>' || r > 0x7e
+}
+
+// validTag reports whether s is an RFC 3261 token (25.1), as tags are, of
+// any length.
+func validTag(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-.!%*_+`'~", r))
+	})
 }
 
 // standInInvite is what Invite returns for a restored leg: the
