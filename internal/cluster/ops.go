@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/callctl/callctl/internal/listen"
 	"github.com/callctl/callctl/internal/session"
@@ -121,6 +122,27 @@ func (b *bus) onOp(m *nats.Msg) {
 	}()
 }
 
+// errNodeGone ends a wait for a node whose heartbeat lapsed.
+var errNodeGone = errors.New("the node is gone")
+
+// cancelIfGone cancels ctx once node is no longer live, looking at each
+// heartbeat; it returns when ctx ends (its caller's return).
+func (c *Cluster) cancelIfGone(ctx context.Context, cancel context.CancelCauseFunc, node string) {
+	t := time.NewTicker(max(c.cfg.Heartbeat, 100*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if live, _ := c.live(ctx); !live[node] {
+				cancel(errNodeGone)
+				return
+			}
+		}
+	}
+}
+
 // Forward runs op on node, the session's owner, and returns its results
 // and outcome as if it ran here (session.Forwarder).
 func (c *Cluster) Forward(ctx context.Context, node string, op session.ForwardedOp) (map[string]string, error) {
@@ -128,9 +150,15 @@ func (c *Cluster) Forward(ctx context.Context, node string, op session.Forwarded
 	if err != nil {
 		return nil, err
 	}
+	// A node killed while the request is on its way never answers, and
+	// its subscription may outlive it for a moment (no "no responders"):
+	// the wait ends as soon as its heartbeat lapses.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go c.cancelIfGone(ctx, cancel, node)
 	m, err := c.st.Conn().RequestWithContext(ctx, subjectOps+node, data)
 	switch {
-	case errors.Is(err, nats.ErrNoResponders):
+	case errors.Is(err, nats.ErrNoResponders) || errors.Is(context.Cause(ctx), errNodeGone):
 		// The owner is gone; a survivor re-adopts the call within
 		// cluster.node_timeout (a listen-in is not re-adopted: it is
 		// started again once the call has its new owner).
